@@ -1,0 +1,82 @@
+# scipion-em-scnet -- two commands do everything on a fresh machine:
+#   make demo   full SC-Net chain in a local Scipion project (figures + metrics table)
+#   make test   the whole test suite (engine tests, then Scipion plugin tests)
+#
+# Two virtual environments under .venv/ (see README, "Two environments"):
+#   .venv/engine   torch + topaz-em + astra-toolbox + careamics + the scnet engine
+#   .venv/scipion  scipion-pyworkflow + scipion-em + scipion-em-tomo + the plugin
+# Both are installed from fully pinned lock files with --no-deps (no resolver,
+# no surprise CUDA torch), then checked by importing the key modules.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+ENGINE := $(VENV)/engine
+SCIPION := $(VENV)/scipion
+ENGINE_PY := $(CURDIR)/$(ENGINE)/bin/python
+SCIPION_PY := $(CURDIR)/$(SCIPION)/bin/python
+PIP_QUIET := -q --disable-pip-version-check
+
+# --- Scipion headless, configured in a local folder (read when pyworkflow is imported)
+export SCIPION_HOME := $(CURDIR)/.scipion
+export SCIPION_USER_DATA ?= $(CURDIR)/.scipion/data
+export SCIPION_DOMAIN := pwem
+export SCIPION_PYTHON := $(SCIPION_PY)
+export SCIPION_TEST_NOSYNC := 1
+export SCIPION_NOTIFY := False
+export MPLBACKEND := Agg
+# where the plugin finds the engine's `scnet` command (Plugin variable SCNET_ENGINE_HOME)
+export SCNET_ENGINE_HOME := $(CURDIR)/$(ENGINE)
+export PYTHONUNBUFFERED := 1
+
+ENGINE_STAMP := $(ENGINE)/.installed
+SCIPION_STAMP := $(SCIPION)/.installed
+HOSTS := .scipion/config/hosts.conf
+
+.PHONY: demo test test-engine test-plugin envs bm4d bench-speed bench-quality gui-shot clean
+
+envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
+
+$(ENGINE_STAMP): requirements/engine.lock setup.py
+	@echo "[setup] engine environment $(ENGINE)"
+	test -x $(ENGINE_PY) || $(PYTHON) -m venv $(ENGINE)
+	$(ENGINE_PY) -m pip install $(PIP_QUIET) --no-deps -r requirements/engine.lock
+	$(ENGINE_PY) -m pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
+	$(ENGINE_PY) -c "import torch, topaz.denoise, astra, mrcfile, skimage, careamics; print('[setup] engine ok: torch', torch.__version__)" 2>&1 | grep -v -i cuda
+	touch $@
+
+$(SCIPION_STAMP): requirements/scipion.lock setup.py
+	@echo "[setup] Scipion environment $(SCIPION)"
+	test -x $(SCIPION_PY) || $(PYTHON) -m venv $(SCIPION)
+	$(SCIPION_PY) -m pip install $(PIP_QUIET) --no-deps -r requirements/scipion.lock
+	$(SCIPION_PY) -m pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
+	$(SCIPION_PY) -c "import pyworkflow, pwem, tomo; print('[setup] scipion ok: pyworkflow', pyworkflow.__version__)"
+	touch $@
+
+$(HOSTS):
+	@mkdir -p .scipion/config .scipion/data
+	printf '[localhost]\nPARALLEL_COMMAND = mpirun -np %%_(JOB_NODES)d --map-by node %%_(COMMAND)s\nNAME = SCIPION_LOCALHOST\nADDRESS = localhost\nMANDATORY = False\nQUEUE_SYSTEM = False\n' > $@
+
+# Optional BM4D baseline (non-commercial licence, closed binary): never a default dependency.
+bm4d: $(ENGINE_STAMP)
+	$(ENGINE_PY) -m pip install $(PIP_QUIET) bm4d==4.2.5
+
+test: envs
+	$(MAKE) --no-print-directory test-engine test-plugin
+
+test-engine:
+	$(ENGINE_PY) -m pytest -q -p no:cacheprovider tests
+
+test-plugin:
+	$(SCIPION_PY) -m pytest -q -p no:cacheprovider -p no:warnings scnet_plugin/tests
+
+demo: envs
+	$(SCIPION_PY) -m scnet_plugin.demo --output demo_output
+
+bench-speed: $(ENGINE_STAMP)
+	$(ENGINE_PY) benchmarks/speed.py
+
+bench-quality: $(ENGINE_STAMP)
+	$(ENGINE_PY) benchmarks/quality.py
+
+clean:
+	rm -rf $(VENV) .scipion demo_output

@@ -1,0 +1,59 @@
+"""The ``scnet`` command line.
+
+Each sub-module registers its sub-commands with ``register(subparsers)``:
+
+* :mod:`scnet.cli.engine`   -- ``train``, ``predict``, ``denoise``
+* :mod:`scnet.cli.tomo`     -- ``filter``, ``reconstruct``, ``simulate``, ``phantom``
+* :mod:`scnet.cli.evaluate` -- ``fsc``, ``evaluate``, ``baseline``
+
+Bad input (:class:`scnet.errors.SCNetInputError`) prints one clear line
+on stderr and exits with status 2; nothing is written.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ..errors import SCNetInputError
+
+_MODULES = ("engine", "tomo", "evaluate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+    parser = argparse.ArgumentParser(
+        prog="scnet",
+        description="SC-Net: self-supervised denoising of a single cryo-ET tomogram "
+                    "(Yang, Zhang, Han, ICCV 2021). Run `scnet COMMAND --help` for each command.")
+    parser.add_argument("--version", action="version", version=f"scnet {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in _MODULES:
+        try:
+            mod = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:  # a sub-module not written yet
+            if exc.name == f"{__name__}.{name}":
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        rc = args.func(args)
+    except SCNetInputError as exc:
+        print(f"scnet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
