@@ -3,7 +3,8 @@
 The volume ``(Z, Y, X)`` (Z = beam direction) contains, at a nominal voxel
 size (default 10 A/voxel):
 
-* a **cell membrane**: a gently curved lipid bilayer sheet crossing the volume;
+* a **cell membrane**: a gently curved lipid bilayer sheet crossing the volume,
+  inclined 35-75 deg to the specimen plane;
 * **vesicles**: spherical lipid bilayers (two leaflets ~4.5 nm apart, each
   ~1 nm thick (Gaussian sigma 0.45 nm ... 1 voxel), radius 12-45 nm);
 * **filaments**: actin-like solid rods (~7 nm diameter) and microtubule-like
@@ -86,26 +87,33 @@ def make_phantom(shape=(64, 64, 64), seed: int = 0, voxel_size: float = 10.0,
     leaf_half = 2.25 * nm                  # leaflets 4.5 nm apart
     leaf_w = max(0.45 * nm, 0.6)           # leaflet Gaussian sigma (>= 0.6 px so it is sampled)
 
-    # --- cell membrane: a curved sheet z = z0 + a*sin(...) (distance approximated along the normal)
-    z0 = rng.uniform(0.2, 0.35) * Z if rng.random() < 0.5 else rng.uniform(0.65, 0.8) * Z
-    amp_z = rng.uniform(0.03, 0.08) * Z
-    ky, kx = rng.uniform(0.5, 1.5, size=2) * 2 * np.pi / np.array([Y, X])
-    ph = rng.uniform(0, 2 * np.pi, size=2)
-    yy = np.arange(Y, dtype=np.float32)[:, None]
-    xx = np.arange(X, dtype=np.float32)[None, :]
-    h = z0 + amp_z * np.sin(ky * yy + ph[0]) * np.cos(kx * xx + ph[1])
-    gy = amp_z * ky * np.cos(ky * yy + ph[0]) * np.cos(kx * xx + ph[1])
-    gx = -amp_z * kx * np.sin(ky * yy + ph[0]) * np.sin(kx * xx + ph[1])
-    norm = np.sqrt(1 + gy ** 2 + gx ** 2).astype(np.float32)
+    # --- cell membrane: a gently curved bilayer sheet, inclined 35-75 deg to the specimen plane
+    # (a sheet parallel to the specimen plane would sit entirely in the missing wedge and vanish).
     reach = leaf_half + 4 * leaf_w
-    zlo = int(max(0, np.floor(h.min() - reach * 2)))
-    zhi = int(min(Z, np.ceil(h.max() + reach * 2) + 1))
-    zz = np.arange(zlo, zhi, dtype=np.float32)[:, None, None]
-    d = (zz - h[None]) / norm[None]
-    cv.put((slice(zlo, zhi), slice(None), slice(None)), _bilayer(d, leaf_half, leaf_w, 1.0))
+    incl = np.deg2rad(rng.uniform(35, 75))
+    az = rng.uniform(0, 2 * np.pi)
+    nrm = np.array([np.cos(incl), np.sin(incl) * np.sin(az), np.sin(incl) * np.cos(az)])
+    u = np.cross(nrm, [0.0, 1.0, 0.0]) if abs(nrm[1]) < 0.9 else np.cross(nrm, [1.0, 0.0, 0.0])
+    u /= np.linalg.norm(u)
+    nrm, u = nrm.astype(np.float32), u.astype(np.float32)
+    centre = (lim / 2 + rng.uniform(-0.2, 0.2, size=3) * lim).astype(np.float32)
+    bend = float(rng.uniform(0.02, 0.06) * max(shape))
+    kb = float(2 * np.pi / (rng.uniform(0.8, 1.6) * max(shape)))
+    yy = (np.arange(Y, dtype=np.float32) - centre[1])[:, None]
+    xx = (np.arange(X, dtype=np.float32) - centre[2])[None, :]
+    for z0 in range(0, Z, 16):
+        zz = (np.arange(z0, min(Z, z0 + 16), dtype=np.float32) - centre[0])[:, None, None]
+        d = nrm[0] * zz + nrm[1] * yy + nrm[2] * xx
+        t = u[0] * zz + u[1] * yy + u[2] * xx
+        d = d - bend * np.sin(kb * t)
+        near = np.abs(d) < reach
+        if near.any():
+            v = np.zeros(d.shape, dtype=np.float32)
+            v[near] = _bilayer(d[near], leaf_half, leaf_w, 1.0)
+            cv.put((slice(z0, z0 + zz.shape[0]), slice(None), slice(None)), v)
 
     # --- vesicles
-    n_ves = max(1, int(round(density * n_vox / (110 * nm) ** 3 * 1.0)))
+    n_ves = max(1, int(round(density * n_vox / (90 * nm) ** 3)))
     rmax = min(45 * nm, 0.45 * min(shape))
     rmin = min(12 * nm, 0.6 * rmax)
     for _ in range(n_ves):
@@ -160,7 +168,7 @@ def make_phantom(shape=(64, 64, 64), seed: int = 0, voxel_size: float = 10.0,
             dvec /= np.linalg.norm(dvec)
 
     # --- macromolecules: lumpy ribosome-like particles and small complexes
-    n_part = max(2, int(round(density * n_vox / (38 * nm) ** 3)))
+    n_part = max(4, int(round(density * n_vox / (30 * nm) ** 3)))
     for _ in range(n_part):
         big = rng.random() < 0.5
         size = rng.uniform(10, 28) * nm if big else rng.uniform(5, 10) * nm
