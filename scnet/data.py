@@ -1,0 +1,201 @@
+"""Training data for SC-Net (paper §4.2, §5.1): normalisation, patches, augmentation.
+
+Common intensity scale (why): the smoothing loss (eq. 5) matches Sobel
+magnitudes of the output to those of the prior, so the prior's intensity
+scale becomes the output's.  Z-scoring noisy and prior separately gives the
+prior unit variance although its signal is only a fraction of the noisy
+volume's variance, and the network then inflates contrast.  Here the prior
+is first fitted to the noisy volume by least squares (``a * prior + b ~
+noisy``, on a subsample), then both are normalised with the NOISY volume's
+robust mean/std.  The output therefore lives in the noisy volume's units and
+is de-normalised with the same two numbers.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .errors import SCNetInputError
+from .io import check_volume
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Normalisation:
+    """``normalised = (raw - mean) / std``; the prior is mapped first by ``prior_a * p + prior_b``."""
+
+    mean: float
+    std: float
+    prior_a: float = 1.0
+    prior_b: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def apply(self, v: np.ndarray) -> np.ndarray:
+        return ((np.asarray(v, np.float32) - np.float32(self.mean)) / np.float32(self.std)).astype(np.float32)
+
+    def apply_prior(self, p: np.ndarray) -> np.ndarray:
+        p = np.asarray(p, np.float32) * np.float32(self.prior_a) + np.float32(self.prior_b)
+        return self.apply(p)
+
+    def invert(self, v: np.ndarray) -> np.ndarray:
+        return (np.asarray(v, np.float32) * np.float32(self.std) + np.float32(self.mean)).astype(np.float32)
+
+
+def subsample(v: np.ndarray, max_samples: int = 2_000_000) -> np.ndarray:
+    """A strided subsample of about ``max_samples`` voxels (works on memory maps)."""
+    step = max(1, int(np.ceil((v.size / max_samples) ** (1 / 3))))
+    return np.asarray(v[::step, ::step, ::step], dtype=np.float64).ravel()
+
+
+def robust_stats(v: np.ndarray, clip: float = 0.1) -> Tuple[float, float]:
+    """Mean and std of a subsample after clipping to the [clip, 100-clip] percentiles."""
+    s = subsample(v)
+    lo, hi = np.percentile(s, [clip, 100 - clip])
+    s = np.clip(s, lo, hi)
+    std = float(s.std())
+    if not np.isfinite(std) or std <= 0:
+        std = float(np.asarray(v, np.float64).std())
+    if std <= 0:
+        raise SCNetInputError("The noisy volume is constant: there is nothing to denoise.")
+    return float(s.mean()), std
+
+
+def fit_normalisation(noisy: np.ndarray, prior: Optional[np.ndarray] = None,
+                      common_scale: bool = True) -> Normalisation:
+    """Robust z-score stats of ``noisy`` and the least-squares map of ``prior`` onto ``noisy``."""
+    mean, std = robust_stats(noisy)
+    a, b = 1.0, 0.0
+    if prior is not None:
+        n, p = subsample(noisy), subsample(prior)
+        if common_scale:
+            pm, nm = p.mean(), n.mean()
+            var = float(((p - pm) ** 2).mean())
+            if var <= 0:
+                raise SCNetInputError("The prior (smoothed) volume is constant: re-create it.")
+            a = float(((p - pm) * (n - nm)).mean() / var)
+            if a <= 0:
+                log.warning("prior anti-correlates with the noisy volume (slope %.3g); using its own z-score", a)
+                pmean, pstd = robust_stats(prior)
+                a = std / pstd
+                b = mean - a * pmean
+            else:
+                b = float(nm - a * pm)
+        else:  # separate z-scores (the public code's behaviour; for ablations)
+            pmean, pstd = robust_stats(prior)
+            a = std / pstd
+            b = mean - a * pmean
+    return Normalisation(mean=mean, std=std, prior_a=a, prior_b=b)
+
+
+def check_pair(noisy: np.ndarray, prior: np.ndarray, noisy_name: str = "noisy volume",
+               prior_name: str = "prior volume") -> None:
+    """Validate a (noisy, prior) training pair; raise :class:`SCNetInputError`."""
+    check_volume(noisy, noisy_name)
+    check_volume(prior, prior_name)
+    if tuple(noisy.shape) != tuple(prior.shape):
+        raise SCNetInputError(
+            f"{noisy_name} has shape {tuple(noisy.shape)} but {prior_name} has shape {tuple(prior.shape)}: "
+            "they must be reconstructions of the same tilt series with the same size and thickness.")
+
+
+def split_train_val(shape, val_fraction: float) -> Tuple[int, slice, slice]:
+    """Hold out the last ``val_fraction`` of the longest axis.  Returns (axis, train_slice, val_slice)."""
+    if not 0.0 <= val_fraction < 0.5:
+        raise SCNetInputError(f"val_fraction must be in [0, 0.5), got {val_fraction}.")
+    axis = int(np.argmax(shape))
+    n = shape[axis]
+    nval = int(round(n * val_fraction))
+    if nval == 0:
+        return axis, slice(0, n), slice(0, 0)
+    return axis, slice(0, n - nval), slice(n - nval, n)
+
+
+def take(v: np.ndarray, axis: int, sl: slice) -> np.ndarray:
+    idx = [slice(None)] * 3
+    idx[axis] = sl
+    return v[tuple(idx)]
+
+
+def pad_to(v: np.ndarray, size: int, name: str = "volume") -> np.ndarray:
+    """Reflect-pad every axis shorter than ``size`` up to ``size`` (logged, per axis)."""
+    pads = []
+    for ax, n in enumerate(v.shape):
+        extra = max(0, size - n)
+        if extra:
+            log.warning("%s: axis %s has %d voxels < patch size %d; reflect-padding it to %d",
+                        name, "ZYX"[ax], n, size, size)
+        pads.append((extra // 2, extra - extra // 2))
+    if not any(p[0] or p[1] for p in pads):
+        return v
+    mode = "reflect" if min(v.shape) > 1 else "edge"
+    return np.pad(v, pads, mode=mode)
+
+
+class PatchSampler:
+    """Random ``patch_size³`` crops of (noisy, prior) with identical flips / rot90 (§5.1).
+
+    Volumes are expected already normalised (float32).  ``rng`` is a numpy
+    Generator whose state is checkpointed for exact resume.
+    """
+
+    def __init__(self, noisy: np.ndarray, prior: np.ndarray, patch_size: int, augment: bool = True):
+        if noisy.shape != prior.shape:
+            raise SCNetInputError(f"noisy {noisy.shape} and prior {prior.shape} shapes differ")
+        self.noisy = pad_to(noisy, patch_size, "training region")
+        self.prior = pad_to(prior, patch_size, "training region (prior)")
+        self.p = int(patch_size)
+        self.augment = augment
+
+    def sample(self, rng: np.random.Generator, batch: int) -> Tuple[np.ndarray, np.ndarray]:
+        p = self.p
+        xs, ps = [], []
+        for _ in range(batch):
+            z, y, x = (int(rng.integers(0, n - p + 1)) for n in self.noisy.shape)
+            a = self.noisy[z:z + p, y:y + p, x:x + p]
+            b = self.prior[z:z + p, y:y + p, x:x + p]
+            if self.augment:
+                a, b = augment_pair(a, b, rng)
+            xs.append(np.ascontiguousarray(a))
+            ps.append(np.ascontiguousarray(b))
+        return np.stack(xs)[:, None], np.stack(ps)[:, None]
+
+
+def augment_pair(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """The same random flips and rot90 (in a random plane) on both cubes."""
+    for ax in range(3):
+        if rng.random() < 0.5:
+            a, b = np.flip(a, ax), np.flip(b, ax)
+    k = int(rng.integers(0, 4))
+    planes = [(0, 1), (0, 2), (1, 2)][int(rng.integers(0, 3))]
+    return np.rot90(a, k, planes), np.rot90(b, k, planes)
+
+
+def validation_patches(noisy: np.ndarray, prior: np.ndarray, patch_size: int, max_patches: int = 4,
+                       seed: int = 12345) -> Tuple[np.ndarray, np.ndarray]:
+    """A fixed set of up to ``max_patches`` crops from the held-out region (no augmentation)."""
+    sampler = PatchSampler(noisy, prior, patch_size, augment=False)
+    rng = np.random.default_rng(seed)
+    return sampler.sample(rng, max_patches)
+
+
+def synthetic_pair(shape=(32, 32, 32), noise: float = 1.0, blob_sigma: float = 2.0, prior_sigma: float = 1.5,
+                   seed: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(clean, noisy, prior) for tests/benchmarks: smooth random blobs + Gaussian noise.
+
+    ``prior`` is the Gaussian-filtered noisy volume (a stand-in for the
+    reconstruction from filtered tilts).  The clean volume has unit std.
+    """
+    from scipy.ndimage import gaussian_filter
+    rng = np.random.default_rng(seed)
+    clean = gaussian_filter(rng.standard_normal(shape), blob_sigma)
+    clean = np.tanh(3 * clean / clean.std())  # sharper-edged blobs
+    clean = ((clean - clean.mean()) / clean.std()).astype(np.float32)
+    noisy = (clean + noise * rng.standard_normal(shape)).astype(np.float32)
+    prior = gaussian_filter(noisy, prior_sigma).astype(np.float32)
+    return clean, noisy, prior

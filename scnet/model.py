@@ -1,0 +1,174 @@
+"""SC-Net network (paper §4.2, Fig. 1).
+
+A ``depth``-level (default 3) encoder/decoder U-Net whose basic block is a
+3³ Conv3d (stride 2 in the encoder) + BatchNorm3d + LeakyReLU(0.1), with
+nearest up-sampling in the decoder, an **up-sampling block** (2x nearest)
+before the encoder and a 0.5x nearest down-sampling at the end.
+
+Topology for an input patch of L³ voxels with the up-sampling block
+(R = 2L is the "lifted" resolution)::
+
+    u  = up2(x)                                 R³    (1 channel)
+    e1 = CBR(u,  stride 2)                      R/2   c1
+    e2 = CBR(e1, stride 2)                      R/4   c2
+    e3 = CBR(e2, stride 2)                      R/8   c3
+    b  = CBR(e3, stride 1)                      R/8   c3   (bottleneck)
+    d2 = CBR(cat(up2(b),  e2))                  R/4   c2
+    d1 = CBR(cat(up2(d2), e1))                  R/2   c1
+    f  = LReLU(conv3(cat(up2(d1), u)))          R     c1   (no BatchNorm)
+    y  = conv1(f)[::2, ::2, ::2]                L     1
+
+Two implementations share the same parameters (same ``state_dict``):
+
+* ``impl="naive"`` materialises ``up2(x)`` (8x the voxels), runs the two
+  lifted-resolution layers there and subsamples at the end;
+* ``impl="fast"`` (default) never builds the 8x volume.  Nearest-2x then a
+  3-tap conv evaluated at even positions reads source voxels (i-1, i, i), so
+  the stride-2 3³ conv on ``up2(x)`` equals a 2³ conv at native resolution
+  with per-axis taps ``(w0, w1 + w2)`` at offsets ``(-1, 0)`` (zero padding
+  1 before, 0 after).  The final conv is only needed at the kept (even)
+  voxels, where its input ``cat(up2(d1), up2(x)) = up2(cat(d1, x))`` is
+  nearest-upsampled, so it collapses the same way; the 1x1 conv is
+  point-wise.
+
+Equivalence (tested): the two give the same output to float tolerance in
+eval AND train mode, for any weights, because no BatchNorm sits on a
+lifted-resolution (R³) layer: the first encoder BN sees exactly the same
+R/2 map in both, and the final lifted conv has no BN.  Gradients are equal
+too (same function of the same parameters).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import List
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+NEG_SLOPE = 0.1
+
+
+@dataclass
+class ModelConfig:
+    """Network shape: ``base_width`` channels at the first level, doubled per level."""
+
+    base_width: int = 8
+    depth: int = 3
+    upsampling_block: bool = True
+    max_width: int = 64
+
+    def widths(self) -> List[int]:
+        return [min(self.base_width * 2 ** k, self.max_width) for k in range(self.depth)]
+
+    def multiple(self) -> int:
+        """Input sizes must be a multiple of this (pooling arithmetic)."""
+        return 2 ** (self.depth - 1) if self.upsampling_block else 2 ** self.depth
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _cbr(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, stride=stride, padding=1, bias=False),
+                         nn.BatchNorm3d(cout), nn.LeakyReLU(NEG_SLOPE, inplace=True))
+
+
+def collapse_nearest2(weight: torch.Tensor) -> torch.Tensor:
+    """3³ kernel applied at even positions of a nearest-2x input -> 2³ kernel at native res.
+
+    Per axis the taps (w0, w1, w2) at source offsets (-1, 0, 0) become (w0, w1 + w2).
+    """
+    w = weight
+    for dim in (2, 3, 4):
+        a = w.narrow(dim, 0, 1)
+        b = w.narrow(dim, 1, 2).sum(dim, keepdim=True)
+        w = torch.cat([a, b], dim)
+    return w
+
+
+def up2(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+class SCNet(nn.Module):
+    """SC-Net U-Net (§4.2).  ``forward(x)`` maps (B, 1, Z, Y, X) -> (B, 1, Z, Y, X)."""
+
+    def __init__(self, cfg: ModelConfig = None, impl: str = "fast"):
+        super().__init__()
+        self.cfg = cfg or ModelConfig()
+        if impl not in ("fast", "naive"):
+            raise ValueError(f"impl must be 'fast' or 'naive', got {impl!r}")
+        self.impl = impl
+        c = self.cfg.widths()
+        self.encoder = nn.ModuleList()
+        cin = 1
+        for k in range(self.cfg.depth):
+            self.encoder.append(_cbr(cin, c[k], 2))
+            cin = c[k]
+        self.bottleneck = _cbr(c[-1], c[-1], 1)
+        self.decoder = nn.ModuleList()
+        for k in range(self.cfg.depth - 2, -1, -1):  # levels depth-2 .. 0
+            self.decoder.append(_cbr(c[k + 1] + c[k], c[k], 1))
+        # lifted-resolution layers: no BatchNorm (see module docstring)
+        self.final = nn.Conv3d(c[0] + 1, c[0], 3, padding=1, bias=True)
+        self.head = nn.Conv3d(c[0], 1, 1, bias=True)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Kaiming-normal init for the LeakyReLU(0.1) convs; BN to identity."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, a=NEG_SLOPE, mode="fan_in", nonlinearity="leaky_relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    # ------------------------------------------------------------------
+    def _first(self, x: torch.Tensor) -> torch.Tensor:
+        conv, bn, act = self.encoder[0]
+        if self.cfg.upsampling_block and self.impl == "fast":
+            w = collapse_nearest2(conv.weight)
+            y = F.conv3d(F.pad(x, (1, 0, 1, 0, 1, 0)), w)
+        else:
+            y = conv(x)
+        return act(bn(y))
+
+    def _final(self, d: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.cfg.upsampling_block and self.impl == "fast":
+            w = collapse_nearest2(self.final.weight)
+            h = F.conv3d(F.pad(torch.cat([d, x], 1), (1, 0, 1, 0, 1, 0)), w, self.final.bias)
+        else:
+            h = self.final(torch.cat([up2(d), x], 1))
+        return self.head(F.leaky_relu(h, NEG_SLOPE))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.cfg.multiple()
+        if any(s % m for s in x.shape[2:]):
+            raise ValueError(f"SCNet input sizes must be multiples of {m}, got {tuple(x.shape[2:])}")
+        if self.cfg.upsampling_block and self.impl == "naive":
+            x = up2(x)
+        skips = []
+        h = self._first(x)
+        skips.append(h)
+        for blk in self.encoder[1:]:
+            h = blk(h)
+            skips.append(h)
+        h = self.bottleneck(h)
+        for i, blk in enumerate(self.decoder):
+            skip = skips[-2 - i]
+            h = blk(torch.cat([up2(h), skip], 1))
+        y = self._final(h, x)
+        if self.cfg.upsampling_block and self.impl == "naive":
+            y = y[:, :, ::2, ::2, ::2]
+        return y
+
+
+def build_model(cfg: ModelConfig = None, impl: str = "fast") -> SCNet:
+    return SCNet(cfg or ModelConfig(), impl=impl)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
