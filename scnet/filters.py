@@ -94,11 +94,26 @@ def load_topaz_model(name: str = "unet", device: str = "cpu"):
     return model.to(dev) if dev.type != "cpu" else model
 
 
+def _pad32(a: np.ndarray) -> np.ndarray:
+    """Mirror-pad every axis to a multiple of 32 (the U-Nets pool 5 times)."""
+    pads = [(0, (-n) % 32) for n in a.shape]
+    if not any(p[1] for p in pads):
+        return a
+    mode = "reflect" if all(p[1] < n for p, n in zip(pads, a.shape)) else "symmetric"
+    while True:  # 'symmetric' still needs pad <= n: grow in steps for tiny inputs
+        step = [(0, min(p[1], n)) for p, n in zip(pads, a.shape)]
+        a = np.pad(a, step, mode=mode)
+        pads = [(0, p[1] - st[1]) for p, st in zip(pads, step)]
+        if not any(p[1] for p in pads):
+            return a
+
+
 def _run2d(model, img: np.ndarray, dev) -> np.ndarray:
     import torch
-    x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).to(dev)[None, None]
+    ny, nx = img.shape
+    x = torch.from_numpy(np.ascontiguousarray(_pad32(np.asarray(img, np.float32)))).to(dev)[None, None]
     with torch.no_grad():
-        return model(x)[0, 0].cpu().numpy()
+        return model(x)[0, 0].cpu().numpy()[:ny, :nx]
 
 
 def topaz_denoise_2d(stack, model: str = "unet", device: str = "cpu", patch_size: int = 1024,
@@ -166,9 +181,13 @@ def topaz_denoise_3d(volume, model: str = "unet-3d-10a", device: str = "cpu", pa
     sd = sd if sd > 0 else 1.0
 
     def run(block):
-        x = torch.from_numpy(((np.asarray(block, dtype=np.float32) - mu) / sd).astype(np.float32)).to(dev)
+        # the 3D U-Net pools 5 times: pad each block (mirror) to a multiple of 32, crop after
+        b = (np.asarray(block, dtype=np.float32) - mu) / sd
+        bp = _pad32(b)
+        x = torch.from_numpy(np.ascontiguousarray(bp, dtype=np.float32)).to(dev)
         with torch.no_grad():
-            return net(x[None, None])[0, 0].cpu().numpy()
+            y = net(x[None, None])[0, 0].cpu().numpy()
+        return y[:b.shape[0], :b.shape[1], :b.shape[2]]
 
     if patch_size <= 0 and v.size > 160 ** 3:
         patch_size = 128
