@@ -124,6 +124,19 @@ def estimate_noise_sigma(volume) -> float:
     return float(np.median(np.abs(d)) / 0.6744897501960817)
 
 
+def estimate_noise_sigma_even_odd(even, odd) -> float:
+    """Noise std of the FULL reconstruction from its even/odd half reconstructions:
+    the signal cancels in ``even - odd`` and, for ``full ~ (even + odd) / 2`` with
+    independent half noises, ``std(full noise) = std(even - odd) / 2``.  Coloured
+    noise is fine here (no whiteness assumed); each half's own noise std is
+    ``std(even - odd) / sqrt(2)``."""
+    e = np.asarray(even, dtype=np.float64)
+    o = np.asarray(odd, dtype=np.float64)
+    if e.shape != o.shape:
+        raise SCNetInputError(f"even {e.shape} and odd {o.shape} reconstructions differ in shape.")
+    return float(np.std(e - o) / 2.0)
+
+
 # --------------------------------------------------------------------------- BM4D
 def _bm4d(volume: np.ndarray, sigma=None, stages: str = "all") -> np.ndarray:
     import bm4d  # optional
@@ -217,11 +230,41 @@ def _n2v_config(create_cfg, p, batch_size, epochs, steps, trainer_params, depth,
         seed=max(1, int(seed)))
 
 
-def _n2v(volume: np.ndarray, epochs: int = 10, steps_per_epoch: Optional[int] = None, patch_size: int = 32,
-         batch_size: int = 4, depth: int = 2, num_channels_init: int = 32, seed: int = 1,
-         device: str = "cpu", work_dir: Optional[str] = None, tile_size: Optional[int] = None) -> np.ndarray:
+def _n2v_predict(model, volume: np.ndarray, mult: int, tile_size: Optional[int]) -> np.ndarray:
+    # whole-volume prediction: reflect-pad every axis to a multiple of 2**depth
+    pad = [(0, (-n) % mult) for n in volume.shape]
+    vp = np.pad(volume, pad, mode="reflect") if any(b for _, b in pad) else volume
+    # tiles bound memory on big tomograms (a 32-channel full-resolution map of
+    # 512x512x200 alone is ~7 GB); small volumes are predicted whole
+    if tile_size is None and vp.size > 128 ** 3:
+        tile_size = 96
+    if tile_size:
+        t = max(mult, (_pos_int("tile_size", tile_size) // mult) * mult)
+        tiles = tuple(min(t, n) for n in vp.shape)
+        overlaps = tuple(max(2, min(32, (ti // 4) // 2 * 2)) if ti < n else 0 for ti, n in zip(tiles, vp.shape))
+        pred, _ = model.predict(vp, tile_size=tiles, tile_overlap=overlaps)
+    else:
+        pred, _ = model.predict(vp, tile_size=None, tile_overlap=None)
+    out = np.asarray(pred[0] if isinstance(pred, (list, tuple)) else pred, dtype=np.float32)
+    out = out.reshape(out.shape[-3:])[: volume.shape[0], : volume.shape[1], : volume.shape[2]]
+    return np.ascontiguousarray(out)
+
+
+def _n2v(volume: np.ndarray, **opts) -> np.ndarray:
+    return n2v_denoise(volume, **opts)[0]
+
+
+def n2v_denoise(volume: np.ndarray, others=(), epochs: int = 10, steps_per_epoch: Optional[int] = None,
+                patch_size: int = 32, batch_size: int = 4, depth: int = 2, num_channels_init: int = 32,
+                seed: int = 1, device: str = "cpu", work_dir: Optional[str] = None,
+                tile_size: Optional[int] = None) -> list:
+    """Train careamics Noise2Void 3D on ``volume`` and predict it and each of
+    ``others`` (same model; e.g. the even/odd half reconstructions for FSC_e/o).
+    Returns the list of float32 predictions, ``volume``'s first."""
     import torch
 
+    volume = _as_volume(volume)
+    others = [_as_volume(o) for o in others]
     epochs, batch_size, depth = _pos_int("epochs", epochs), _pos_int("batch_size", batch_size), _pos_int("depth", depth)
     num_channels_init = _pos_int("num_channels_init", num_channels_init)
     steps = None if steps_per_epoch in (None, 0) else _pos_int("steps_per_epoch", steps_per_epoch)
@@ -254,24 +297,8 @@ def _n2v(volume: np.ndarray, epochs: int = 10, steps_per_epoch: Optional[int] = 
         with _quiet_lightning():
             model = CAREamist(cfg, work_dir=work_dir, enable_progress_bar=False)
             model.train(train_data=volume)
-            # whole-volume prediction: reflect-pad every axis to a multiple of 2**depth
-            pad = [(0, (-n) % mult) for n in volume.shape]
-            vp = np.pad(volume, pad, mode="reflect") if any(b for _, b in pad) else volume
-            # tiles bound memory on big tomograms (a 32-channel full-resolution map of
-            # 512x512x200 alone is ~7 GB); small volumes are predicted whole
-            if tile_size is None and vp.size > 128 ** 3:
-                tile_size = 96
-            if tile_size:
-                t = max(mult, (_pos_int("tile_size", tile_size) // mult) * mult)
-                tiles = tuple(min(t, n) for n in vp.shape)
-                overlaps = tuple(max(2, min(32, (ti // 4) // 2 * 2)) if ti < n else 0
-                                 for ti, n in zip(tiles, vp.shape))
-                pred, _ = model.predict(vp, tile_size=tiles, tile_overlap=overlaps)
-            else:
-                pred, _ = model.predict(vp, tile_size=None, tile_overlap=None)
-        out = np.asarray(pred[0] if isinstance(pred, (list, tuple)) else pred, dtype=np.float32)
-        out = out.reshape(out.shape[-3:])[: volume.shape[0], : volume.shape[1], : volume.shape[2]]
-        return np.ascontiguousarray(out)
+            results = [_n2v_predict(model, v, mult, tile_size) for v in [volume] + list(others)]
+        return results
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
