@@ -12,10 +12,15 @@ Geometry and conventions
       p_theta(x') = integral f(x, z) along the ray  x' = x*cos(theta) + z*sin(theta)
 
   so an object at (+x, +z) moves towards +x' for positive tilt angles.
-  This is the right-handed rotation sense used by IMOD's ``tilt`` (a
-  positive angle tilts the +z side of the specimen towards +x).  astra's own
-  angle sign is the opposite one; :func:`_astra_angles` converts.  The test
-  ``test_recon.py::test_reproject_matches_analytic_projection`` pins it.
+  This is the formula of IMOD ``tilt``'s back-projector
+  (``xproj = x*cos(beta) + z*sin(beta)``, z = row of its ``-PERPENDICULAR``
+  output slice, beta = the .tlt angle); so our IMOD back-end only transposes
+  tilt's ``(Y, Z, X)`` file to ``(Z, Y, X)`` -- no flip.  (IMOD's
+  ``trimvol -rx`` is a rotation and additionally flips Z: an IMOD ``-rx``
+  tomogram equals ours flipped along Z.)  astra's own angle sign is the
+  opposite one; :func:`_astra_angles` converts.  The tests
+  ``test_recon.py::test_reproject_matches_analytic_projection_for_chosen_sign``
+  and ``::test_asymmetric_blob_lands_at_plus_x_plus_z`` pin it.
 
 Back-ends
 ---------
@@ -269,7 +274,8 @@ def imod_tilt_command(stack_path: str, output_path: str, tlt_path: str, thicknes
 
     ``-PERPENDICULAR`` writes X-Z slices in order of Y: the output file holds
     numpy ``(Y, thickness, X)``; :func:`reconstruct` transposes it to
-    ``(thickness, Y, X)`` (IMOD's ``trimvol -yz`` / 3dmod ``-Y`` view).
+    ``(thickness, Y, X)`` (IMOD's ``trimvol -yz`` / 3dmod ``-Y`` view, not
+    ``-rx``, which would also flip Z; see the module docstring).
     ``-MODE 2`` = float32.  ``-AdjustOrigin`` keeps the origin consistent
     with the input stack.
     """

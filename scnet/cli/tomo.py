@@ -103,7 +103,7 @@ def cmd_reconstruct(args) -> int:
     ts = read_tilt_series(args.input, args.angles)
     thickness = resolve_thickness(args.thickness, ts.data.shape[2])
     cfg = ReconConfig(thickness=thickness, backend=args.backend, method=args.method,
-                      sirt_iterations=args.sirt_iterations, radial=radial)
+                      sirt_iterations=args.sirt_iterations, radial=radial, use_gpu=args.imod_gpu)
     _pick_backend(cfg.backend)
     if cfg.method == "sirt" and cfg.sirt_iterations < 1:
         raise SCNetInputError(f"--sirt-iterations must be >= 1 (got {cfg.sirt_iterations}).")
@@ -239,6 +239,7 @@ def register(sub) -> None:
     p.add_argument("--subset", choices=["all", "even", "odd"], default="all",
                    help="use all tilts, or only even/odd acquisition indices (for FSC_e/o, eq. 10)")
     p.add_argument("--voxel-size", type=float, default=None, help="voxel size in A (default: from the stack header)")
+    p.add_argument("--imod-gpu", action="store_true", help="IMOD back-end: pass -UseGPU 0 to tilt")
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser(
