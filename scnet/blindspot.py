@@ -18,15 +18,18 @@ Leak-free by construction:
   returns an alias of the replaced patch, so its eq. 2 target is the
   network's own altered input).
 
-Fully vectorised: one gather and one scatter per call, for a whole batch,
-on any device.  Duplicate targets (overlapping blocks) receive one of the
-candidate values, each of which is a valid replacement.
+Fully vectorised for a whole batch on any device: centre ids are scattered
+into a volume, a stride-1 max-pool of size n gives every voxel the id of the
+last-drawn block covering it (overlapping blocks resolved deterministically),
+and one gather reads the source voxels.  Cost is O(voxels), independent of
+the number of blocks.
 """
 from __future__ import annotations
 
 from typing import Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 
 
 def block_offsets(n: int, device=None) -> torch.Tensor:
@@ -58,7 +61,6 @@ def blindspot_replace(x: torch.Tensor, ratio: float = 0.1, size: int = 3, radius
     flat = x.reshape(B, -1)
     nvox = flat.shape[1]
     K = max(1, int(round(ratio * nvox)))
-    dims = torch.tensor(spatial, device=dev)
 
     def rand_int(high, size_):
         return torch.randint(0, high, size_, generator=generator, device="cpu").to(dev)
@@ -70,26 +72,31 @@ def blindspot_replace(x: torch.Tensor, ratio: float = 0.1, size: int = 3, radius
     idx = idx + (idx >= (side ** 3) // 2).long()   # skip the centre code = zero offset
     off = torch.stack([idx // (side * side), (idx // side) % side, idx % side], -1) - radius  # (B,K,3)
 
-    blk = block_offsets(size, dev)  # (n³,3)
-    tgt = centres[:, :, None, :] + blk[None, None]  # (B,K,n³,3)
-    src = tgt + off[:, :, None, :]
-    # reflect an out-of-range source to the other side (offset stays non-zero)
-    out_of_range = (src < 0) | (src >= dims)
-    src = torch.where(out_of_range, tgt - off[:, :, None, :], src)
-    valid = ((tgt >= 0) & (tgt < dims)).all(-1)  # block voxels outside the patch are dropped
-    src = src.clamp(min=torch.zeros_like(dims), max=dims - 1)  # only relevant for dropped targets
-
-    def lin(p):
-        return (p[..., 0] * spatial[1] + p[..., 1]) * spatial[2] + p[..., 2]
-
-    b_idx = torch.arange(B, device=dev)[:, None, None].expand_as(valid)
-    t_lin = lin(tgt)[valid]
-    s_lin = lin(src)[valid]
-    bb = b_idx[valid]
-    out = flat.clone()
-    out[bb, t_lin] = flat[bb, s_lin]
-    mask = torch.zeros_like(flat)
-    mask[bb, t_lin] = 1.0
+    # 1) owner map: at each voxel, the id of the last-drawn centre whose n³ block covers it (-1: none).
+    #    Deterministic (max is order-independent) and exact for overlapping blocks.
+    Z, Y, X = (int(s) for s in spatial)
+    c_lin = (centres[..., 0] * Y + centres[..., 1]) * X + centres[..., 2]              # (B,K)
+    ids = torch.full((B, nvox), -1.0, device=dev)
+    ids.scatter_reduce_(1, c_lin, torch.arange(K, device=dev, dtype=torch.float32).expand(B, K), reduce="amax")
+    lo = -(size // 2)
+    pl, pr = size - 1 + lo, -lo                     # covered by centres in [v - (lo+n-1), v - lo]
+    ids = F.pad(ids.reshape(B, 1, Z, Y, X), (pl, pr, pl, pr, pl, pr), value=-1.0)
+    owner = F.max_pool3d(ids, size, stride=1).reshape(B, nvox)
+    hit = owner >= 0
+    own = owner.clamp(min=0).long()
+    # 2) source voxel = voxel + its block's offset, reflected at the patch border (offset stays non-zero)
+    s_lin = torch.zeros((B, nvox), dtype=torch.long, device=dev)
+    for a, n_a in enumerate((Z, Y, X)):
+        shp = [1, 1, 1]
+        shp[a] = n_a
+        v_a = torch.arange(n_a, device=dev).reshape(shp).expand(Z, Y, X).reshape(1, nvox)
+        o_a = torch.gather(off[:, :, a], 1, own)                                        # (B,N)
+        s_a = v_a + o_a
+        s_a = torch.where((s_a < 0) | (s_a >= n_a), v_a - o_a, s_a)
+        s_lin = s_lin * n_a + s_a
+    src = torch.gather(flat, 1, s_lin)
+    out = torch.where(hit, src, flat)
+    mask = hit.to(flat.dtype)
     return out.reshape(shape), mask.reshape(shape)
 
 

@@ -127,7 +127,7 @@ def pad_to(v: np.ndarray, size: int, name: str = "volume") -> np.ndarray:
     pads = []
     for ax, n in enumerate(v.shape):
         extra = max(0, size - n)
-        if extra:
+        if extra and name:
             log.warning("%s: axis %s has %d voxels < patch size %d; reflect-padding it to %d",
                         name, "ZYX"[ax], n, size, size)
         pads.append((extra // 2, extra - extra // 2))
@@ -144,11 +144,12 @@ class PatchSampler:
     Generator whose state is checkpointed for exact resume.
     """
 
-    def __init__(self, noisy: np.ndarray, prior: np.ndarray, patch_size: int, augment: bool = True):
+    def __init__(self, noisy: np.ndarray, prior: np.ndarray, patch_size: int, augment: bool = True,
+                 name: str = "training region"):
         if noisy.shape != prior.shape:
             raise SCNetInputError(f"noisy {noisy.shape} and prior {prior.shape} shapes differ")
-        self.noisy = pad_to(noisy, patch_size, "training region")
-        self.prior = pad_to(prior, patch_size, "training region (prior)")
+        self.noisy = pad_to(noisy, patch_size, name)
+        self.prior = pad_to(prior, patch_size, None)
         self.p = int(patch_size)
         self.augment = augment
 
@@ -179,7 +180,7 @@ def augment_pair(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Tupl
 def validation_patches(noisy: np.ndarray, prior: np.ndarray, patch_size: int, max_patches: int = 4,
                        seed: int = 12345) -> Tuple[np.ndarray, np.ndarray]:
     """A fixed set of up to ``max_patches`` crops from the held-out region (no augmentation)."""
-    sampler = PatchSampler(noisy, prior, patch_size, augment=False)
+    sampler = PatchSampler(noisy, prior, patch_size, augment=False, name="validation region")
     rng = np.random.default_rng(seed)
     return sampler.sample(rng, max_patches)
 

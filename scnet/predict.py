@@ -1,6 +1,9 @@
 """Tiled SC-Net inference of a tomogram of any size in bounded memory.
 
-Tiles of ``tile_size³`` overlap by ``overlap`` voxels per axis; each tile's
+Output blocks of ``tile_size³`` overlap by ``overlap`` voxels per axis and
+are predicted from a window with ``margin`` extra voxels of real context on
+each side (discarded afterwards, so zero-padding border effects of the
+convolutions stay out of the result); each block's
 prediction is weighted by a separable raised-cosine (Hann) ramp over the
 overlap on the sides shared with a neighbour tile (weight 1 at volume
 borders), and the weighted sum is divided by the summed weights, so there
@@ -33,10 +36,11 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PredictConfig:
-    tile_size: int = 96
+    tile_size: int = 96     # output block edge (blended with its neighbours over ``overlap``)
     overlap: int = 16
     device: str = "cpu"
     progress: bool = False
+    margin: int = 16        # extra context read on each side of a block and discarded (no border effects)
 
 
 def load_model(model_path: str, device="cpu") -> Tuple[SCNet, Normalisation, dict]:
@@ -93,6 +97,8 @@ def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int) -> np.ndarr
 def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[int, int, np.ndarray], None],
                    cfg: PredictConfig) -> None:
     """Predict ``volume`` (array or memmap) tile by tile; ``sink(z0, z1, rows)`` gets final z-rows in order."""
+    if cfg.margin < 0:
+        raise SCNetInputError(f"margin={cfg.margin} must be >= 0.")
     if cfg.tile_size < 8 or cfg.overlap < 0 or cfg.overlap >= cfg.tile_size // 2 + 1:
         raise SCNetInputError(f"tile_size={cfg.tile_size} / overlap={cfg.overlap}: need tile_size >= 8 and "
                               "0 <= overlap <= tile_size/2.")
@@ -127,8 +133,12 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
                         wx = _ramp(t[2], cfg.overlap, xi > 0, xi < len(starts[2]) - 1)
                         wy_cache[key] = wz[:, None, None] * wy[None, :, None] * wx[None, None, :]
                     w = wy_cache[key]
-                    tile = norm.apply(volume[z0:z0 + t[0], y0:y0 + t[1], x0:x0 + t[2]])
+                    lo = [max(0, s0 - cfg.margin) for s0 in (z0, y0, x0)]
+                    hi = [min(n, s0 + tt + cfg.margin) for n, s0, tt in zip((Z, Y, X), (z0, y0, x0), t)]
+                    tile = norm.apply(volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
                     pred = _run_tile(model, tile, device, m)
+                    a = [s0 - l0 for s0, l0 in zip((z0, y0, x0), lo)]
+                    pred = pred[a[0]:a[0] + t[0], a[1]:a[1] + t[1], a[2]:a[2] + t[2]]
                     sl = (slice(z0 - base, z0 - base + t[0]), slice(y0, y0 + t[1]), slice(x0, x0 + t[2]))
                     buf_sum[sl] += pred * w
                     buf_w[sl] += w

@@ -288,7 +288,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
                 it_run += 1
                 last = i == iters - 1
                 vloss = validation_loss(model, val, cfg, weights) if (last and val is not None) else None
-                row = [iteration, epoch + 1] + [f"{float(terms[k]):.6g}" for k in
+                row = [iteration, epoch + 1] + [f"{float(terms[k].detach()):.6g}" for k in
                                                 ("loss", "L_rec", "L_smooth", "L_exp", "L_reg")]
                 row += ["" if vloss is None else f"{vloss:.6g}", f"{time.time() - t0:.2f}"]
                 writer.writerow(row)
@@ -296,7 +296,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
                     rate = (time.time() - t_run) / it_run
                     eta = rate * (total - iteration)
                     _progress(f"epoch {epoch + 1}/{cfg.epochs} iteration {iteration}/{total} "
-                              f"loss {float(terms['loss']):.4g} (rec {float(terms['L_rec']):.4g})"
+                              f"loss {float(terms['loss'].detach()):.4g} (rec {float(terms['L_rec'].detach()):.4g})"
                               + ("" if vloss is None else f" val {vloss:.4g}")
                               + f" {rate:.2f} s/it ETA {_fmt_time(eta)}")
             fh.flush()

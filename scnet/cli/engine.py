@@ -1,0 +1,200 @@
+"""``scnet train``, ``scnet predict``, ``scnet denoise`` (the SC-Net engine commands).
+
+Every :class:`scnet.train.TrainConfig` field is an option (``--patch-size``,
+``--lambda-rec`` ...), generated from the dataclass.  Precedence: defaults <
+``--config FILE.json`` < explicit options.  ``--save-config FILE.json``
+writes the resulting configuration.  Bad input raises
+:class:`scnet.errors.SCNetInputError` (exit status 2) before any output.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import fields
+
+from ..errors import SCNetInputError
+
+_HELP = {
+    "patch_size": "edge of the cubic training patches in voxels, multiple of 4 (paper: 128; default 64)",
+    "batch_size": "patches per iteration (paper: 2)",
+    "epochs": "training epochs (paper: 15)",
+    "iterations_per_epoch": "iterations per epoch; 0 = automatic (about two passes over the volume)",
+    "lr": "Adam learning rate (paper: 4e-4)",
+    "beta1": "Adam beta1 (paper: 0.5)",
+    "beta2": "Adam beta2 (paper: 0.999)",
+    "blindspot_size": "edge n of the n x n x n blind-spot blocks (paper: 3)",
+    "blindspot_ratio": "fraction of voxels drawn as blind-spot block centres per patch (paper: 0.1)",
+    "use_expectancy": "use the expectancy-constraint loss L_exp, eq. 7 (true/false)",
+    "lambda_rec": "weight of L_rec, eq. 2 (default: 0.6 with L_exp, 0.8 without)",
+    "lambda_smooth": "weight of L_smooth, eq. 5 (default 0.1)",
+    "lambda_exp": "weight of L_exp, eq. 7 (default 0.2 with L_exp, 0 without)",
+    "lambda_reg": "weight of L_reg = ||grad f||_1 (default 0.01)",
+    "expectancy_kernel": "edge S of the S^3 local-expectancy kernel, eq. 6 (default 5)",
+    "sobel_3d": "Sobel gradients along X, Y and Z instead of X and Y only (eq. 4) (true/false)",
+    "upsampling_block": "use the 2x up-sampling block before the encoder (true/false)",
+    "base_width": "channels at the first network level (doubled per level)",
+    "depth": "encoder/decoder depth (paper: 3)",
+    "val_fraction": "fraction of the longest axis held out for the validation loss",
+    "seed": "random seed (same seed + same options = same model)",
+    "device": "cpu, cuda or cuda:N",
+}
+
+
+def _bool(s: str) -> bool:
+    v = str(s).strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
+
+
+def _opt_float(s: str):
+    if str(s).strip().lower() in ("none", "null", "default", ""):
+        return None
+    return float(s)
+
+
+def add_train_options(p: argparse.ArgumentParser) -> None:
+    from ..train import TrainConfig
+    g = p.add_argument_group("training options (also settable in --config JSON; defaults shown)")
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        t = f.type if isinstance(f.type, str) else f.type.__name__
+        if "bool" in t:
+            typ, meta = _bool, "true|false"
+        elif "Optional" in t:
+            typ, meta = _opt_float, "X"
+        elif "int" in t:
+            typ, meta = int, "N"
+        elif "float" in t:
+            typ, meta = float, "X"
+        else:
+            typ, meta = str, "S"
+        g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, type=typ, default=None,
+                       metavar=meta, help=f"{_HELP.get(f.name, f.name)} [{getattr(defaults, f.name)}]")
+    g.add_argument("--config", metavar="CFG.json", help="training options from a JSON file")
+    g.add_argument("--save-config", metavar="CFG.json", help="write the resulting options as JSON and go on")
+
+
+def config_from_args(args):
+    from ..train import TrainConfig
+    cfg = TrainConfig.from_json(args.config) if getattr(args, "config", None) else TrainConfig()
+    for f in fields(TrainConfig):
+        v = getattr(args, "cfg_" + f.name, None)
+        if v is not None:
+            setattr(cfg, f.name, v)
+    cfg.validate()
+    return cfg
+
+
+def _save_config(args, cfg) -> None:
+    if getattr(args, "save_config", None):
+        cfg.to_json(args.save_config)
+
+
+def _read_pair(args):
+    from ..data import check_pair
+    from ..io import read_volume
+    noisy, info = read_volume(args.noisy)
+    prior, _ = read_volume(args.prior)
+    check_pair(noisy, prior, args.noisy, args.prior)
+    return noisy, prior, info
+
+
+def _train(args) -> int:
+    from ..train import train_model
+    cfg = config_from_args(args)
+    noisy, prior, _ = _read_pair(args)
+    _save_config(args, cfg)
+    path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet)
+    print(path)
+    return 0
+
+
+def _predict_cfg(args, device):
+    from ..predict import PredictConfig
+    return PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device or "cpu",
+                         progress=not args.quiet)
+
+
+def _predict(args) -> int:
+    from ..io import read_info
+    from ..predict import load_model, predict_file
+    from ..train import resolve_device
+    resolve_device(args.device or "cpu")
+    load_model(args.model)  # fail early on a bad model file
+    read_info(args.input)
+    if os.path.abspath(args.input) == os.path.abspath(args.output):
+        raise SCNetInputError("--output must differ from --input.")
+    predict_file(args.model, args.input, args.output, _predict_cfg(args, args.device))
+    print(args.output)
+    return 0
+
+
+def _denoise(args) -> int:
+    from ..predict import predict_file
+    from ..train import train_model
+    cfg = config_from_args(args)
+    if os.path.abspath(args.noisy) == os.path.abspath(args.output):
+        raise SCNetInputError("--output must differ from --noisy.")
+    _predict_cfg(args, cfg.device)
+    noisy, prior, _ = _read_pair(args)
+    _save_config(args, cfg)
+    model = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet)
+    del noisy, prior
+    predict_file(model, args.noisy, args.output, _predict_cfg(args, cfg.device))
+    print(args.output)
+    return 0
+
+
+def _predict_options(p, device=True):
+    p.add_argument("--tile-size", type=int, default=96, metavar="N", help="edge of the prediction tiles [96]")
+    p.add_argument("--overlap", type=int, default=16, metavar="N",
+                   help="overlap of neighbouring tiles, blended with cosine weights [16]")
+    if device:
+        p.add_argument("--device", default=None, help="cpu, cuda or cuda:N [cpu]")
+
+
+def register(sub) -> None:
+    t = sub.add_parser(
+        "train", help="train SC-Net on one noisy tomogram and its smoothed prior",
+        description="Train SC-Net (ICCV 2021) on ONE tomogram. NOISY is the reconstruction from the raw tilts, "
+                    "PRIOR the reconstruction from filtered (e.g. Topaz-denoised) tilts, same shape. Writes "
+                    "OUTPUT_DIR/model.pt, checkpoint.pt (every epoch, for --resume), loss_log.csv and "
+                    "train_config.json. Progress and ETA go to stderr.",
+        epilog="example: scnet train --noisy rec.mrc --prior rec_topaz.mrc --output-dir run1 --epochs 15")
+    t.add_argument("--noisy", required=True, metavar="N.mrc", help="noisy tomogram (MRC)")
+    t.add_argument("--prior", required=True, metavar="P.mrc", help="smoothed prior tomogram (MRC, same shape)")
+    t.add_argument("--output-dir", required=True, metavar="DIR", help="folder for model.pt and logs")
+    t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
+    t.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_train_options(t)
+    t.set_defaults(func=_train)
+
+    p = sub.add_parser(
+        "predict", help="denoise a tomogram with a trained SC-Net model",
+        description="Denoise IN.mrc with DIR/model.pt by overlapping tiles (cosine-blended, bounded memory). "
+                    "OUT.mrc is float32 in the input's intensity scale with its voxel size and origin.",
+        epilog="example: scnet predict --model run1/model.pt --input rec.mrc --output rec_scnet.mrc")
+    p.add_argument("--model", required=True, metavar="DIR/model.pt")
+    p.add_argument("--input", required=True, metavar="IN.mrc")
+    p.add_argument("--output", required=True, metavar="OUT.mrc")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    _predict_options(p)
+    p.set_defaults(func=_predict)
+
+    d = sub.add_parser(
+        "denoise", help="train on NOISY+PRIOR, then denoise NOISY (train + predict)",
+        description="Train SC-Net on NOISY with PRIOR (as `scnet train`, files in --output-dir), then write "
+                    "the denoised NOISY to --output (as `scnet predict`).",
+        epilog="example: scnet denoise --noisy rec.mrc --prior rec_topaz.mrc --output den.mrc --output-dir run1")
+    d.add_argument("--noisy", required=True, metavar="N.mrc")
+    d.add_argument("--prior", required=True, metavar="P.mrc")
+    d.add_argument("--output", required=True, metavar="OUT.mrc")
+    d.add_argument("--output-dir", required=True, metavar="DIR")
+    d.add_argument("--resume", action="store_true", help="continue training from DIR/checkpoint.pt")
+    d.add_argument("--quiet", action="store_true", help="no progress lines")
+    _predict_options(d, device=False)
+    add_train_options(d)
+    d.set_defaults(func=_denoise)

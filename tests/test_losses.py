@@ -1,0 +1,61 @@
+"""Losses eq. 2, 4-8 on cases with a known answer."""
+import pytest
+import torch
+
+from scnet.losses import (LossWeights, combined_loss, expectancy_loss, local_expectancy, reconstruction_loss,
+                          regularisation_loss, smoothing_loss, sobel_magnitude)
+
+
+def ramp(a, axis, shape=(1, 1, 8, 9, 10)):
+    g = torch.meshgrid(*[torch.arange(s, dtype=torch.float32) for s in shape[2:]], indexing="ij")
+    return (a * g[axis])[None, None]
+
+
+def test_rec_loss_masked_mean():
+    out = torch.zeros(1, 1, 2, 2, 2)
+    tgt = torch.full_like(out, 3.0)
+    mask = torch.zeros_like(out)
+    mask[0, 0, 0, 0, :] = 1
+    tgt[0, 0, 1] = 100.0  # unmasked error is ignored
+    assert reconstruction_loss(out, tgt, mask).item() == pytest.approx(9.0)  # sum 18 / 2 masked voxels
+
+
+def test_sobel_magnitude_of_ramps():
+    # Sobel d/dx of a*x = 2a * (1+2+1) = 8a ; Y likewise; Z is ignored by the 2-axis (paper) operator
+    assert torch.allclose(sobel_magnitude(ramp(0.5, 2)), torch.tensor(4.0))
+    assert torch.allclose(sobel_magnitude(ramp(-0.5, 1)), torch.tensor(4.0))
+    assert torch.allclose(sobel_magnitude(ramp(1.0, 0)), torch.tensor(0.0))
+    # 3-axis option: 2 * 16 = 32a along Z
+    assert torch.allclose(sobel_magnitude(ramp(1.0, 0), three_d=True), torch.tensor(32.0))
+    assert sobel_magnitude(ramp(1.0, 2)).shape == (1, 1, 8, 7, 8)  # valid convolution, per slice
+
+
+def test_smoothing_and_regularisation_known_values():
+    out, prior = ramp(1.0, 2), ramp(0.25, 2)
+    assert smoothing_loss(out, prior).item() == pytest.approx((8 - 2) ** 2)
+    assert regularisation_loss(out).item() == pytest.approx(8.0)
+    assert smoothing_loss(prior, prior).item() == 0
+
+
+def test_expectancy_known_values():
+    a = torch.full((2, 1, 7, 7, 7), 2.0)
+    b = torch.full((2, 1, 7, 7, 7), -1.0)
+    assert expectancy_loss(a, b, 5).item() == pytest.approx(9.0)
+    v = torch.arange(7.0).reshape(1, 1, 7, 1, 1).expand(1, 1, 7, 5, 5).contiguous()
+    mu = local_expectancy(v, 5)  # box mean of 5 consecutive integers = centre value
+    assert mu.flatten().tolist() == pytest.approx([2.0, 3.0, 4.0])
+    # noise with zero mean in both -> small
+    assert expectancy_loss(torch.randn(1, 1, 16, 16, 16), torch.zeros(1, 1, 16, 16, 16)) < 0.01
+
+
+def test_combined_weights():
+    w = LossWeights.paper(True)
+    assert (w.rec, w.smooth, w.exp, w.reg) == (0.6, 0.1, 0.2, 0.01)
+    w0 = LossWeights.paper(False)
+    assert (w0.rec, w0.smooth, w0.exp, w0.reg) == (0.8, 0.1, 0.0, 0.01)
+    out, prior = ramp(1.0, 2), ramp(0.25, 2)
+    tgt = out + 1
+    mask = torch.ones_like(out)
+    t = combined_loss(out, tgt, mask, prior, w)
+    expected = 0.6 * 1 + 0.1 * 36 + 0.2 * t["L_exp"].item() + 0.01 * 8
+    assert t["loss"].item() == pytest.approx(expected, rel=1e-5)
