@@ -151,12 +151,15 @@ def soft_box_mask(shape: Sequence[int], edge: Union[float, Sequence[float]] = 0.
 
 
 # --------------------------------------------------------------------------- FSC
+NO_POWER = 1e-9  # shell power below this fraction of the strongest shell counts as none (FSC = 0)
+
 @dataclass
 class FSCCurve:
     """A Fourier shell correlation curve (eq. 9).
 
     frequency : shell frequency in 1/A (shell 0 is the origin);
-    fsc       : correlation per shell (NaN where a shell is empty or has no power);
+    fsc       : correlation per shell (NaN where a shell has no voxels; 0 where a volume
+                has no power in it, e.g. beyond a low-pass cut-off);
     n_voxels  : number of Fourier voxels of the full (not half) transform per shell.
     """
 
@@ -210,6 +213,10 @@ def fsc(v1: np.ndarray, v2: np.ndarray, voxel_size: float = 1.0,
     part is taken, so a sign flip or phase shift between the volumes lowers
     (or negates) the correlation.
 
+    A shell where either volume has (almost) no power -- below ``NO_POWER``
+    times its strongest shell, e.g. beyond a low-pass cut-off -- gets FSC 0: a
+    filter that deletes a band cannot claim correlation there.
+
     ``mask``: ``None``; ``"soft"`` for :func:`soft_box_mask` (10% cosine edges);
     or an array of the volumes' shape.  With a mask, each volume's (masked)
     mean is removed before masking so the mask itself does not correlate.
@@ -245,7 +252,13 @@ def fsc(v1: np.ndarray, v2: np.ndarray, voxel_size: float = 1.0,
     count = np.bincount(idx_k, weights=w_k, minlength=n_shells)
     with np.errstate(divide="ignore", invalid="ignore"):
         curve = cross / np.sqrt(p1 * p2)
-    curve[(p1 * p2) <= 0] = np.nan
+    # A shell whose power is ~0 in either volume (e.g. above a low-pass cut-off; left
+    # there is only float rounding, itself correlated through the common signal)
+    # carries no information: FSC = 0.  Empty shells stay NaN.
+    ref = max(float(p1[1:].max(initial=0.0)), 1e-300), max(float(p2[1:].max(initial=0.0)), 1e-300)
+    dead = (p1 <= NO_POWER * ref[0]) | (p2 <= NO_POWER * ref[1])
+    curve[dead] = 0.0
+    curve[count == 0] = np.nan
     freq = np.arange(n_shells) / (max(v1.shape) * float(voxel_size))
     return FSCCurve(frequency=freq, fsc=curve, n_voxels=np.rint(count).astype(np.int64),
                     voxel_size=float(voxel_size))

@@ -125,6 +125,21 @@ def test_fsc_blurred_signal_plus_noise_known_crossing():
     assert cm.resolution_at(0.5) == pytest.approx(expected_res, rel=0.1)
 
 
+def test_fsc_is_zero_where_a_lowpass_removed_everything():
+    """Beyond a hard cut-off the filtered halves hold no information: FSC 0 there, so
+    the 0.5 crossing is at the cut-off instead of 'not reached'."""
+    shape = (32, 32, 32)
+    s = _rng(8).normal(size=shape)
+    v1 = s + 0.3 * _rng(9).normal(size=shape)
+    v2 = s + 0.3 * _rng(10).normal(size=shape)
+    cut = 0.2  # cycles / voxel
+    lp = lambda v: _filter(v, lambda r: (r <= cut).astype(float)).astype(np.float32)  # noqa: E731
+    c = fsc(lp(v1), lp(v2))
+    assert np.all(c.fsc[c.frequency > cut + 0.03] == 0.0)
+    assert np.all(c.fsc[2:][c.frequency[2:] < cut - 0.03] > 0.8)
+    assert resolution_at(c.frequency, c.fsc) == pytest.approx(1 / cut, rel=0.1)
+
+
 # ------------------------------------------------------------------ eq. 10 and resolution
 def test_fsc_eo_values():
     assert np.allclose(fsc_eo([0.0, 1.0, 1 / 3, -0.5]), [0.0, 1.0, 0.5, -2.0])
