@@ -358,7 +358,7 @@ def main(argv=None):
                                        "resolution_fsc_0.5": (lambda x: None if not math.isfinite(x) else x)(
                                            c.resolution_at(0.5))}
                     curves[m] = {"frequency": c.frequency.tolist(), "fsc": c.fsc.tolist(), "fsc_eo": c.fsc_eo.tolist()}
-                    line += f"  FSC_e/o(0.5) {format_resolution(r, args.voxel_size)} A"
+                    line += f"  FSC_e/o(0.5) {format_resolution(r, args.voxel_size)}"
                 print(line, flush=True)
             entry["gt_stats"] = {"mean": float(gt.mean()), "std": float(gt.std())}
             entry["fsc_curves"] = curves
