@@ -87,6 +87,15 @@ def collapse_nearest2(weight: torch.Tensor) -> torch.Tensor:
     return w
 
 
+def _conv2tap(x: torch.Tensor, w: torch.Tensor, bias=None) -> torch.Tensor:
+    """2³ conv with taps at offsets (-1, 0) per axis (zero padding 1 before, 0 after).
+
+    Symmetric padding 1 gives L+1 outputs per axis whose first L are exactly these (no padded copy).
+    """
+    L = x.shape[2:]
+    return F.conv3d(x, w, bias, padding=1)[:, :, :L[0], :L[1], :L[2]]
+
+
 def up2(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="nearest")
 
@@ -130,19 +139,20 @@ class SCNet(nn.Module):
     def _first(self, x: torch.Tensor) -> torch.Tensor:
         conv, bn, act = self.encoder[0]
         if self.cfg.upsampling_block and self.impl == "fast":
-            w = collapse_nearest2(conv.weight)
-            y = F.conv3d(F.pad(x, (1, 0, 1, 0, 1, 0)), w)
+            y = _conv2tap(x, collapse_nearest2(conv.weight), conv.bias)
         else:
             y = conv(x)
         return act(bn(y))
 
     def _final(self, d: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self.cfg.upsampling_block and self.impl == "fast":
-            w = collapse_nearest2(self.final.weight)
-            h = F.conv3d(F.pad(torch.cat([d, x], 1), (1, 0, 1, 0, 1, 0)), w, self.final.bias)
+            h = _conv2tap(torch.cat([d, x], 1), collapse_nearest2(self.final.weight), self.final.bias)
         else:
             h = self.final(torch.cat([up2(d), x], 1))
-        return self.head(F.leaky_relu(h, NEG_SLOPE))
+        h = F.leaky_relu(h, NEG_SLOPE)
+        # the 1x1 head as an einsum: same function, ~20x faster than a 1x1 Conv3d on CPU
+        y = torch.einsum("bczyx,oc->bozyx", h, self.head.weight[:, :, 0, 0, 0])
+        return y + self.head.bias.view(1, -1, 1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.cfg.multiple()
@@ -164,6 +174,24 @@ class SCNet(nn.Module):
         if self.cfg.upsampling_block and self.impl == "naive":
             y = y[:, :, ::2, ::2, ::2]
         return y
+
+
+@torch.no_grad()
+def fold_batchnorm(model: SCNet) -> SCNet:
+    """Fold eval-mode BatchNorm into the preceding conv (inference only; same eval output, fewer passes)."""
+    model.eval()
+    for seq in list(model.encoder) + [model.bottleneck] + list(model.decoder):
+        conv, bn = seq[0], seq[1]
+        if isinstance(bn, nn.Identity):
+            continue
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        fused = nn.Conv3d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                          padding=conv.padding, bias=True).to(conv.weight.device)
+        fused.weight.copy_(conv.weight * scale[:, None, None, None, None])
+        b0 = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        fused.bias.copy_(bn.bias + (b0 - bn.running_mean) * scale)
+        seq[0], seq[1] = fused, nn.Identity()
+    return model
 
 
 def build_model(cfg: ModelConfig = None, impl: str = "fast") -> SCNet:

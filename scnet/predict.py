@@ -29,7 +29,7 @@ import torch
 from .data import Normalisation
 from .errors import SCNetInputError
 from .io import VolumeWriter, read_volume
-from .model import ModelConfig, SCNet
+from .model import ModelConfig, SCNet, fold_batchnorm
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ def load_model(model_path: str, device="cpu") -> Tuple[SCNet, Normalisation, dic
     model = SCNet(ModelConfig(**ck["model_config"]))
     model.load_state_dict(ck["state_dict"])
     model.to(device).eval()
+    fold_batchnorm(model)
     return model, Normalisation(**ck["normalisation"]), ck
 
 

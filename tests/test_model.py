@@ -78,3 +78,17 @@ def test_kaiming_init_and_prior_not_an_input():
     expected = (2.0 / (1 + 0.1 ** 2) / fan_in) ** 0.5
     assert abs(std - expected) / expected < 0.15
     assert m.encoder[0][0].in_channels == 1  # the network sees only the (blind-spotted) noisy patch
+
+
+def test_batchnorm_folding_keeps_eval_output():
+    from scnet.model import fold_batchnorm
+    fast, _ = _pair(ModelConfig(base_width=4), seed=2)
+    with torch.no_grad():
+        fast.train()
+        fast(torch.randn(2, 1, 16, 16, 16))  # non-trivial running stats
+    fast.eval()
+    x = torch.randn(1, 1, 16, 16, 24)
+    with torch.no_grad():
+        a = fast(x)
+        b = fold_batchnorm(fast)(x)
+    assert torch.allclose(a, b, atol=1e-5 * float(a.abs().max()), rtol=1e-4)
