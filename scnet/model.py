@@ -88,12 +88,8 @@ def collapse_nearest2(weight: torch.Tensor) -> torch.Tensor:
 
 
 def _conv2tap(x: torch.Tensor, w: torch.Tensor, bias=None) -> torch.Tensor:
-    """2³ conv with taps at offsets (-1, 0) per axis (zero padding 1 before, 0 after).
-
-    Symmetric padding 1 gives L+1 outputs per axis whose first L are exactly these (no padded copy).
-    """
-    L = x.shape[2:]
-    return F.conv3d(x, w, bias, padding=1)[:, :, :L[0], :L[1], :L[2]]
+    """2³ conv with taps at offsets (-1, 0) per axis (zero padding 1 before, 0 after)."""
+    return F.conv3d(F.pad(x, (1, 0, 1, 0, 1, 0)), w, bias)
 
 
 def up2(x: torch.Tensor) -> torch.Tensor:
