@@ -1,0 +1,7 @@
+"""SC-Net protocols (one file each; see README)."""
+from .protocol_base import ProtSCNetBase
+from .protocol_prepare import ProtSCNetPrepareTomograms
+from .protocol_train import ProtSCNetTrain
+from .protocol_load_model import ProtSCNetLoadModel
+from .protocol_denoise import ProtSCNetDenoise
+from .protocol_fsc_eo import ProtSCNetFscEo

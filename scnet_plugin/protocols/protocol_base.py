@@ -1,0 +1,71 @@
+"""Shared base of the SC-Net protocols.
+
+Protocols stay thin: they declare inputs, validate them, run the engine's
+``scnet`` command (``runJob`` with the engine environment) and register
+outputs.  All numerics live in the engine.
+"""
+import json
+import os
+import shlex
+
+import pyworkflow.protocol.params as params
+from pwem.protocols import EMProtocol
+from pyworkflow.protocol.constants import STEPS_PARALLEL
+from tomo.protocols import ProtTomoBase
+
+from .. import Plugin
+
+
+class ProtSCNetBase(EMProtocol, ProtTomoBase):
+    """Base class: engine access, device choice and common validation."""
+    _label = None
+    stepsExecutionMode = STEPS_PARALLEL
+
+    # ------------------------------------------------------------------ form helpers
+    @staticmethod
+    def _defineDeviceParams(form):
+        form.addHidden(params.USE_GPU, params.BooleanParam, default=False,
+                       label="Use GPU",
+                       help="Run torch on a GPU (needs a CUDA build of torch in the engine env). "
+                            "No: run on the CPU.")
+        form.addHidden(params.GPU_LIST, params.StringParam, default="0",
+                       label="GPU id", help="GPU to use (the first id is used), e.g. 0.")
+
+    # ------------------------------------------------------------------ engine
+    def getDevice(self) -> str:
+        if self.getAttributeValue(params.USE_GPU, False):
+            gpus = self.getGpuList()
+            return f"cuda:{gpus[0]}" if gpus else "cuda"
+        return "cpu"
+
+    def runScnet(self, *args):
+        """Run ``scnet ARGS`` from the engine env; its stdout/stderr go to the run log."""
+        self.runJob(Plugin.getScnetCommand(), " ".join(shlex.quote(str(a)) for a in args),
+                    env=Plugin.getEnviron(), cwd=os.getcwd(), numberOfMpi=1, numberOfThreads=1)
+
+    def _validateEngine(self):
+        return Plugin.engineErrors()
+
+    @staticmethod
+    def _writeJson(path, obj):
+        with open(path, "w") as fh:
+            json.dump(obj, fh, indent=2)
+
+    @staticmethod
+    def _readJson(path):
+        with open(path) as fh:
+            return json.load(fh)
+
+    @staticmethod
+    def _tsIds(setOfObjects):
+        return [obj.getTsId() for obj in setOfObjects.iterItems()]
+
+    @staticmethod
+    def _duplicated(ids):
+        seen, dup = set(), set()
+        for i in ids:
+            (dup if i in seen else seen).add(i)
+        return sorted(dup, key=str)
+
+    def _tomoByTsId(self, setOfTomograms):
+        return {t.getTsId(): t.clone() for t in setOfTomograms.iterItems()}

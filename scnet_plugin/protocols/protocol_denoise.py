@@ -1,0 +1,117 @@
+"""scnet - denoise: apply trained SC-Net models to tomograms (tiled, bounded memory)."""
+import os
+from enum import Enum
+
+import pyworkflow.protocol.params as params
+from pyworkflow.utils import makePath
+from tomo.objects import SetOfTomograms
+
+from ..objects import SCNetModel, SetOfSCNetModels
+from .protocol_base import ProtSCNetBase
+
+
+class DenoiseOutputs(Enum):
+    Tomograms = SetOfTomograms
+
+
+class ProtSCNetDenoise(ProtSCNetBase):
+    """Denoises tomograms with SC-Net. With a set of per-tomogram models, each tomogram
+    uses the model trained on it (matched by tsId); with a single model, all use it.
+    Half maps (even/odd) are denoised with the same model, so FSC e/o can measure the
+    denoised result. Output: a standard SetOfTomograms (same sampling rate, origin and tsId)
+    ready for picking and subtomogram averaging."""
+    _label = "denoise"
+    _possibleOutputs = DenoiseOutputs
+
+    def _defineParams(self, form):
+        form.addSection(label="Input")
+        form.addParam("inputModel", params.PointerParam, pointerClass="SCNetModel,SetOfSCNetModels",
+                      important=True, label="SC-Net model(s)", help="From 'train' or 'load model'.")
+        form.addParam("inputTomograms", params.PointerParam, pointerClass="SetOfTomograms", important=True,
+                      label="Tomograms to denoise")
+        form.addParam("denoiseHalves", params.BooleanParam, default=True, label="Denoise half maps too?",
+                      help="When the tomograms have even/odd half maps, denoise them as well (for FSC e/o).")
+        form.addParam("tileSize", params.IntParam, default=96, expertLevel=params.LEVEL_ADVANCED,
+                      label="Tile size (voxels)", help="Edge of the prediction tiles; memory grows with its cube.")
+        form.addParam("overlap", params.IntParam, default=16, expertLevel=params.LEVEL_ADVANCED,
+                      label="Tile overlap (voxels)", help="Overlap blended with a cosine window (no seams).")
+        self._defineDeviceParams(form)
+        form.addParallelSection(threads=1, mpi=0)
+
+    def _modelFor(self, tsId):
+        m = self.inputModel.get()
+        if isinstance(m, SetOfSCNetModels):
+            return m.getModelFor(tsId)
+        return m
+
+    def _insertAllSteps(self):
+        deps = [self._insertFunctionStep(self.denoiseStep, tomo.getTsId(), needsGPU=self.getDevice() != "cpu",
+                                         prerequisites=[])
+                for tomo in self.inputTomograms.get().iterItems()]
+        self._insertFunctionStep(self.createOutputStep, needsGPU=False, prerequisites=deps)
+
+    def _out(self, tsId, name):
+        return self._getExtraPath(tsId, name)
+
+    def _predict(self, model, src, dst):
+        self.runScnet("predict", "--model", model.getPath(), "--input", src, "--output", dst,
+                      "--tile-size", self.tileSize.get(), "--overlap", self.overlap.get(), "--device", self.getDevice())
+
+    def denoiseStep(self, tsId):
+        makePath(self._getExtraPath(tsId))
+        tomo = self.inputTomograms.get().getItem("_tsId", tsId)
+        model = self._modelFor(tsId)
+        self._predict(model, tomo.getFileName(), self._out(tsId, "denoised.mrc"))
+        if self.denoiseHalves.get() and tomo.hasHalfMaps():
+            for tag, half in zip(("odd", "even"), tomo.getHalfMaps(asList=True)):
+                self._predict(model, half, self._out(tsId, f"denoised_{tag}.mrc"))
+
+    def createOutputStep(self):
+        inSet = self.inputTomograms.get()
+        outSet = self._createSetOfTomograms()
+        outSet.copyInfo(inSet)
+        for tomo in inSet.iterItems():
+            tsId = tomo.getTsId()
+            new = tomo.clone()
+            new.setLocation(self._out(tsId, "denoised.mrc"))
+            if self.denoiseHalves.get() and tomo.hasHalfMaps():
+                new.setHalfMaps([self._out(tsId, "denoised_odd.mrc"), self._out(tsId, "denoised_even.mrc")])
+            else:
+                new.setHalfMaps([])
+            outSet.append(new)
+        self._defineOutputs(**{DenoiseOutputs.Tomograms.name: outSet})
+        self._defineSourceRelation(self.inputTomograms, outSet)
+        self._defineSourceRelation(self.inputModel, outSet)
+
+    def _validate(self):
+        errors = self._validateEngine()
+        model, tomos = self.inputModel.get(), self.inputTomograms.get()
+        if model is None or tomos is None:
+            return errors + ["Both a model and tomograms are required."]
+        if isinstance(model, SetOfSCNetModels):
+            have = {m.getTsId() for m in model.iterItems()}
+            missing = [t.getTsId() for t in tomos.iterItems() if t.getTsId() not in have]
+            if missing:
+                errors.append(f"No model trained for tsId {', '.join(map(str, missing))}. Train one model per "
+                              f"tomogram for these, or use a single model ('one model for all').")
+        elif isinstance(model, SCNetModel) and not os.path.exists(model.getPath() or ""):
+            errors.append(f"The model file {model.getPath()} does not exist.")
+        if self.tileSize.get() < 16 or self.tileSize.get() % 8:
+            errors.append(f"Tile size must be a multiple of 8 and >= 16, got {self.tileSize.get()}.")
+        if not 0 <= self.overlap.get() < self.tileSize.get() // 2:
+            errors.append(f"Overlap must be in [0, tile size / 2), got {self.overlap.get()}.")
+        return errors
+
+    def _summary(self):
+        lines = [f"Tiles {self.tileSize.get()}^3 with {self.overlap.get()} voxels overlap, device {self.getDevice()}."]
+        if self.isFinished() and hasattr(self, "Tomograms"):
+            lines.insert(0, f"{self.Tomograms.getSize()} tomograms denoised"
+                            f"{' (with half maps)' if self.Tomograms.hasOddEven() else ''}.")
+        return lines
+
+    def _methods(self):
+        return ["Tomograms were denoised with SC-Net [Yang2021SCNet] by overlapping tiles of "
+                f"{self.tileSize.get()}^3 voxels blended with a cosine window."]
+
+    def _citations(self):
+        return ["Yang2021SCNet"]

@@ -1,0 +1,213 @@
+"""scnet - prepare tomograms: Topaz-filter the tilt images and reconstruct the
+noisy tomogram, the smoothed "prior" tomogram (paper §4.1, §4.3 'Smoothed
+Volume Generation') and the even/odd half tomograms used by FSC_e/o (eq. 10).
+"""
+import os
+
+import pyworkflow.protocol.params as params
+from pwem.objects import Transform
+from pyworkflow.utils import makePath
+from tomo.objects import SetOfTomograms, Tomogram
+
+from ..constants import BACKENDS, PRIOR_FILTERS, TOPAZ_2D_MODELS
+from .protocol_base import ProtSCNetBase
+
+
+class ProtSCNetPrepareTomograms(ProtSCNetBase):
+    """Builds the two tomograms SC-Net trains on, for each tilt series:
+    the raw (noisy) reconstruction and the "smoothed" prior reconstructed from
+    tilt images filtered with Topaz's pretrained 2D denoiser (or a Gaussian /
+    low-pass filter), with the same geometry.  Optionally also reconstructs the
+    even and odd tilt images separately (half maps of the noisy output, for FSC e/o).
+    Reconstruction: IMOD `tilt` when IMOD is installed (backend auto/imod), else the
+    built-in weighted back-projection (astra-toolbox, CPU).
+    """
+    _label = "prepare tomograms"
+    # two outputs of the same class: an Enum would alias them, so a dict lists them
+    _possibleOutputs = {"Tomograms": SetOfTomograms, "PriorTomograms": SetOfTomograms}
+
+    def _defineParams(self, form):
+        form.addSection(label="Input")
+        form.addParam("inputSetOfTiltSeries", params.PointerParam, pointerClass="SetOfTiltSeries",
+                      important=True, label="Tilt series (aligned)",
+                      help="Aligned tilt series; the tilt axis must be along Y (as after IMOD/AreTomo alignment "
+                           "with the transform applied). Alignment transforms present are applied.")
+        form.addParam("thickness", params.IntParam, default=0, label="Thickness (px)",
+                      help="Tomogram thickness in pixels of the tilt series. 0 = half the image width.")
+        form.addParam("backend", params.EnumParam, choices=BACKENDS, default=0, label="Reconstruction",
+                      display=params.EnumParam.DISPLAY_HLIST,
+                      help="auto: IMOD `tilt` when IMOD is found (IMOD_DIR or PATH), else built-in. "
+                           "builtin: weighted back-projection with astra-toolbox (CPU). imod: require IMOD.")
+        form.addParam("radial", params.StringParam, default="0.35,0.035", label="Radial filter (R1,R2)",
+                      expertLevel=params.LEVEL_ADVANCED,
+                      help="IMOD-style radial filter cut-off and fall-off in cycles/pixel.")
+        form.addParam("doEvenOdd", params.BooleanParam, default=True, label="Reconstruct even/odd halves?",
+                      help="Also reconstruct the even and odd tilt images (by acquisition position in the stack) "
+                           "and attach them as half maps, for FSC e/o.")
+        form.addSection(label="Prior (2D filter)")
+        form.addParam("priorFilter", params.EnumParam, choices=PRIOR_FILTERS, default=0,
+                      label="2D filter of the tilt images",
+                      help="topaz: pretrained Topaz-Denoise 2D network (the paper's choice). "
+                           "gaussian / lowpass: the filters of the paper's ablation.")
+        form.addParam("topazModel", params.EnumParam, choices=TOPAZ_2D_MODELS, default=0,
+                      condition="priorFilter==0", label="Topaz model",
+                      help="unet = unet_L2_v0.2.2 (default, used by the paper). Weights ship with topaz-em.")
+        form.addParam("gaussianSigma", params.FloatParam, default=2.0, condition="priorFilter==1",
+                      label="Gaussian sigma (px)")
+        form.addParam("lowpassCutoff", params.FloatParam, default=0.3, condition="priorFilter==2",
+                      label="Low-pass cut-off (fraction of Nyquist)")
+        self._defineDeviceParams(form)
+        form.addParallelSection(threads=2, mpi=0)
+
+    # ------------------------------------------------------------------ steps
+    def _insertAllSteps(self):
+        deps = []
+        for ts in self.inputSetOfTiltSeries.get().iterItems():
+            tsId = ts.getTsId()
+            s1 = self._insertFunctionStep(self.convertInputStep, tsId, needsGPU=False, prerequisites=[])
+            s2 = self._insertFunctionStep(self.filterStep, tsId, needsGPU=self.getDevice() != "cpu",
+                                          prerequisites=[s1])
+            s3 = self._insertFunctionStep(self.reconstructStep, tsId, needsGPU=False, prerequisites=[s2])
+            deps.append(s3)
+        self._insertFunctionStep(self.createOutputStep, needsGPU=False, prerequisites=deps)
+
+    def _tsPath(self, tsId, *names):
+        return self._getExtraPath(tsId, *names)
+
+    def _getTs(self, tsId):
+        return self.inputSetOfTiltSeries.get().getItem("_tsId", tsId)
+
+    def convertInputStep(self, tsId):
+        makePath(self._tsPath(tsId))
+        ts = self._getTs(tsId)
+        ts.applyTransform(self._tsPath(tsId, "stack.mrcs"))
+        ts.generateTltFile(self._tsPath(tsId, "stack.tlt"))
+
+    def filterStep(self, tsId):
+        method = PRIOR_FILTERS[self.priorFilter.get()]
+        args = ["filter", self._tsPath(tsId, "stack.mrcs"), self._tsPath(tsId, "filtered.mrcs"),
+                "--method", method, "--device", self.getDevice()]
+        if method == "topaz":
+            args += ["--topaz-model", TOPAZ_2D_MODELS[self.topazModel.get()]]
+        elif method == "gaussian":
+            args += ["--sigma", self.gaussianSigma.get()]
+        else:
+            args += ["--cutoff", self.lowpassCutoff.get()]
+        self.runScnet(*args)
+
+    def _reconArgs(self, tsId, stack, out, subset="all"):
+        sr = self._getTs(tsId).getSamplingRate()
+        args = ["reconstruct", self._tsPath(tsId, stack), self._tsPath(tsId, out),
+                "--angles", self._tsPath(tsId, "stack.tlt"), "--backend", BACKENDS[self.backend.get()],
+                "--radial", self.radial.get(), "--subset", subset, "--voxel-size", sr]
+        if self.thickness.get():
+            args += ["--thickness", self.thickness.get()]
+        return args
+
+    def reconstructStep(self, tsId):
+        self.runScnet(*self._reconArgs(tsId, "stack.mrcs", "noisy.mrc"))
+        self.runScnet(*self._reconArgs(tsId, "filtered.mrcs", "prior.mrc"))
+        if self.doEvenOdd.get():
+            self.runScnet(*self._reconArgs(tsId, "stack.mrcs", "noisy_even.mrc", "even"))
+            self.runScnet(*self._reconArgs(tsId, "stack.mrcs", "noisy_odd.mrc", "odd"))
+
+    def createOutputStep(self):
+        inSet = self.inputSetOfTiltSeries.get()
+        noisySet = self._createSetOfTomograms("noisy")
+        priorSet = self._createSetOfTomograms("prior")
+        for s in (noisySet, priorSet):
+            s.setSamplingRate(inSet.getSamplingRate())
+            s.setAcquisition(inSet.getAcquisition())
+        for ts in inSet.iterItems():
+            tsId = ts.getTsId()
+            halves = None
+            if self.doEvenOdd.get():
+                halves = [self._tsPath(tsId, "noisy_odd.mrc"), self._tsPath(tsId, "noisy_even.mrc")]
+            noisySet.append(self._newTomogram(ts, self._tsPath(tsId, "noisy.mrc"), halves))
+            priorSet.append(self._newTomogram(ts, self._tsPath(tsId, "prior.mrc")))
+        self._defineOutputs(Tomograms=noisySet, PriorTomograms=priorSet)
+        self._defineSourceRelation(self.inputSetOfTiltSeries, noisySet)
+        self._defineSourceRelation(self.inputSetOfTiltSeries, priorSet)
+
+    @staticmethod
+    def _newTomogram(ts, path, halves=None):
+        tomo = Tomogram()
+        tomo.setLocation(path)
+        tomo.setTsId(ts.getTsId())
+        sr = ts.getSamplingRate()
+        tomo.setSamplingRate(sr)
+        tomo.setAcquisition(ts.getAcquisition().clone() if ts.getAcquisition() else None)
+        x, y, z = tomo.getDim()
+        origin = Transform()  # centred origin, the tomo plugin's convention (Angstrom)
+        origin.setShifts(-x / 2.0 * sr, -y / 2.0 * sr, -z / 2.0 * sr)
+        tomo.setOrigin(origin)
+        if halves:
+            tomo.setHalfMaps(halves)
+        return tomo
+
+    # ------------------------------------------------------------------ info
+    def _validate(self):
+        errors = self._validateEngine()
+        inSet = self.inputSetOfTiltSeries.get()
+        if inSet is None:
+            return errors + ["Input tilt series are missing."]
+        ids = [ts.getTsId() for ts in inSet.iterItems()]
+        if not ids:
+            errors.append("The input set of tilt series is empty.")
+        dup = self._duplicated(ids)
+        if dup:
+            errors.append(f"Tilt series ids must be unique; repeated: {', '.join(map(str, dup))}.")
+        for ts in inSet.iterItems():
+            n = ts.getSize()
+            if n < 3:
+                errors.append(f"Tilt series {ts.getTsId()} has {n} tilt images; at least 3 are needed.")
+            elif self.doEvenOdd.get() and n < 6:
+                errors.append(f"Tilt series {ts.getTsId()} has {n} tilt images: too few to split into "
+                              f"even/odd halves; set 'Reconstruct even/odd halves?' to No.")
+        if self.thickness.get() < 0:
+            errors.append(f"Thickness must be >= 0 (0 = automatic), got {self.thickness.get()}.")
+        dims = inSet.getDimensions()
+        if dims and self.thickness.get() > 4 * dims[0]:
+            errors.append(f"Thickness {self.thickness.get()} px is more than 4x the image width ({dims[0]} px).")
+        r = self.radial.get() or ""
+        try:
+            r1, r2 = (float(v) for v in r.split(","))
+            assert 0 < r1 <= 0.5 and r2 >= 0
+        except Exception:
+            errors.append(f"Radial filter must be 'R1,R2' with 0 < R1 <= 0.5 and R2 >= 0 (cycles/pixel); got {r!r}.")
+        if self.priorFilter.get() == 1 and self.gaussianSigma.get() <= 0:
+            errors.append("Gaussian sigma must be > 0.")
+        if self.priorFilter.get() == 2 and not 0 < self.lowpassCutoff.get() <= 1:
+            errors.append("Low-pass cut-off must be in (0, 1] (fraction of Nyquist).")
+        return errors
+
+    def _summary(self):
+        lines = []
+        if self.isFinished() and hasattr(self, "Tomograms"):
+            t = self.Tomograms
+            lines.append(f"{t.getSize()} noisy tomograms (sampling {t.getSamplingRate():.2f} A/px"
+                         f"{', with even/odd half maps' if self.doEvenOdd.get() else ''}) and "
+                         f"{self.PriorTomograms.getSize()} prior tomograms.")
+        lines.append(f"Prior filter: {self._filterText()}; reconstruction: {BACKENDS[self.backend.get()]} "
+                     f"(radial {self.radial.get()}), thickness "
+                     f"{self.thickness.get() or 'half the width'} px.")
+        return lines
+
+    def _filterText(self):
+        f = PRIOR_FILTERS[self.priorFilter.get()]
+        if f == "topaz":
+            return f"Topaz 2D ({TOPAZ_2D_MODELS[self.topazModel.get()]})"
+        return f"Gaussian sigma {self.gaussianSigma.get()} px" if f == "gaussian" else \
+            f"low-pass {self.lowpassCutoff.get()} Nyquist"
+
+    def _methods(self):
+        inSet = self.inputSetOfTiltSeries.get()
+        n = inSet.getSize() if inSet else 0
+        return [f"{n} tilt series were reconstructed by weighted back-projection "
+                f"({'IMOD tilt when available' if self.backend.get() != 1 else 'astra-toolbox'}, radial filter "
+                f"{self.radial.get()}). A smoothed prior tomogram was reconstructed from tilt images filtered with "
+                f"{self._filterText()} [Bepler2020Topaz], as in SC-Net [Yang2021SCNet]"
+                + (", and the even and odd tilt images were reconstructed separately for FSC e/o." if self.doEvenOdd.get() else ".")]
+
+    def _citations(self):
+        return ["Yang2021SCNet", "Bepler2020Topaz", "Kremer1996IMOD", "vanAarle2016Astra"]

@@ -1,0 +1,218 @@
+"""scnet - train: train SC-Net on a noisy tomogram guided by its smoothed prior
+(paper §4: volumetric blind spot eq. 2-3, losses eq. 2, 4-8; §5.1 training details).
+"""
+import os
+from enum import Enum
+
+import pyworkflow.protocol.params as params
+from pyworkflow.utils import makePath
+
+from ..constants import CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG
+from ..objects import SCNetModel, SetOfSCNetModels
+from .protocol_base import ProtSCNetBase
+
+MODE_PER_TOMO, MODE_ONE = 0, 1
+
+
+class TrainOutputs(Enum):
+    Model = SCNetModel
+    Models = SetOfSCNetModels
+
+
+class ProtSCNetTrain(ProtSCNetBase):
+    """Trains SC-Net, self-supervised, on a single noisy tomogram: a 3D U-Net with an
+    up-sampling block, a volumetric blind spot (n^3 blocks replaced, loss on the replaced
+    voxels against the original ones) and the sparsity (Sobel gradient), expectancy and TV
+    losses computed against the smoothed prior tomogram. No clean data needed.
+    Continue (re-launch with 'Continue') resumes from the last epoch checkpoint.
+    """
+    _label = "train"
+    _possibleOutputs = TrainOutputs
+
+    def _defineParams(self, form):
+        form.addSection(label="Input")
+        form.addParam("inputTomograms", params.PointerParam, pointerClass="SetOfTomograms", important=True,
+                      label="Noisy tomograms", help="Raw reconstructions (e.g. 'prepare tomograms' output Tomograms).")
+        form.addParam("inputPriors", params.PointerParam, pointerClass="SetOfTomograms", important=True,
+                      label="Prior (smoothed) tomograms",
+                      help="Smoothed tomograms on the same grid, matched to the noisy ones by tsId "
+                           "('prepare tomograms' output PriorTomograms).")
+        form.addParam("trainMode", params.EnumParam, choices=["one model per tomogram", "one model for all"],
+                      default=MODE_PER_TOMO, display=params.EnumParam.DISPLAY_HLIST, label="Models",
+                      help="One model per tomogram (the paper: single-volume training), or one model trained "
+                           "on one tomogram (below) and applied to the whole set by 'denoise'.")
+        form.addParam("trainTsId", params.StringParam, default="", condition=f"trainMode=={MODE_ONE}",
+                      label="Train on tsId", help="Tomogram to train on; empty = the first one.")
+        form.addSection(label="Training")
+        form.addParam("patchSize", params.IntParam, default=64, label="Patch size (voxels)",
+                      help="Edge of the cubic training patches (paper: 128). Multiple of 8; at most the "
+                           "smallest tomogram dimension (or it is padded). Use the wizard for a memory estimate.")
+        form.addParam("batchSize", params.IntParam, default=2, label="Batch size", help="Paper: 2.")
+        form.addParam("epochs", params.IntParam, default=10, label="Epochs", help="Paper: 15.")
+        form.addParam("iterationsPerEpoch", params.IntParam, default=0, label="Iterations per epoch",
+                      help="0 = automatic (about two passes over the training region).")
+        form.addParam("learningRate", params.FloatParam, default=4e-4, label="Learning rate",
+                      expertLevel=params.LEVEL_ADVANCED, help="Adam, betas (0.5, 0.999) as in the paper.")
+        form.addParam("blindspotSize", params.IntParam, default=3, label="Blind-spot block size n",
+                      expertLevel=params.LEVEL_ADVANCED, help="Edge of the replaced n x n x n blocks (paper: 3).")
+        form.addParam("blindspotRatio", params.FloatParam, default=0.1, label="Blind-spot ratio",
+                      expertLevel=params.LEVEL_ADVANCED, help="Fraction of voxels drawn as block centres (paper: 0.1).")
+        form.addParam("useExpectancy", params.BooleanParam, default=True, label="Use expectancy loss (L_exp)?",
+                      help="Yes: weights 0.6/0.1/0.2/0.01 (paper, with L_exp). No: 0.8/0.1/0/0.01.")
+        line = form.addLine("Loss weights (-1 = paper default)", expertLevel=params.LEVEL_ADVANCED,
+                            help="lambda1..lambda4 of eq. 8: L_rec, L_smooth, L_exp, L_reg.")
+        for name, label in (("lambdaRec", "rec"), ("lambdaSmooth", "smooth"), ("lambdaExp", "exp"),
+                            ("lambdaReg", "reg")):
+            line.addParam(name, params.FloatParam, default=-1.0, label=label)
+        form.addParam("baseWidth", params.IntParam, default=8, label="Network base width",
+                      expertLevel=params.LEVEL_ADVANCED, help="Channels at the first U-Net level (doubled per level).")
+        form.addParam("seed", params.IntParam, default=0, label="Random seed",
+                      expertLevel=params.LEVEL_ADVANCED, help="Same seed + same options = same model.")
+        self._defineDeviceParams(form)
+        form.addParallelSection(threads=1, mpi=0)
+
+    # ------------------------------------------------------------------ helpers
+    def _pairs(self):
+        priors = self._tomoByTsId(self.inputPriors.get())
+        return [(t.clone(), priors.get(t.getTsId())) for t in self.inputTomograms.get().iterItems()]
+
+    def _trainIds(self):
+        ids = self._tsIds(self.inputTomograms.get())
+        if self.trainMode.get() == MODE_ONE:
+            return [self.trainTsId.get() or ids[0]] if ids else []
+        return ids
+
+    def _modelDir(self, tsId):
+        return self._getExtraPath(f"model_{tsId}")
+
+    def trainConfig(self) -> dict:
+        """TrainConfig of the engine (JSON keys = its dataclass fields)."""
+        cfg = {"patch_size": self.patchSize.get(), "batch_size": self.batchSize.get(),
+               "epochs": self.epochs.get(), "iterations_per_epoch": self.iterationsPerEpoch.get(),
+               "lr": self.learningRate.get(), "blindspot_size": self.blindspotSize.get(),
+               "blindspot_ratio": self.blindspotRatio.get(), "use_expectancy": bool(self.useExpectancy.get()),
+               "base_width": self.baseWidth.get(), "seed": self.seed.get(), "device": self.getDevice()}
+        for attr, key in (("lambdaRec", "lambda_rec"), ("lambdaSmooth", "lambda_smooth"),
+                          ("lambdaExp", "lambda_exp"), ("lambdaReg", "lambda_reg")):
+            v = getattr(self, attr).get()
+            cfg[key] = None if v is None or v < 0 else v
+        return cfg
+
+    # ------------------------------------------------------------------ steps
+    def _insertAllSteps(self):
+        deps = [self._insertFunctionStep(self.trainStep, tsId, needsGPU=self.getDevice() != "cpu",
+                                         prerequisites=[]) for tsId in self._trainIds()]
+        self._insertFunctionStep(self.createOutputStep, needsGPU=False, prerequisites=deps)
+
+    def trainStep(self, tsId):
+        out = self._modelDir(tsId)
+        makePath(out)
+        noisy = self.inputTomograms.get().getItem("_tsId", tsId).getFileName()
+        prior = self.inputPriors.get().getItem("_tsId", tsId).getFileName()
+        cfgPath = os.path.join(out, "scipion_train_config.json")
+        self._writeJson(cfgPath, self.trainConfig())
+        args = ["train", "--noisy", noisy, "--prior", prior, "--output-dir", out, "--config", cfgPath]
+        if os.path.exists(os.path.join(out, CHECKPOINT_FILE)):  # Scipion 'Continue': resume
+            self.info(f"{tsId}: checkpoint found, resuming training")
+            args.append("--resume")
+        self.runScnet(*args)
+
+    def _newModel(self, tsId):
+        d = self._modelDir(tsId)
+        m = SCNetModel(path=os.path.join(d, MODEL_FILE), configPath=os.path.join(d, TRAIN_CONFIG),
+                       lossLog=os.path.join(d, LOSS_LOG), tsId=tsId)
+        m.setPatchSize(self.patchSize.get())
+        m.setSamplingRate(self.inputTomograms.get().getSamplingRate())
+        return m
+
+    def createOutputStep(self):
+        for tsId in self._trainIds():
+            if not os.path.exists(os.path.join(self._modelDir(tsId), MODEL_FILE)):
+                raise RuntimeError(f"Training of {tsId} did not produce {MODEL_FILE}; see the run log.")
+        if self.trainMode.get() == MODE_ONE:
+            model = self._newModel(self._trainIds()[0])
+            self._defineOutputs(**{TrainOutputs.Model.name: model})
+            self._defineSourceRelation(self.inputTomograms, model)
+        else:
+            models = SetOfSCNetModels(filename=self._getPath("scnet_models.sqlite"))
+            for tsId in self._trainIds():
+                models.append(self._newModel(tsId))
+            self._defineOutputs(**{TrainOutputs.Models.name: models})
+            self._defineSourceRelation(self.inputTomograms, models)
+
+    # ------------------------------------------------------------------ info
+    def _validate(self):
+        errors = self._validateEngine()
+        noisy, prior = self.inputTomograms.get(), self.inputPriors.get()
+        if noisy is None or prior is None:
+            return errors + ["Both noisy and prior tomograms are required."]
+        nIds, pIds = self._tsIds(noisy), self._tsIds(prior)
+        if not nIds:
+            errors.append("The set of noisy tomograms is empty.")
+        for label, ids in (("noisy", nIds), ("prior", pIds)):
+            dup = self._duplicated(ids)
+            if dup:
+                errors.append(f"The {label} tomograms have repeated tsIds ({', '.join(map(str, dup))}); "
+                              f"they cannot be matched.")
+        missing = [i for i in nIds if i not in set(pIds)]
+        if missing:
+            errors.append(f"No prior tomogram for tsId {', '.join(map(str, missing))}: noisy and prior "
+                          f"tomograms are matched by tsId.")
+        if self.trainMode.get() == MODE_ONE and self.trainTsId.get() and self.trainTsId.get() not in nIds:
+            errors.append(f"'Train on tsId' = {self.trainTsId.get()} is not among the noisy tomograms "
+                          f"({', '.join(map(str, nIds))}).")
+        srN, srP = noisy.getSamplingRate(), prior.getSamplingRate()
+        if srN and srP and abs(srN - srP) > 1e-3 * srN:
+            errors.append(f"Sampling rates differ: noisy {srN:.3f} A/px, prior {srP:.3f} A/px. "
+                          f"Reconstruct both on the same grid.")
+        ps = self.patchSize.get()
+        if ps < 16 or ps % 8:
+            errors.append(f"Patch size must be a multiple of 8 and >= 16, got {ps}.")
+        for t, p in self._pairs():
+            if p is None:
+                continue
+            if t.getDim() != p.getDim():
+                errors.append(f"{t.getTsId()}: noisy {t.getDim()} and prior {p.getDim()} tomograms differ in "
+                              f"size (x, y, z); reconstruct them with the same geometry.")
+            elif min(t.getDim()) < 8:
+                errors.append(f"{t.getTsId()}: tomogram {t.getDim()} is too small for SC-Net.")
+        if self.batchSize.get() < 1 or self.epochs.get() < 1:
+            errors.append("Batch size and epochs must be >= 1.")
+        if not 0 < self.blindspotRatio.get() < 1:
+            errors.append(f"Blind-spot ratio must be in (0, 1), got {self.blindspotRatio.get()}.")
+        if self.blindspotSize.get() < 1:
+            errors.append("Blind-spot block size must be >= 1.")
+        if self.learningRate.get() <= 0:
+            errors.append("Learning rate must be > 0.")
+        return errors
+
+    def _summary(self):
+        lines = [f"Mode: {['one model per tomogram', 'one model for all'][self.trainMode.get()]}; "
+                 f"patch {self.patchSize.get()}^3, batch {self.batchSize.get()}, {self.epochs.get()} epochs, "
+                 f"blind spot {self.blindspotSize.get()}^3 at {self.blindspotRatio.get():.0%}, "
+                 f"{'with' if self.useExpectancy.get() else 'without'} L_exp, device {self.getDevice()}."]
+        for tsId in self._trainIds() if self.inputTomograms.get() is not None else []:
+            last = self._lastLogRow(os.path.join(self._modelDir(tsId), LOSS_LOG))
+            if last:
+                lines.append(f"{tsId}: iteration {last.get('iteration')}, loss {float(last.get('loss') or 'nan'):.4g}, "
+                             f"{float(last.get('seconds') or 0):.0f} s")
+        return lines
+
+    @staticmethod
+    def _lastLogRow(path):
+        import csv
+        if not os.path.exists(path):
+            return None
+        with open(path) as fh:
+            rows = list(csv.DictReader(fh))
+        return rows[-1] if rows else None
+
+    def _methods(self):
+        return [f"SC-Net [Yang2021SCNet] was trained self-supervised on each noisy tomogram with {self.patchSize.get()}^3 "
+                f"patches (batch {self.batchSize.get()}, {self.epochs.get()} epochs, Adam lr {self.learningRate.get()}), "
+                f"a {self.blindspotSize.get()}^3 volumetric blind spot on {self.blindspotRatio.get():.0%} of the voxels "
+                f"and the sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "
+                f"smoothed prior tomogram."]
+
+    def _citations(self):
+        return ["Yang2021SCNet"]
