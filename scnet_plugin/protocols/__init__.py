@@ -5,3 +5,4 @@ from .protocol_train import ProtSCNetTrain
 from .protocol_load_model import ProtSCNetLoadModel
 from .protocol_denoise import ProtSCNetDenoise
 from .protocol_fsc_eo import ProtSCNetFscEo
+from .protocol_evaluate import ProtSCNetEvaluate

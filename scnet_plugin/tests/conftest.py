@@ -1,0 +1,22 @@
+"""pytest set-up for the plugin tests: Scipion headless in a temporary user-data folder.
+
+pyworkflow reads its configuration once, at import, so everything is set here,
+before any test module imports it. Defaults mirror the Makefile's exports.
+"""
+import os
+import tempfile
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("SCIPION_HOME", os.path.join(_REPO, ".scipion"))
+os.environ["SCIPION_USER_DATA"] = tempfile.mkdtemp(prefix="scnet_scipion_test_")
+os.environ.setdefault("SCIPION_DOMAIN", "pwem")
+os.environ.setdefault("SCIPION_TEST_NOSYNC", "1")
+os.environ.setdefault("SCIPION_NOTIFY", "False")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("SCNET_ENGINE_HOME", os.path.join(_REPO, ".venv", "engine"))
+_hosts = os.path.join(os.environ["SCIPION_HOME"], "config", "hosts.conf")
+if not os.path.exists(_hosts):
+    os.makedirs(os.path.dirname(_hosts), exist_ok=True)
+    with open(_hosts, "w") as fh:
+        fh.write("[localhost]\nPARALLEL_COMMAND = mpirun -np %_(JOB_NODES)d %_(COMMAND)s\n"
+                 "NAME = SCIPION_LOCALHOST\nADDRESS = localhost\nMANDATORY = False\nQUEUE_SYSTEM = False\n")
