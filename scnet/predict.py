@@ -95,9 +95,30 @@ def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int) -> np.ndarr
     return y[:shape[0], :shape[1], :shape[2]]
 
 
+def _drop_pages(arr) -> None:
+    """Release the resident pages of a file-backed memory map (keeps RSS bounded; data stays on disk)."""
+    import mmap as _mmap
+    a = arr
+    while a is not None:
+        m = getattr(a, "_mmap", None)
+        if isinstance(m, _mmap.mmap):
+            try:
+                m.flush()
+                m.madvise(_mmap.MADV_DONTNEED)
+            except (AttributeError, OSError, ValueError):
+                pass
+            return
+        a = getattr(a, "base", None)
+
+
 def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[int, int, np.ndarray], None],
                    cfg: PredictConfig) -> None:
-    """Predict ``volume`` (array or memmap) tile by tile; ``sink(z0, z1, rows)`` gets final z-rows in order."""
+    """Predict ``volume`` (array or memmap) tile by tile; ``sink(z0, z1, rows)`` gets final z-rows in order.
+
+    Memory: one slab of ``tile_size`` z-rows of weighted sums (the blending weights are separable over
+    the tile grid, so their sum is an outer product of three 1D sums and is never stored per voxel),
+    one tile window, and ``sink`` calls of at most 16 rows.
+    """
     if cfg.margin < 0:
         raise SCNetInputError(f"margin={cfg.margin} must be >= 0.")
     if cfg.tile_size < 8 or cfg.overlap < 0 or cfg.overlap >= cfg.tile_size // 2 + 1:
@@ -105,50 +126,61 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
                               "0 <= overlap <= tile_size/2.")
     device = next(model.parameters()).device
     m = model.cfg.multiple()
-    Z, Y, X = volume.shape
-    t = [min(cfg.tile_size, n) for n in (Z, Y, X)]
-    starts = [_starts(n, tt, cfg.overlap) for n, tt in zip((Z, Y, X), t)]
+    shape = tuple(int(n) for n in volume.shape)
+    Z, Y, X = shape
+    t = [min(cfg.tile_size, n) for n in shape]
+    starts = [_starts(n, tt, cfg.overlap) for n, tt in zip(shape, t)]
+    ramps = []   # per axis: list of 1D weights per tile start
+    wsum = []    # per axis: summed 1D weights (> 0 everywhere)
+    for ax in range(3):
+        ra = [_ramp(t[ax], cfg.overlap, i > 0, i < len(starts[ax]) - 1) for i in range(len(starts[ax]))]
+        acc = np.zeros(shape[ax], np.float32)
+        for s0, r in zip(starts[ax], ra):
+            acc[s0:s0 + t[ax]] += r
+        ramps.append(ra)
+        wsum.append(acc)
+    wyx = wsum[1][:, None] * wsum[2][None, :]
     ntiles = len(starts[0]) * len(starts[1]) * len(starts[2])
-    buf_sum = np.zeros((t[0], Y, X), np.float32)
-    buf_w = np.zeros((t[0], Y, X), np.float32)
+    buf = np.zeros((t[0], Y, X), np.float32)
     base = 0
     done, t0 = 0, time.time()
-    wy_cache = {}
+
+    def flush(z_end):
+        for a in range(base, z_end, 16):
+            b = min(a + 16, z_end)
+            rows = buf[a - base:b - base] / (wsum[0][a:b, None, None] * wyx[None])
+            sink(a, b, rows)
+
     with torch.inference_mode():
         for zi, z0 in enumerate(starts[0]):
             if z0 > base:  # rows [base, z0) are final
                 shift = z0 - base
-                sink(base, z0, buf_sum[:shift] / buf_w[:shift])
-                buf_sum[:-shift] = buf_sum[shift:].copy()
-                buf_w[:-shift] = buf_w[shift:].copy()
-                buf_sum[-shift:] = 0
-                buf_w[-shift:] = 0
+                flush(z0)
+                buf[:-shift] = buf[shift:]
+                buf[-shift:] = 0
                 base = z0
-            wz = _ramp(t[0], cfg.overlap, zi > 0, zi < len(starts[0]) - 1)
+                _drop_pages(volume)
+            wz = ramps[0][zi]
             for yi, y0 in enumerate(starts[1]):
-                wy = _ramp(t[1], cfg.overlap, yi > 0, yi < len(starts[1]) - 1)
+                wy = ramps[1][yi]
                 for xi, x0 in enumerate(starts[2]):
-                    key = (zi > 0, zi < len(starts[0]) - 1, yi > 0, yi < len(starts[1]) - 1,
-                           xi > 0, xi < len(starts[2]) - 1)
-                    if key not in wy_cache:
-                        wx = _ramp(t[2], cfg.overlap, xi > 0, xi < len(starts[2]) - 1)
-                        wy_cache[key] = wz[:, None, None] * wy[None, :, None] * wx[None, None, :]
-                    w = wy_cache[key]
                     lo = [max(0, s0 - cfg.margin) for s0 in (z0, y0, x0)]
-                    hi = [min(n, s0 + tt + cfg.margin) for n, s0, tt in zip((Z, Y, X), (z0, y0, x0), t)]
+                    hi = [min(n, s0 + tt + cfg.margin) for n, s0, tt in zip(shape, (z0, y0, x0), t)]
                     tile = norm.apply(volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
                     pred = _run_tile(model, tile, device, m)
                     a = [s0 - l0 for s0, l0 in zip((z0, y0, x0), lo)]
                     pred = pred[a[0]:a[0] + t[0], a[1]:a[1] + t[1], a[2]:a[2] + t[2]]
-                    sl = (slice(z0 - base, z0 - base + t[0]), slice(y0, y0 + t[1]), slice(x0, x0 + t[2]))
-                    buf_sum[sl] += pred * w
-                    buf_w[sl] += w
+                    pred *= wz[:, None, None]
+                    pred *= wy[None, :, None]
+                    pred *= ramps[2][xi][None, None, :]
+                    buf[z0 - base:z0 - base + t[0], y0:y0 + t[1], x0:x0 + t[2]] += pred
                     done += 1
                     if cfg.progress and (done % max(1, ntiles // 20) == 0 or done == ntiles):
                         el = time.time() - t0
                         print(f"[scnet predict] tile {done}/{ntiles}, ETA {el / done * (ntiles - done):.0f} s",
                               file=sys.stderr, flush=True)
-    sink(base, Z, buf_sum[:Z - base] / buf_w[:Z - base])
+    flush(Z)
+    _drop_pages(volume)
 
 
 def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None) -> np.ndarray:
@@ -179,4 +211,6 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
     with VolumeWriter(out_mrc, vol.shape, info.voxel_size, info.origin) as w:
         def sink(z0, z1, rows):
             w.data[z0:z1] = norm.invert(rows)
+            if z1 % 64 < z1 - z0 or z1 == vol.shape[0]:
+                _drop_pages(w.data)  # written rows go to disk, not into our resident set
         predict_stream(model, norm, vol, sink, cfg)
