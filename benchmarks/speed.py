@@ -169,11 +169,22 @@ def main(argv=None):
     ap.add_argument("--skip-big", action="store_true", help="skip the 1024x1024x300 prediction")
     ap.add_argument("--big-shape", default="300,1024,1024", help="Z,Y,X of the big prediction")
     ap.add_argument("--quality-iters", type=int, default=100)
+    ap.add_argument("--big-only", action="store_true", help="only the big prediction's peak RSS / time")
     ap.add_argument("--infer-shape", default="128,256,256", help="Z,Y,X for the inference rate")
     args = ap.parse_args(argv)
     set_threads()
     rows = []
     add = rows.append
+    if args.big_only:
+        with tempfile.TemporaryDirectory() as d:
+            mp = os.path.join(d, "model.pt")
+            make_model(mp)
+            shape = tuple(int(s) for s in args.big_shape.split(","))
+            cfg = PredictConfig(tile_size=128, overlap=8, margin=16)
+            gb, wall = big_prediction(mp, shape, cfg, d)
+        print(f"| predict_file {shape[2]}x{shape[1]}x{shape[0]} float32: peak RSS (GB) / wall (s) / Mvox/s | "
+              f"{gb:.2f} / {wall:.0f} / {np.prod(shape) / wall / 1e6:.2f} | | |")
+        return 0
     for L in (int(s) for s in args.sizes.split(",")):
         big = L >= 128
         dt_o, sps_o = time_steps("ours", L, 2, 2 if big else 4)
