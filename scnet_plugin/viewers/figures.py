@@ -1,0 +1,160 @@
+"""Headless figures for SC-Net results (matplotlib Agg + mrcfile + csv/json only; no numerics of the method).
+
+Used by the viewers and the demo. Every function writes a PNG and returns its path.
+"""
+import csv
+import json
+import os
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+    if not os.environ.get("DISPLAY"):
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def central_slices(path):
+    """Central XY, XZ, YZ slices of an MRC volume (Z, Y, X); memory-mapped, only the 3 slices are read."""
+    import mrcfile
+    with mrcfile.mmap(path, mode="r", permissive=True) as mrc:
+        d = mrc.data
+        if d.ndim == 2:
+            d = d[None]
+        z, y, x = d.shape
+        return (np.array(d[z // 2], dtype=np.float32), np.array(d[:, y // 2, :], dtype=np.float32),
+                np.array(d[:, :, x // 2], dtype=np.float32))
+
+
+def _limits(slices, lo=1, hi=99):
+    vals = np.concatenate([s.ravel() for s in slices])
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return 0.0, 1.0
+    a, b = np.percentile(vals, [lo, hi])
+    return (float(a), float(b)) if b > a else (float(a), float(a) + 1.0)
+
+
+def slices_figure(volumes, out_png, title=None):
+    """Rows = volumes (label -> MRC path), columns = central XY, XZ, YZ slices, contrast = percentiles 1-99."""
+    plt = _plt()
+    items = [(k, v) for k, v in volumes.items() if v]
+    fig, axes = plt.subplots(len(items), 3, figsize=(10, 3.2 * len(items)), squeeze=False)
+    for r, (label, path) in enumerate(items):
+        sl = central_slices(path)
+        vmin, vmax = _limits(sl)
+        for c, (s, name) in enumerate(zip(sl, ("XY", "XZ", "YZ"))):
+            ax = axes[r][c]
+            ax.imshow(s, cmap="gray", vmin=vmin, vmax=vmax, origin="lower")
+            ax.set_xticks([]); ax.set_yticks([])
+            ax.set_title(f"{label} — {name}", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png
+
+
+def _float(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+def read_loss_log(loss_csv):
+    """loss_log.csv -> dict column -> list (None where empty)."""
+    with open(loss_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols = rows[0].keys() if rows else []
+    return {c: [_float(r.get(c)) for r in rows] for c in cols}
+
+
+def loss_curves_figure(loss_csv, out_png):
+    """Each loss term (loss, L_rec, L_smooth, L_exp, L_reg) and val_loss vs iteration, log y."""
+    plt = _plt()
+    log = read_loss_log(loss_csv)
+    it = log.get("iteration") or []
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for col in ("loss", "L_rec", "L_smooth", "L_exp", "L_reg", "val_loss"):
+        ys = log.get(col)
+        if not ys:
+            continue
+        pts = [(x, y) for x, y in zip(it, ys) if x is not None and y is not None and y > 0]
+        if not pts:
+            continue
+        xs, vs = zip(*pts)
+        style = dict(marker="o", ls="--") if col == "val_loss" else {}
+        ax.plot(xs, vs, label=col, **style)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title("SC-Net training losses")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png
+
+
+def read_fsc_csv(csv_path, use_eo=True):
+    """scnet fsc CSV -> (frequency 1/A, curve) with curve = fsc_eo (eq. 10) or fsc."""
+    key = "fsc_eo" if use_eo else "fsc"
+    freq, vals = [], []
+    with open(csv_path, newline="") as f:
+        for r in csv.DictReader(f):
+            fr, v = _float(r.get("frequency")), _float(r.get(key))
+            if fr is not None and v is not None:
+                freq.append(fr); vals.append(v)
+    return np.asarray(freq), np.asarray(vals)
+
+
+def crossing_resolution(freq, curve, threshold=0.5):
+    """Resolution (A) where the curve first drops below threshold (linear interpolation); None if never."""
+    for i in range(1, len(curve)):
+        if curve[i] < threshold <= curve[i - 1]:
+            f0, f1, c0, c1 = freq[i - 1], freq[i], curve[i - 1], curve[i]
+            f = f0 + (threshold - c0) * (f1 - f0) / (c1 - c0) if c1 != c0 else f1
+            return 1.0 / f if f > 0 else None
+    return None
+
+
+def fsc_figure(curves, out_png, use_eo=True, threshold=0.5):
+    """FSC_e/o (or FSC) vs spatial frequency (1/A) for label -> CSV path, dashed threshold line,
+    crossing resolutions in the legend."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, path in curves.items():
+        freq, curve = read_fsc_csv(path, use_eo)
+        res = crossing_resolution(freq, curve, threshold)
+        txt = f"{res:.1f} Å" if res else "not reached"
+        ax.plot(freq, curve, label=f"{label} ({threshold} at {txt})")
+    ax.axhline(threshold, ls="--", color="k", lw=1)
+    ax.set_xlabel("spatial frequency (1/Å)")
+    ax.set_ylabel("FSC$_{e/o}$" if use_eo else "FSC")
+    ax.set_ylim(-0.1, 1.05)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return out_png
+
+
+def evaluation_table(json_path):
+    """Markdown table (label, PSNR, SSIM) from `scnet evaluate --json` output (paper Tables 1-2 layout)."""
+    with open(json_path) as f:
+        data = json.load(f)
+    lines = [f"Ground truth: {data.get('ground_truth', '?')}", "",
+             "| Method | PSNR (dB) | SSIM |", "|---|---|---|"]
+    for r in data.get("results", []):
+        p, s = r.get("psnr"), r.get("ssim")
+        ps = f"{p:.2f}" if isinstance(p, (int, float)) else "-"
+        ss = f"{s:.4f}" if isinstance(s, (int, float)) else "-"
+        lines.append(f"| {r.get('label', os.path.basename(r.get('path', '?')))} | {ps} | {ss} |")
+    return "\n".join(lines) + "\n"
