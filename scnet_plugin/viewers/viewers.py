@@ -1,0 +1,189 @@
+"""pyworkflow viewers for SC-Net protocols. Each writes a PNG (via .figures) into the protocol's
+extra/ folder and shows it in a matplotlib window."""
+import glob
+import os
+
+import pyworkflow.protocol.params as params
+from pyworkflow.viewer import DESKTOP_TKINTER, ProtocolViewer, TextView, View, Viewer
+
+from scnet_plugin.objects import SCNetModel
+from scnet_plugin.protocols import (ProtSCNetDenoise, ProtSCNetEvaluate, ProtSCNetFscEo,
+                                    ProtSCNetPrepareTomograms, ProtSCNetTrain)
+from . import figures
+
+
+class PngView(View):
+    """Shows a PNG in a matplotlib window (non-blocking in the GUI)."""
+
+    def __init__(self, png, title="SC-Net"):
+        self.png, self.title = png, title
+
+    def show(self):
+        import matplotlib.pyplot as plt
+        img = plt.imread(self.png)
+        h, w = img.shape[:2]
+        fig = plt.figure(self.title, figsize=(w / 100, h / 100))
+        ax = fig.add_axes([0, 0, 1, 1])
+        ax.imshow(img)
+        ax.axis("off")
+        plt.show(block=False)
+
+
+def _tsIds(setOfTomos):
+    return [t.getTsId() for t in setOfTomos.iterItems()] if setOfTomos is not None else []
+
+
+def _findPrior(prot, tsId):
+    """Prior tomogram path for tsId from any ProtSCNetPrepareTomograms of the project (None if none)."""
+    try:
+        project = prot.getProject()
+        for p in project.getRuns():
+            if isinstance(p, ProtSCNetPrepareTomograms) and getattr(p, "PriorTomograms", None) is not None:
+                for t in p.PriorTomograms.iterItems():
+                    if t.getTsId() == tsId:
+                        return t.getFileName()
+    except Exception:
+        return None
+    return None
+
+
+class SCNetSlicesViewer(ProtocolViewer):
+    """Central XY/XZ/YZ slices: noisy | prior | denoised for one tomogram."""
+    _label = "SC-Net slices viewer"
+    _targets = [ProtSCNetDenoise]
+    _environments = [DESKTOP_TKINTER]
+
+    def _ids(self):
+        out = getattr(self.protocol, "Tomograms", None)
+        return _tsIds(out) or _tsIds(self.protocol.inputTomograms.get())
+
+    def _defineParams(self, form):
+        form.addSection(label="Visualization")
+        ids = self._ids() or ["-"]
+        form.addParam("tsIndex", params.EnumParam, choices=ids, default=0, label="Tomogram (tsId)")
+        form.addParam("displaySlices", params.LabelParam, label="Show noisy | prior | denoised slices")
+
+    def _getVisualizeDict(self):
+        return {"displaySlices": self._showSlices}
+
+    def _showSlices(self, e=None):
+        ids = self._ids()
+        if not ids:
+            return [self.errorMessage("No tomograms.", "SC-Net")]
+        tsId = ids[self.tsIndex.get()]
+        vols = {}
+        noisy = self.protocol.inputTomograms.get().getItem("_tsId", tsId)
+        vols["noisy"] = noisy.getFileName() if noisy else None
+        vols["prior"] = _findPrior(self.protocol, tsId)
+        out = getattr(self.protocol, "Tomograms", None)
+        den = out.getItem("_tsId", tsId) if out is not None else None
+        vols["denoised"] = den.getFileName() if den else None
+        png = self.protocol._getExtraPath(f"{tsId}_slices.png")
+        figures.slices_figure(vols, png, title=tsId)
+        return [PngView(png, f"SC-Net slices {tsId}")]
+
+
+class SCNetTrainingViewer(ProtocolViewer):
+    """Training loss curves (each term + validation) of ProtSCNetTrain or an SCNetModel."""
+    _label = "SC-Net training viewer"
+    _targets = [ProtSCNetTrain]
+    _environments = [DESKTOP_TKINTER]
+
+    def _models(self):
+        obj = self.protocol
+        out = getattr(obj, "Model", None)
+        if out is not None:
+            return [out]
+        outs = getattr(obj, "Models", None)
+        return [m.clone() for m in outs.iterItems()] if outs is not None else []
+
+    def _defineParams(self, form):
+        form.addSection(label="Visualization")
+        ids = [m.getTsId() or "model" for m in self._models()] or ["-"]
+        form.addParam("modelIndex", params.EnumParam, choices=ids, default=0, label="Model (tsId)")
+        form.addParam("displayLoss", params.LabelParam, label="Show loss curves")
+
+    def _getVisualizeDict(self):
+        return {"displayLoss": self._showLoss}
+
+    def _showLoss(self, e=None):
+        models = self._models()
+        if not models:
+            return [self.errorMessage("No trained model yet.", "SC-Net")]
+        m = models[self.modelIndex.get()]
+        csv_path = m.getLossLog()
+        png = os.path.join(os.path.dirname(csv_path), "loss_curves.png")
+        figures.loss_curves_figure(csv_path, png)
+        return [PngView(png, f"SC-Net losses {m.getTsId()}")]
+
+
+class SCNetModelLossViewer(Viewer):
+    """Loss curves of one SCNetModel (double-click on the Model output)."""
+    _label = "SC-Net model loss curves"
+    _targets = [SCNetModel]
+    _environments = [DESKTOP_TKINTER]
+
+    def _visualize(self, obj, **kwargs):
+        csv_path = obj.getLossLog()
+        png = os.path.join(os.path.dirname(csv_path), "loss_curves.png")
+        figures.loss_curves_figure(csv_path, png)
+        return [PngView(png, f"SC-Net losses {obj.getTsId()}")]
+
+
+class SCNetFscViewer(ProtocolViewer):
+    """FSC_e/o before/after denoising (from extra/*_fsc.csv), or pwem's FscViewer on the FSCs output."""
+    _label = "SC-Net FSC e/o viewer"
+    _targets = [ProtSCNetFscEo]
+    _environments = [DESKTOP_TKINTER]
+
+    def _defineParams(self, form):
+        form.addSection(label="Visualization")
+        form.addParam("useEo", params.BooleanParam, default=True, label="Plot FSC_e/o (eq. 10)?",
+                      help="No: plot the plain half-map FSC.")
+        form.addParam("displayFsc", params.LabelParam, label="Show combined FSC plot")
+        form.addParam("displayPwem", params.LabelParam, label="Open Scipion FSC viewer on outputs")
+
+    def _getVisualizeDict(self):
+        return {"displayFsc": self._showFsc, "displayPwem": self._showPwem}
+
+    def _showFsc(self, e=None):
+        csvs = sorted(glob.glob(self.protocol._getExtraPath("*_fsc.csv")))
+        if not csvs:
+            return [self.errorMessage("No FSC curves in extra/ yet.", "SC-Net")]
+        curves = {os.path.basename(c)[:-len("_fsc.csv")].replace("_", " "): c for c in csvs}
+        png = self.protocol._getExtraPath("fsc_eo.png")
+        figures.fsc_figure(curves, png, use_eo=self.useEo.get())
+        return [PngView(png, "SC-Net FSC")]
+
+    def _showPwem(self, e=None):
+        from pwem.viewers import FscViewer
+        fscs = getattr(self.protocol, "FSCs", None)
+        if fscs is None:
+            return [self.errorMessage("No FSCs output yet.", "SC-Net")]
+        v = FscViewer(project=self.protocol.getProject(), threshold=0.5, protocol=self.protocol)
+        v.visualize(fscs)
+        return []
+
+
+class SCNetEvaluateViewer(ProtocolViewer):
+    """PSNR/SSIM table(s) of ProtSCNetEvaluate (extra/evaluation*.json)."""
+    _label = "SC-Net evaluation viewer"
+    _targets = [ProtSCNetEvaluate]
+    _environments = [DESKTOP_TKINTER]
+
+    def _defineParams(self, form):
+        form.addSection(label="Visualization")
+        form.addParam("displayTable", params.LabelParam, label="Show PSNR / SSIM table")
+
+    def _getVisualizeDict(self):
+        return {"displayTable": self._showTable}
+
+    def _showTable(self, e=None):
+        jsons = sorted(glob.glob(self.protocol._getExtraPath("evaluation*.json")))
+        if not jsons:
+            return [self.errorMessage("No evaluation*.json in extra/ yet.", "SC-Net")]
+        text = "\n".join(f"## {os.path.basename(j)}\n\n{figures.evaluation_table(j)}" for j in jsons)
+        md = self.protocol._getExtraPath("evaluation_table.md")
+        with open(md, "w") as f:
+            f.write(text)
+        return [TextView(md)]
