@@ -1,0 +1,197 @@
+"""Protocols in a real Scipion project, on a tiny simulated phantom (no downloads).
+
+One class runs the whole chain once (import -> prepare -> train -> denoise ->
+FSC e/o -> evaluate) and checks every output; the other tests reuse its outputs
+for validation errors, Continue after an interrupted training, and load model.
+"""
+import json
+import os
+import subprocess
+
+from pyworkflow.tests import BaseTest, setupTestProject
+from tomo.objects import SetOfTomograms
+
+from scnet_plugin import Plugin
+from scnet_plugin.objects import SCNetModel, SetOfSCNetModels
+from scnet_plugin.protocols import (ProtSCNetDenoise, ProtSCNetEvaluate, ProtSCNetFscEo, ProtSCNetLoadModel,
+                                    ProtSCNetPrepareTomograms, ProtSCNetTrain)
+from scnet_plugin.workflow import TS_ID, run_chain, simulate_phantom
+
+SHAPE = (32, 48, 48)  # Z, Y, X
+SR = 10.0
+TINY_TRAIN = dict(patchSize=16, batchSize=2, epochs=1, iterationsPerEpoch=3, baseWidth=4)
+
+
+class TestSCNetChain(BaseTest):
+    @classmethod
+    def setUpClass(cls):
+        setupTestProject(cls)
+        work = cls.proj.getTmpPath("sim")
+        cls.tsDir, cls.gt = simulate_phantom(os.path.abspath(work), shape=SHAPE, sigma=15, seed=1,
+                                             voxelSize=SR, tiltStep=6)
+        cls.prots = run_chain(cls.newProtocol, cls._launch, cls.tsDir, samplingRate=SR, thickness=SHAPE[0],
+                              train=TINY_TRAIN, groundTruth=cls.gt, log=print)
+
+    @classmethod
+    def _launch(cls, prot):
+        cls.launchProtocol(prot)
+        return prot
+
+    def test_prepare_outputs(self):
+        prep = self.prots["prepare"]
+        for name in ("Tomograms", "PriorTomograms"):
+            tomos = getattr(prep, name)
+            self.assertIsInstance(tomos, SetOfTomograms)
+            self.assertEqual(tomos.getSize(), 1)
+            self.assertAlmostEqual(tomos.getSamplingRate(), SR, places=3)
+            t = tomos.getFirstItem()
+            self.assertEqual(t.getTsId(), TS_ID)
+            self.assertEqual(t.getDim(), (SHAPE[2], SHAPE[1], SHAPE[0]))  # x, y, z
+            x, y, z = t.getOrigin().getShifts()
+            self.assertAlmostEqual(x, -SHAPE[2] / 2 * SR)
+            self.assertAlmostEqual(z, -SHAPE[0] / 2 * SR)
+        noisy = prep.Tomograms.getFirstItem()
+        halves = noisy.getHalfMaps(asList=True)
+        self.assertEqual(len(halves), 2)
+        self.assertTrue(all(os.path.exists(h) for h in halves))
+        self.assertTrue(prep.Tomograms.hasOddEven())
+        self.assertFalse(prep.PriorTomograms.getFirstItem().hasHalfMaps())
+
+    def test_train_outputs(self):
+        models = self.prots["train"].Models
+        self.assertIsInstance(models, SetOfSCNetModels)
+        m = models.getFirstItem()
+        self.assertEqual(m.getTsId(), TS_ID)
+        for p in (m.getPath(), m.getConfigPath(), m.getLossLog()):
+            self.assertTrue(os.path.exists(p), p)
+        cfg = m.getTrainConfig()
+        self.assertEqual(cfg["patch_size"], 16)
+        self.assertEqual(cfg["base_width"], 4)
+        with open(m.getLossLog()) as fh:
+            self.assertEqual(len(fh.read().strip().splitlines()), 1 + 3)  # header + 3 iterations
+
+    def test_denoise_outputs(self):
+        dn = self.prots["denoise"].Tomograms
+        prep = self.prots["prepare"].Tomograms
+        self.assertEqual(dn.getSize(), 1)
+        t = dn.getFirstItem()
+        self.assertEqual(t.getTsId(), TS_ID)
+        self.assertEqual(t.getDim(), prep.getFirstItem().getDim())
+        self.assertAlmostEqual(t.getSamplingRate(), SR, places=3)
+        self.assertEqual(t.getOrigin().getShifts(), prep.getFirstItem().getOrigin().getShifts())
+        self.assertTrue(dn.hasOddEven())
+        for h in t.getHalfMaps(asList=True):
+            self.assertIn("denoised_", h)
+            self.assertTrue(os.path.exists(h))
+        import mrcfile
+        with mrcfile.open(t.getFileName()) as mrc:
+            self.assertAlmostEqual(float(mrc.voxel_size.x), SR, places=3)
+
+    def test_fsc_outputs(self):
+        fsc = self.prots["fsc"]
+        self.assertEqual(fsc.FSCs.getSize(), 2)
+        labels = sorted(f.getObjLabel() for f in fsc.FSCs.iterItems())
+        self.assertEqual(labels, [f"{TS_ID} SC-Net (FSC e/o)", f"{TS_ID} noisy (FSC e/o)"])
+        x, y = fsc.FSCs.getFirstItem().getData()
+        self.assertGreater(len(x), 5)
+        self.assertTrue(all(-1.0 <= float(v) <= 1.0 for v in y))
+        self.assertEqual(set(fsc.resolutions()), {("noisy", TS_ID), ("SC-Net", TS_ID)})
+        self.assertIn("Resolution at FSC e/o", "\n".join(fsc.summary()))
+
+    def test_evaluate_outputs(self):
+        res = self.prots["evaluate"].results()[TS_ID]
+        self.assertEqual([r["label"] for r in res], ["noisy", "prior", "SC-Net", "lowpass"])
+        for r in res:
+            self.assertGreater(r["psnr"], 0)
+            self.assertLessEqual(r["ssim"], 1.0)
+
+    # ------------------------------------------------------------------ validation
+    def _errors(self, prot):
+        return "\n".join(prot.validate())
+
+    def test_train_validation(self):
+        prep = self.prots["prepare"]
+        tr = self.newProtocol(ProtSCNetTrain, patchSize=20, blindspotRatio=1.5)
+        tr.inputTomograms.set(prep.Tomograms)
+        tr.inputPriors.set(self.prots["denoise"].Tomograms)  # same tsId, so only the parameter errors
+        err = self._errors(tr)
+        self.assertIn("Patch size must be a multiple of 8", err)
+        self.assertIn("Blind-spot ratio must be in (0, 1)", err)
+        tr2 = self.newProtocol(ProtSCNetTrain, trainMode=1, trainTsId="nope")
+        tr2.inputTomograms.set(prep.Tomograms)
+        tr2.inputPriors.set(prep.PriorTomograms)
+        self.assertIn("'Train on tsId' = nope", self._errors(tr2))
+
+    def test_bad_input_fails_without_outputs(self):
+        prep = self.prots["prepare"]
+        tr = self.newProtocol(ProtSCNetTrain, patchSize=12)
+        tr.inputTomograms.set(prep.Tomograms)
+        tr.inputPriors.set(prep.PriorTomograms)
+        with self.assertRaises(Exception):
+            self.launchProtocol(tr)
+        self.assertFalse(tr.hasAttribute("Models"))
+        self.assertFalse(tr.hasAttribute("Model"))
+
+    def test_fsc_validation_needs_half_maps(self):
+        f = self.newProtocol(ProtSCNetFscEo)
+        f.inputTomograms.set(self.prots["prepare"].PriorTomograms)
+        self.assertIn("have no even/odd half maps", self._errors(f))
+
+    def test_evaluate_validation(self):
+        ev = self.newProtocol(ProtSCNetEvaluate, baselines="lowpass,magic", labels="a,b")
+        ev.inputSets.set([self.prots["prepare"].Tomograms])
+        err = self._errors(ev)
+        self.assertIn("Unknown baseline(s) magic", err)
+        self.assertIn("2 labels for 1 input sets", err)
+        self.assertIn("Give a ground truth", err)
+
+    def test_denoise_validation(self):
+        dn = self.newProtocol(ProtSCNetDenoise, tileSize=20, overlap=30)
+        dn.inputModel.set(self.prots["train"].Models)
+        dn.inputTomograms.set(self.prots["prepare"].Tomograms)
+        err = self._errors(dn)
+        self.assertIn("Tile size must be a multiple of 8", err)
+        self.assertIn("Overlap must be in", err)
+
+    # ------------------------------------------------------------------ continue / load
+    def test_continue_resumes_interrupted_training(self):
+        """An interrupted training (checkpoint of epoch 1 on disk) is resumed by re-running the protocol."""
+        prep = self.prots["prepare"]
+        tr = self.newProtocol(ProtSCNetTrain, **dict(TINY_TRAIN, epochs=2))
+        tr.inputTomograms.set(prep.Tomograms)
+        tr.inputPriors.set(prep.PriorTomograms)
+        self.proj.saveProtocol(tr)
+        # the first epoch ran, then the run was killed: only checkpoint + log exist
+        out = tr._getExtraPath(f"model_{TS_ID}")
+        os.makedirs(out, exist_ok=True)
+        cfg = os.path.join(out, "scipion_train_config.json")
+        with open(cfg, "w") as fh:
+            json.dump(dict(tr.trainConfig(), epochs=1), fh)
+        noisy = prep.Tomograms.getFirstItem().getFileName()
+        prior = prep.PriorTomograms.getFirstItem().getFileName()
+        subprocess.run([Plugin.getScnetCommand(), "train", "--noisy", os.path.abspath(noisy), "--prior",
+                        os.path.abspath(prior), "--output-dir", os.path.abspath(out), "--config", cfg, "--quiet"],
+                       check=True, env=Plugin.getEnviron(), cwd=self.proj.getPath())
+        os.remove(os.path.join(out, "model.pt"))
+        self.launchProtocol(tr)
+        log = open(tr.getLogPaths()[0]).read()
+        self.assertIn("checkpoint found, resuming training", log)
+        with open(tr.Models.getFirstItem().getLossLog()) as fh:
+            rows = fh.read().strip().splitlines()[1:]
+        self.assertEqual(len(rows), 6)  # 3 iterations from the interrupted run + 3 resumed
+        self.assertEqual([int(r.split(",")[0]) for r in rows], list(range(1, 7)))
+
+    def test_load_model_then_denoise(self):
+        src = self.prots["train"].Models.getFirstItem().getPath()
+        load = self.newProtocol(ProtSCNetLoadModel, modelFile=os.path.abspath(src))
+        self.launchProtocol(load)
+        self.assertIsInstance(load.Model, SCNetModel)
+        self.assertTrue(os.path.exists(load.Model.getPath()))
+        bad = self.newProtocol(ProtSCNetLoadModel, modelFile=os.path.abspath(self.gt))
+        self.assertIn("is not a torch model file", "\n".join(bad.validate()))
+        dn = self.newProtocol(ProtSCNetDenoise, denoiseHalves=False)
+        dn.inputModel.set(load.Model)
+        dn.inputTomograms.set(self.prots["prepare"].Tomograms)
+        self.launchProtocol(dn)
+        self.assertEqual(dn.Tomograms.getSize(), 1)
+        self.assertFalse(dn.Tomograms.getFirstItem().hasHalfMaps())
