@@ -55,7 +55,8 @@ def test_project_window_screenshot(tmp_path):
         time.sleep(2)
         env["DISPLAY"] = f":{disp}"
         log = open(tmp_path / "gui.log", "w")
-        gui = subprocess.Popen([sys.executable, "-m", "pyworkflow.apps.pw_project", PROJECT],
+        # -O: pw_project opens the window in-process (otherwise it re-launches via the `scipion` app module)
+        gui = subprocess.Popen([sys.executable, "-O", "-m", "pyworkflow.apps.pw_project", PROJECT],
                                env=env, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(25)
         assert gui.poll() is None, (tmp_path / "gui.log").read_text()
