@@ -87,3 +87,32 @@ def test_patch_size_suggestion():
     p = suggest_patch_size((500, 500, 500), 1.0, 2, 8)
     assert p % 16 == 0 and p >= 16 and estimate_peak_memory_gb(p, 2, 8) <= 1.0
     assert estimate_peak_memory_gb(p + 16, 2, 8) > 1.0 or p == 128
+
+
+class _StubProt:
+    """Just enough of a protocol for the viewers' result methods (extra/ folder)."""
+
+    def __init__(self, d):
+        self.d = d
+
+    def _getExtraPath(self, *p):
+        return str(self.d.joinpath(*p))
+
+
+def test_viewers_write_results(tmp_path):
+    from scnet_plugin.viewers.viewers import SCNetEvaluateViewer, SCNetFscViewer, PngView
+    from pyworkflow.viewer import TextView
+    test_evaluation_table(tmp_path)  # writes evaluation.json
+    ev = SCNetEvaluateViewer.__new__(SCNetEvaluateViewer)
+    ev.protocol = _StubProt(tmp_path)
+    views = ev._showTable()
+    assert isinstance(views[0], TextView)
+    assert "| SC-Net | 20.50 | 0.6000 |" in (tmp_path / "evaluation_table.md").read_text()
+    _fsc_csv(tmp_path / "ts1_noisy_fsc.csv", 0.03)
+    _fsc_csv(tmp_path / "ts1_denoised_fsc.csv", 0.1)
+    fv = SCNetFscViewer.__new__(SCNetFscViewer)
+    fv.protocol = _StubProt(tmp_path)
+    fv.useEo = type("P", (), {"get": lambda self: True})()
+    views = fv._showFsc()
+    assert isinstance(views[0], PngView)
+    _check_png(views[0].png)
