@@ -33,7 +33,7 @@ ENGINE_STAMP := $(ENGINE)/.installed
 SCIPION_STAMP := $(SCIPION)/.installed
 HOSTS := .scipion/config/hosts.conf
 
-.PHONY: demo test test-engine test-plugin envs bm4d bench-speed bench-quality gui-shot clean
+.PHONY: demo test test-engine test-plugin envs bm4d bench-speed bench-quality gui gui-shot clean
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
@@ -73,11 +73,23 @@ test-plugin:
 demo: envs
 	$(SCIPION_PY) -m scnet_plugin.demo --output demo_output
 
+# Open a project of $(SCIPION_USER_DATA) in the Scipion GUI (needs a display); default: the demo's.
+# -O: pw_project opens the window in-process instead of re-launching through the `scipion` launcher.
+PROJECT ?= scnet_demo
+gui: envs
+	$(SCIPION_PY) -O -m pyworkflow.apps.pw_project $(PROJECT)
+
+# Screenshot of the Scipion project window under Xvfb (apt: xvfb imagemagick x11-utils) -> docs/
+gui-shot: envs
+	SCNET_GUI_SHOT=$(CURDIR)/docs/gui_project.png SCNET_GUI_PROJECT=$(PROJECT) \
+	  $(SCIPION_PY) -m pytest -q -s -p no:cacheprovider -p no:warnings scnet_plugin/tests/test_gui.py
+
+# Benchmarks print tables (not part of `make test`); one heavy job at a time on a small machine.
 bench-speed: $(ENGINE_STAMP)
-	$(ENGINE_PY) benchmarks/speed.py
+	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/speed.py
 
 bench-quality: $(ENGINE_STAMP)
-	$(ENGINE_PY) benchmarks/quality.py
+	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/quality.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .scipion demo_output

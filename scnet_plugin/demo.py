@@ -68,8 +68,9 @@ def main(argv=None):
     print(f"\n[demo] done in {time.time() - t0:.0f} s. Figures and metrics in {out}")
     print(f"[demo] project on disk: {project.getPath()}")
     print("[demo] open it in the Scipion GUI (needs a display):\n"
-          f"    make gui PROJECT={args.project}   # or: SCIPION_HOME=.scipion "
-          f"{sys.executable} -m pyworkflow.apps.pw_project {args.project}")
+          f"    make gui PROJECT={args.project}\n"
+          f"or, with this folder's SCIPION_HOME / SCIPION_USER_DATA exported:\n"
+          f"    {sys.executable} -O -m pyworkflow.apps.pw_project {args.project}")
 
 
 def write_report(prots, out, gt):

@@ -6,3 +6,4 @@ from .protocol_load_model import ProtSCNetLoadModel
 from .protocol_denoise import ProtSCNetDenoise
 from .protocol_fsc_eo import ProtSCNetFscEo
 from .protocol_evaluate import ProtSCNetEvaluate
+from .protocol_simulate import ProtSCNetSimulate

@@ -1,7 +1,9 @@
 """GUI smoke check: a project with an import + SC-Net protocols (saved, not executed) opens in the
 Scipion project window under Xvfb; a screenshot is taken with ImageMagick `import`.
 
-Skipped unless `Xvfb` and `import` are on PATH (apt: xvfb imagemagick x11-utils)."""
+Skipped unless `Xvfb` and `import` are on PATH (apt: xvfb imagemagick x11-utils).
+`make gui-shot` runs it with SCNET_GUI_PROJECT (an existing project to open instead, e.g. the
+demo's) and SCNET_GUI_SHOT (where to keep the screenshot, e.g. docs/gui_project.png)."""
 import os
 import shutil
 import subprocess
@@ -45,8 +47,13 @@ def test_project_window_screenshot(tmp_path):
     env = dict(os.environ)
     env.setdefault("SCIPION_USER_DATA", str(tmp_path / "userdata"))
     env.pop("MPLBACKEND", None)
-    r = subprocess.run([sys.executable, "-c", MAKE_PROJECT], env=env, capture_output=True, text=True, timeout=120)
-    assert "PROJECT_OK" in r.stdout, r.stdout + r.stderr
+    project = os.environ.get("SCNET_GUI_PROJECT", "")
+    userData = env.get("SCIPION_USER_DATA", "")
+    if not (project and os.path.isdir(os.path.join(userData, "projects", project))):
+        project = PROJECT
+        r = subprocess.run([sys.executable, "-c", MAKE_PROJECT], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert "PROJECT_OK" in r.stdout, r.stdout + r.stderr
     disp = _free_display()
     xvfb = subprocess.Popen(["Xvfb", f":{disp}", "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -56,7 +63,7 @@ def test_project_window_screenshot(tmp_path):
         env["DISPLAY"] = f":{disp}"
         log = open(tmp_path / "gui.log", "w")
         # -O: pw_project opens the window in-process (otherwise it re-launches via the `scipion` app module)
-        gui = subprocess.Popen([sys.executable, "-O", "-m", "pyworkflow.apps.pw_project", PROJECT],
+        gui = subprocess.Popen([sys.executable, "-O", "-m", "pyworkflow.apps.pw_project", project],
                                env=env, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(25)
         assert gui.poll() is None, (tmp_path / "gui.log").read_text()
@@ -66,6 +73,11 @@ def test_project_window_screenshot(tmp_path):
         import numpy as np
         im = np.asarray(Image.open(shot).convert("L"))
         assert im.shape[0] >= 800 and im.std() > 10, "screenshot is blank"
+        keep = os.environ.get("SCNET_GUI_SHOT")
+        if keep:
+            os.makedirs(os.path.dirname(os.path.abspath(keep)), exist_ok=True)
+            shutil.copy(shot, keep)
+            shot = keep
         print("GUI screenshot:", shot)
     finally:
         if gui is not None:

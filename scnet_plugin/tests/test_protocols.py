@@ -2,19 +2,20 @@
 
 One class runs the whole chain once (import -> prepare -> train -> denoise ->
 FSC e/o -> evaluate) and checks every output; the other tests reuse its outputs
-for validation errors, Continue after an interrupted training, and load model.
+for validation errors, Continue after an interrupted training, load model and
+the §5.2 simulation protocol (from the phantom and from the imported tilt series).
 """
 import json
 import os
 import subprocess
 
 from pyworkflow.tests import BaseTest, setupTestProject
-from tomo.objects import SetOfTomograms
+from tomo.objects import SetOfTiltSeries, SetOfTomograms
 
 from scnet_plugin import Plugin
 from scnet_plugin.objects import SCNetModel, SetOfSCNetModels
 from scnet_plugin.protocols import (ProtSCNetDenoise, ProtSCNetEvaluate, ProtSCNetFscEo, ProtSCNetLoadModel,
-                                    ProtSCNetPrepareTomograms, ProtSCNetTrain)
+                                    ProtSCNetPrepareTomograms, ProtSCNetSimulate, ProtSCNetTrain)
 from scnet_plugin.workflow import TS_ID, run_chain, simulate_phantom
 
 SHAPE = (32, 48, 48)  # Z, Y, X
@@ -195,3 +196,50 @@ class TestSCNetChain(BaseTest):
         self.launchProtocol(dn)
         self.assertEqual(dn.Tomograms.getSize(), 1)
         self.assertFalse(dn.Tomograms.getFirstItem().hasHalfMaps())
+
+    # ------------------------------------------------------------------ simulate (§5.2)
+    def _checkSimulation(self, sim, tsId, dims, sr, nTilts):
+        self.assertIsInstance(sim.NoisyTiltSeries, SetOfTiltSeries)
+        ts = sim.NoisyTiltSeries.getFirstItem()
+        self.assertEqual(ts.getTsId(), tsId)
+        self.assertEqual(ts.getSize(), nTilts)
+        self.assertAlmostEqual(sim.NoisyTiltSeries.getSamplingRate(), sr, places=3)
+        angles = [ti.getTiltAngle() for ti in ts.iterItems(orderBy="_tiltAngle")]
+        self.assertEqual(angles, sorted(angles))
+        for name in ("GroundTruth", "NoisyTomograms"):
+            tomos = getattr(sim, name)
+            self.assertIsInstance(tomos, SetOfTomograms)
+            t = tomos.getFirstItem()
+            self.assertEqual(t.getTsId(), tsId)
+            self.assertEqual(t.getDim(), dims)
+            self.assertAlmostEqual(t.getSamplingRate(), sr, places=3)
+            self.assertAlmostEqual(t.getOrigin().getShifts()[0], -dims[0] / 2 * sr)
+        return ts
+
+    def test_simulate_from_phantom_feeds_prepare(self):
+        sim = self.newProtocol(ProtSCNetSimulate, phantomShape="24,40,40", samplingRate=8.0, tiltRange=60,
+                               tiltStep=10, sigma=10, seed=3)
+        self.launchProtocol(sim)
+        self._checkSimulation(sim, "phantom", (40, 40, 24), 8.0, 13)
+        prep = self.newProtocol(ProtSCNetPrepareTomograms, thickness=24)
+        prep.inputSetOfTiltSeries.set(sim.NoisyTiltSeries)
+        self.assertEqual(prep.validate(), [])  # a valid input for the next step
+
+    def test_simulate_from_tilt_series(self):
+        imported = getattr(self.prots["import"], self.prots["import"].OUTPUT_NAME)
+        sim = self.newProtocol(ProtSCNetSimulate, source=1, sigma=20, thickness=SHAPE[0])
+        sim.inputSetOfTiltSeries.set(imported)
+        self.launchProtocol(sim)
+        self._checkSimulation(sim, TS_ID, (SHAPE[2], SHAPE[1], SHAPE[0]), SR, imported.getFirstItem().getSize())
+        with open(sim._getExtraPath(TS_ID, "sim", "simulation.json")) as fh:
+            self.assertEqual(json.load(fh)["gaussian_sigma"], 2.0)  # the paper's ground-truth smoothing
+
+    def test_simulate_validation(self):
+        sim = self.newProtocol(ProtSCNetSimulate, phantomShape="24,40", sigma=-1)
+        err = self._errors(sim)
+        self.assertIn("Noise sigma must be >= 0", err)
+        self.assertIn("Phantom size must be Z,Y,X", err)
+        sim2 = self.newProtocol(ProtSCNetSimulate, source=1)
+        self.assertIn("Choose the input tilt series", self._errors(sim2))
+        sim3 = self.newProtocol(ProtSCNetSimulate, phantomShape="24,40,40", tiltStep=0)
+        self.assertIn("Tilt step must be in", self._errors(sim3))
