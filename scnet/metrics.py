@@ -215,7 +215,8 @@ def fsc(v1: np.ndarray, v2: np.ndarray, voxel_size: float = 1.0,
 
     A shell where either volume has (almost) no power -- below ``NO_POWER``
     times its strongest shell, e.g. beyond a low-pass cut-off -- gets FSC 0: a
-    filter that deletes a band cannot claim correlation there.
+    filter that deletes a band cannot claim correlation there.  With a mask this
+    is judged on the unmasked volumes (masking leaks power into emptied shells).
 
     ``mask``: ``None``; ``"soft"`` for :func:`soft_box_mask` (10% cosine edges);
     or an array of the volumes' shape.  With a mask, each volume's (masked)
@@ -226,6 +227,7 @@ def fsc(v1: np.ndarray, v2: np.ndarray, voxel_size: float = 1.0,
         raise SCNetInputError(f"FSC needs 3D volumes, got shape {v1.shape}.")
     if not voxel_size > 0:
         raise SCNetInputError(f"voxel size must be > 0 A (got {voxel_size}).")
+    raw = (v1, v2) if mask is not None else None
     if mask is not None:
         if isinstance(mask, str):
             if mask != "soft":
@@ -255,13 +257,23 @@ def fsc(v1: np.ndarray, v2: np.ndarray, voxel_size: float = 1.0,
     # A shell whose power is ~0 in either volume (e.g. above a low-pass cut-off; left
     # there is only float rounding, itself correlated through the common signal)
     # carries no information: FSC = 0.  Empty shells stay NaN.
-    ref = max(float(p1[1:].max(initial=0.0)), 1e-300), max(float(p2[1:].max(initial=0.0)), 1e-300)
-    dead = (p1 <= NO_POWER * ref[0]) | (p2 <= NO_POWER * ref[1])
+    # With a mask, "no power" is judged on the UNMASKED volumes: multiplying by the mask convolves
+    # the spectrum and leaks the (common) low-frequency signal into shells a low-pass filter
+    # emptied, where it would correlate perfectly between the halves.
+    q1, q2 = (p1, p2) if raw is None else (_shell_power(raw[0], idx_k, w_k, keep, n_shells),
+                                         _shell_power(raw[1], idx_k, w_k, keep, n_shells))
+    ref = max(float(q1[1:].max(initial=0.0)), 1e-300), max(float(q2[1:].max(initial=0.0)), 1e-300)
+    dead = (q1 <= NO_POWER * ref[0]) | (q2 <= NO_POWER * ref[1])
     curve[dead] = 0.0
     curve[count == 0] = np.nan
     freq = np.arange(n_shells) / (max(v1.shape) * float(voxel_size))
     return FSCCurve(frequency=freq, fsc=curve, n_voxels=np.rint(count).astype(np.int64),
                     voxel_size=float(voxel_size))
+
+
+def _shell_power(v, idx_k, w_k, keep, n_shells) -> np.ndarray:
+    f = np.fft.rfftn(np.asarray(v, dtype=np.float64) - float(np.mean(v)))
+    return np.bincount(idx_k, weights=w_k * (np.abs(f[keep]) ** 2), minlength=n_shells)
 
 
 def fsc_eo(fsc_values) -> np.ndarray:

@@ -138,6 +138,10 @@ def test_fsc_is_zero_where_a_lowpass_removed_everything():
     assert np.all(c.fsc[c.frequency > cut + 0.03] == 0.0)
     assert np.all(c.fsc[2:][c.frequency[2:] < cut - 0.03] > 0.8)
     assert resolution_at(c.frequency, c.fsc) == pytest.approx(1 / cut, rel=0.1)
+    # a soft mask leaks the common low-pass signal into the emptied shells; they still count as 0
+    cm = fsc(lp(v1), lp(v2), mask="soft")
+    assert np.all(cm.fsc[cm.frequency > cut + 0.03] == 0.0)
+    assert resolution_at(cm.frequency, cm.fsc) == pytest.approx(1 / cut, rel=0.1)
 
 
 # ------------------------------------------------------------------ eq. 10 and resolution
