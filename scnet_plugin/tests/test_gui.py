@@ -55,7 +55,7 @@ def test_project_window_screenshot(tmp_path):
                            timeout=120)
         assert "PROJECT_OK" in r.stdout, r.stdout + r.stderr
     disp = _free_display()
-    xvfb = subprocess.Popen(["Xvfb", f":{disp}", "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
+    xvfb = subprocess.Popen(["Xvfb", f":{disp}", "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     gui = None
     try:
