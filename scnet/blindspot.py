@@ -1,6 +1,7 @@
 """Volumetric blind-spot replacement (paper §4.3, Fig. 2, eq. 2-3).
 
-For each patch, ``ratio`` x (number of voxels) block centres are drawn; the
+For each patch, ``ratio`` x (number of voxels) block centres are drawn (see
+:func:`centre_ratio` for the paper's "ratio of replaced voxels"); the
 ``n x n x n`` block around each centre is replaced by the block found at a
 random offset ``o`` in its neighbourhood (``o`` in ``[-radius, radius]³``,
 all directions, never ``(0, 0, 0)``).  The mask ``M`` marks every replaced
@@ -26,6 +27,7 @@ the number of blocks.
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Tuple
 
 import torch
@@ -37,6 +39,28 @@ def block_offsets(n: int, device=None) -> torch.Tensor:
     lo = -(n // 2)
     r = torch.arange(lo, lo + n, device=device)
     return torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
+
+
+RATIO_OF = ("replaced", "centres")
+
+
+def centre_ratio(ratio: float, size: int = 3, ratio_of: str = "replaced") -> float:
+    """Fraction of voxels to draw as block centres so that ``ratio`` means what ``ratio_of`` says.
+
+    ``"replaced"``: ``ratio`` is the fraction of voxels replaced in a patch -- the paper's
+    wording (§5.1: "the ratio of replaced voxels in a volumetric patch was set to 10%").
+    Centres drawn uniformly with replacement cover ``1 - exp(-r n³)`` of the patch, so
+    ``r = -ln(1 - ratio) / n³`` (0.0039 for 10% with 3³ blocks).
+    ``"centres"``: ``ratio`` is the fraction of block centres, as in the public code; with
+    3³ blocks, 10% centres replace about 94% of the voxels.
+    """
+    if ratio_of == "centres":
+        return float(ratio)
+    if ratio_of != "replaced":
+        raise ValueError(f"ratio_of must be one of {RATIO_OF}, got {ratio_of!r}")
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"a replaced-voxel ratio must be in (0, 1), got {ratio}")
+    return float(min(1.0, -math.log1p(-ratio) / size ** 3))
 
 
 def blindspot_replace(x: torch.Tensor, ratio: float = 0.1, size: int = 3, radius: Optional[int] = None,

@@ -217,28 +217,25 @@ def _check_sigma(sigma) -> float:
     return s
 
 
-def gaussian_2d(stack, sigma: float) -> np.ndarray:
-    """Gaussian filter of std ``sigma`` pixels on each image of ``stack (n, Y, X)`` (no mixing across tilts)."""
+def _gaussian(data, sigma: float, name: str, what: str, per_image: bool) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
     s = _check_sigma(sigma)
-    a = np.asarray(stack, dtype=np.float32)
+    a = np.asarray(data, dtype=np.float32)
     if a.ndim != 3:
-        raise SCNetInputError(f"gaussian_2d: expected a stack (n, Y, X), got shape {a.shape}.")
+        raise SCNetInputError(f"{name}: expected a {what}, got shape {a.shape}.")
     if s == 0:
         return a.copy()
-    return gaussian_filter(a, sigma=(0, s, s), mode="reflect").astype(np.float32)
+    return gaussian_filter(a, sigma=(0, s, s) if per_image else s, mode="reflect").astype(np.float32)
+
+
+def gaussian_2d(stack, sigma: float) -> np.ndarray:
+    """Gaussian filter of std ``sigma`` pixels on each image of ``stack (n, Y, X)`` (no mixing across tilts)."""
+    return _gaussian(stack, sigma, "gaussian_2d", "stack (n, Y, X)", per_image=True)
 
 
 def gaussian_3d(volume, sigma: float) -> np.ndarray:
     """Isotropic 3D Gaussian filter of std ``sigma`` voxels (§5.2 uses sigma = 2)."""
-    from scipy.ndimage import gaussian_filter
-    s = _check_sigma(sigma)
-    a = np.asarray(volume, dtype=np.float32)
-    if a.ndim != 3:
-        raise SCNetInputError(f"gaussian_3d: expected a volume (Z, Y, X), got shape {a.shape}.")
-    if s == 0:
-        return a.copy()
-    return gaussian_filter(a, sigma=s, mode="reflect").astype(np.float32)
+    return _gaussian(volume, sigma, "gaussian_3d", "volume (Z, Y, X)", per_image=False)
 
 
 def _check_cutoff(cutoff, edge) -> None:

@@ -41,6 +41,7 @@ class PredictConfig:
     device: str = "cpu"
     progress: bool = False
     margin: int = 16        # extra context read on each side of a block and discarded (no border effects)
+    tta: int = 1            # test-time augmentation: average over 1, 2, 4 or 8 axis flips of each tile
 
 
 def load_model(model_path: str, device="cpu") -> Tuple[SCNet, Normalisation, dict]:
@@ -85,13 +86,24 @@ def _round_up(n: int, m: int) -> int:
     return int(math.ceil(n / m) * m)
 
 
-def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int) -> np.ndarray:
+TTA_FLIPS = ((), (2,), (1,), (1, 2), (0,), (0, 2), (0, 1), (0, 1, 2))  # first n used for tta = n
+TTA_CHOICES = (1, 2, 4, 8)
+
+
+def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int, tta: int = 1) -> np.ndarray:
+    """Predict one window; with ``tta`` > 1, the mean over that many axis flips (each un-flipped)."""
     shape = tile.shape
     pads = [(0, _round_up(s, multiple) - s) for s in shape]
     if any(p[1] for p in pads):
         tile = np.pad(tile, pads, mode="reflect" if min(shape) > 1 else "edge")
     x = torch.from_numpy(np.ascontiguousarray(tile, dtype=np.float32))[None, None].to(device)
-    y = model(x)[0, 0].float().cpu().numpy()
+    y = None
+    for axes in TTA_FLIPS[:tta]:
+        dims = [a + 2 for a in axes]
+        out = model(torch.flip(x, dims) if dims else x)
+        out = torch.flip(out, dims) if dims else out
+        y = out if y is None else y + out
+    y = (y / tta)[0, 0].float().cpu().numpy()
     return y[:shape[0], :shape[1], :shape[2]]
 
 
@@ -121,6 +133,8 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     """
     if cfg.margin < 0:
         raise SCNetInputError(f"margin={cfg.margin} must be >= 0.")
+    if cfg.tta not in TTA_CHOICES:
+        raise SCNetInputError(f"tta={cfg.tta}: use one of {', '.join(map(str, TTA_CHOICES))} (flips averaged).")
     if cfg.tile_size < 8 or cfg.overlap < 0 or cfg.overlap >= cfg.tile_size // 2 + 1:
         raise SCNetInputError(f"tile_size={cfg.tile_size} / overlap={cfg.overlap}: need tile_size >= 8 and "
                               "0 <= overlap <= tile_size/2.")
@@ -167,7 +181,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
                     lo = [max(0, s0 - cfg.margin) for s0 in (z0, y0, x0)]
                     hi = [min(n, s0 + tt + cfg.margin) for n, s0, tt in zip(shape, (z0, y0, x0), t)]
                     tile = norm.apply(volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
-                    pred = _run_tile(model, tile, device, m)
+                    pred = _run_tile(model, tile, device, m, cfg.tta)
                     a = [s0 - l0 for s0, l0 in zip((z0, y0, x0), lo)]
                     pred = pred[a[0]:a[0] + t[0], a[1]:a[1] + t[1], a[2]:a[2] + t[2]]
                     pred *= wz[:, None, None]

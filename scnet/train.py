@@ -30,7 +30,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .blindspot import blindspot_replace
+from .blindspot import RATIO_OF, blindspot_replace, centre_ratio
 from .data import PatchSampler, check_pair, fit_normalisation, split_train_val, take, validation_patches
 from .errors import SCNetInputError
 from .losses import LossWeights, combined_loss
@@ -55,6 +55,7 @@ class TrainConfig:
     beta2: float = 0.999
     blindspot_size: int = 3
     blindspot_ratio: float = 0.1
+    blindspot_ratio_of: str = "replaced"   # paper §5.1: ratio of replaced voxels; "centres" = public code
     use_expectancy: bool = True
     lambda_rec: Optional[float] = None     # None = paper defaults, see weights()
     lambda_smooth: Optional[float] = None
@@ -79,6 +80,10 @@ class TrainConfig:
             exp=(w.exp if self.lambda_exp is None else float(self.lambda_exp)) if self.use_expectancy else 0.0,
             reg=w.reg if self.lambda_reg is None else float(self.lambda_reg))
 
+    def centre_ratio(self) -> float:
+        """Fraction of voxels drawn as blind-spot block centres (see ``blindspot.centre_ratio``)."""
+        return centre_ratio(self.blindspot_ratio, self.blindspot_size, self.blindspot_ratio_of)
+
     def model_config(self) -> ModelConfig:
         return ModelConfig(base_width=self.base_width, depth=self.depth, upsampling_block=self.upsampling_block)
 
@@ -97,8 +102,10 @@ class TrainConfig:
                 bad(name, "must be >= 1")
         if self.iterations_per_epoch < 0:
             bad("iterations_per_epoch", "must be >= 0 (0 = automatic)")
-        if not 0 < self.blindspot_ratio <= 1:
-            bad("blindspot_ratio", "must be in (0, 1]")
+        if self.blindspot_ratio_of not in RATIO_OF:
+            bad("blindspot_ratio_of", f"must be one of {', '.join(RATIO_OF)}")
+        if not 0 < self.blindspot_ratio <= 1 or (self.blindspot_ratio_of == "replaced" and self.blindspot_ratio >= 1):
+            bad("blindspot_ratio", "must be in (0, 1) (replaced voxels) or (0, 1] (centres)")
         if not self.lr > 0:
             bad("lr", "must be > 0")
         for name in ("beta1", "beta2"):
@@ -278,7 +285,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
                 x, p = sampler.sample(rng, cfg.batch_size)
                 x = torch.from_numpy(x).to(device)
                 p = torch.from_numpy(p).to(device)
-                x_bs, mask = blindspot_replace(x, cfg.blindspot_ratio, cfg.blindspot_size, generator=gen)
+                x_bs, mask = blindspot_replace(x, cfg.centre_ratio(), cfg.blindspot_size, generator=gen)
                 out = model(x_bs)
                 terms = combined_loss(out, x, mask, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)
                 opt.zero_grad(set_to_none=True)
@@ -335,7 +342,7 @@ def validation_loss(model: SCNet, val, cfg: TrainConfig, weights: LossWeights) -
     was_training = model.training
     model.eval()
     g = torch.Generator().manual_seed(987654)
-    x_bs, mask = blindspot_replace(x, cfg.blindspot_ratio, cfg.blindspot_size, generator=g)
+    x_bs, mask = blindspot_replace(x, cfg.centre_ratio(), cfg.blindspot_size, generator=g)
     out = model(x_bs)
     loss = float(combined_loss(out, x, mask, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)["loss"])
     model.train(was_training)

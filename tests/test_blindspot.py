@@ -1,8 +1,9 @@
 """Volumetric blind spot (§4.3, eq. 2-3): leak-free, vectorised, target is the original patch."""
 import numpy as np
+import pytest
 import torch
 
-from scnet.blindspot import blindspot_reference_loop, blindspot_replace
+from scnet.blindspot import blindspot_reference_loop, blindspot_replace, centre_ratio
 from scnet.losses import reconstruction_loss
 
 
@@ -45,6 +46,19 @@ def test_ratio_and_block_size_and_input_untouched():
     frac = mask.mean().item()
     # 1% centres with 27-voxel blocks: 1 - 0.99^27 ~ 0.24 covered
     assert 0.18 < frac < 0.28
+
+
+@pytest.mark.parametrize("ratio,size", [(0.1, 3), (0.3, 3), (0.1, 5)])
+def test_replaced_ratio_is_the_fraction_of_voxels_replaced(ratio, size):
+    """Paper §5.1 counts replaced voxels: 10% replaced, not 10% block centres (~94% replaced)."""
+    g = torch.Generator().manual_seed(5)
+    _, mask = blindspot_replace(torch.randn(2, 1, 48, 48, 48), centre_ratio(ratio, size, "replaced"), size,
+                                generator=g)
+    assert mask.mean().item() == pytest.approx(ratio, abs=0.02)
+    _, mask_c = blindspot_replace(torch.randn(2, 1, 48, 48, 48), centre_ratio(0.1, 3, "centres"), 3, generator=g)
+    assert mask_c.mean().item() > 0.85
+    with pytest.raises(ValueError):
+        centre_ratio(1.0, 3, "replaced")
 
 
 def test_reproducible_with_generator():

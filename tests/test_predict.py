@@ -48,6 +48,24 @@ def test_tiled_equals_whole_no_seams(model_path):
     assert np.allclose(one, whole, atol=1e-4 * np.abs(whole).max())
 
 
+def test_tta_is_the_mean_over_flipped_predictions(model_path):
+    """tta=N averages the whole-volume prediction over the first N axis flips (each un-flipped)."""
+    from scnet.predict import TTA_FLIPS
+    _, noisy, _ = synthetic_pair((32, 32, 40), seed=2)
+    vol = 10 + 4 * noisy
+    flips = []
+    for axes in TTA_FLIPS[:4]:
+        v = np.flip(vol, axes) if axes else vol
+        w = _whole(model_path, np.ascontiguousarray(v))
+        flips.append(np.flip(w, axes) if axes else w)
+    expected = np.mean(flips, axis=0)
+    tiled = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8, margin=16, tta=4))
+    assert np.allclose(tiled, expected, atol=1e-4 * np.abs(expected).max())
+    assert not np.allclose(tiled, flips[0], atol=1e-3 * np.abs(expected).max())  # flips do change it
+    with pytest.raises(SCNetInputError, match="tta=3"):
+        predict_array(model_path, vol, PredictConfig(tta=3))
+
+
 def test_streaming_order_and_weights_normalised(model_path):
     m, norm, _ = load_model(model_path)
     vol = np.random.default_rng(0).standard_normal((40, 20, 20)).astype(np.float32)

@@ -49,6 +49,10 @@ def test_default_weights_follow_paper():
     assert TrainConfig(lambda_rec=1.0).weights().rec == 1.0
     c = TrainConfig()
     assert (c.lr, c.beta1, c.beta2, c.blindspot_size, c.blindspot_ratio) == (4e-4, 0.5, 0.999, 3, 0.1)
+    # paper §5.1: "the ratio of replaced voxels in a volumetric patch was set to 10%"
+    assert c.blindspot_ratio_of == "replaced"
+    assert c.centre_ratio() == pytest.approx(-np.log(0.9) / 27)
+    assert TrainConfig(blindspot_ratio_of="centres").centre_ratio() == 0.1
 
 
 def test_bad_options_and_device():
@@ -56,6 +60,11 @@ def test_bad_options_and_device():
         TrainConfig(patch_size=18).validate()
     with pytest.raises(SCNetInputError, match="blindspot_ratio"):
         TrainConfig(blindspot_ratio=0).validate()
+    with pytest.raises(SCNetInputError, match="blindspot_ratio"):
+        TrainConfig(blindspot_ratio=1.0).validate()  # replacing every voxel leaves no context
+    TrainConfig(blindspot_ratio=1.0, blindspot_ratio_of="centres").validate()
+    with pytest.raises(SCNetInputError, match="blindspot_ratio_of"):
+        TrainConfig(blindspot_ratio_of="blocks").validate()
     if not torch.cuda.is_available():
         with pytest.raises(SCNetInputError, match="CUDA"):
             resolve_device("cuda:0")

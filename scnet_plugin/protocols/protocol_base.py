@@ -9,8 +9,10 @@ import os
 import shlex
 
 import pyworkflow.protocol.params as params
+from pwem.objects import Transform
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol.constants import STEPS_PARALLEL
+from tomo.objects import Tomogram
 from tomo.protocols import ProtTomoBase
 
 from .. import Plugin
@@ -69,3 +71,35 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
 
     def _tomoByTsId(self, setOfTomograms):
         return {t.getTsId(): t.clone() for t in setOfTomograms.iterItems()}
+
+    def _validateTiltSeriesSet(self, inSet, minTilts=3, hint=""):
+        """Errors for an empty set, repeated tsIds and tilt series with fewer than ``minTilts`` images."""
+        errors = []
+        ids = self._tsIds(inSet)
+        if not ids:
+            errors.append("The input set of tilt series is empty.")
+        dup = self._duplicated(ids)
+        if dup:
+            errors.append(f"Tilt series ids must be unique; repeated: {', '.join(map(str, dup))}.")
+        for ts in inSet.iterItems():
+            if ts.getSize() < minTilts:
+                errors.append(f"Tilt series {ts.getTsId()} has {ts.getSize()} tilt images; at least "
+                              f"{minTilts} are needed{hint}.")
+        return errors
+
+    @staticmethod
+    def _newTomogram(path, tsId, samplingRate, acquisition=None, halves=None):
+        """A Tomogram for ``path`` with tsId, sampling rate, acquisition and the tomo plugin's
+        centred origin (shifts of minus half the size, in Angstrom)."""
+        tomo = Tomogram()
+        tomo.setLocation(path)
+        tomo.setTsId(tsId)
+        tomo.setSamplingRate(samplingRate)
+        tomo.setAcquisition(acquisition.clone() if acquisition else None)
+        x, y, z = tomo.getDim()
+        origin = Transform()
+        origin.setShifts(-x / 2.0 * samplingRate, -y / 2.0 * samplingRate, -z / 2.0 * samplingRate)
+        tomo.setOrigin(origin)
+        if halves:
+            tomo.setHalfMaps(halves)
+        return tomo

@@ -5,9 +5,8 @@ Volume Generation') and the even/odd half tomograms used by FSC_e/o (eq. 10).
 import os
 
 import pyworkflow.protocol.params as params
-from pwem.objects import Transform
 from pyworkflow.utils import makePath
-from tomo.objects import SetOfTomograms, Tomogram
+from tomo.objects import SetOfTomograms
 
 from ..constants import BACKENDS, PRIOR_FILTERS, TOPAZ_2D_MODELS
 from .protocol_base import ProtSCNetBase
@@ -123,27 +122,13 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
             halves = None
             if self.doEvenOdd.get():
                 halves = [self._tsPath(tsId, "noisy_odd.mrc"), self._tsPath(tsId, "noisy_even.mrc")]
-            noisySet.append(self._newTomogram(ts, self._tsPath(tsId, "noisy.mrc"), halves))
-            priorSet.append(self._newTomogram(ts, self._tsPath(tsId, "prior.mrc")))
+            noisySet.append(self._newTomogram(self._tsPath(tsId, "noisy.mrc"), tsId, ts.getSamplingRate(),
+                                              ts.getAcquisition(), halves))
+            priorSet.append(self._newTomogram(self._tsPath(tsId, "prior.mrc"), tsId, ts.getSamplingRate(),
+                                              ts.getAcquisition()))
         self._defineOutputs(Tomograms=noisySet, PriorTomograms=priorSet)
         self._defineSourceRelation(self.inputSetOfTiltSeries, noisySet)
         self._defineSourceRelation(self.inputSetOfTiltSeries, priorSet)
-
-    @staticmethod
-    def _newTomogram(ts, path, halves=None):
-        tomo = Tomogram()
-        tomo.setLocation(path)
-        tomo.setTsId(ts.getTsId())
-        sr = ts.getSamplingRate()
-        tomo.setSamplingRate(sr)
-        tomo.setAcquisition(ts.getAcquisition().clone() if ts.getAcquisition() else None)
-        x, y, z = tomo.getDim()
-        origin = Transform()  # centred origin, the tomo plugin's convention (Angstrom)
-        origin.setShifts(-x / 2.0 * sr, -y / 2.0 * sr, -z / 2.0 * sr)
-        tomo.setOrigin(origin)
-        if halves:
-            tomo.setHalfMaps(halves)
-        return tomo
 
     # ------------------------------------------------------------------ info
     def _validate(self):
@@ -151,19 +136,11 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         inSet = self.inputSetOfTiltSeries.get()
         if inSet is None:
             return errors + ["Input tilt series are missing."]
-        ids = [ts.getTsId() for ts in inSet.iterItems()]
-        if not ids:
-            errors.append("The input set of tilt series is empty.")
-        dup = self._duplicated(ids)
-        if dup:
-            errors.append(f"Tilt series ids must be unique; repeated: {', '.join(map(str, dup))}.")
-        for ts in inSet.iterItems():
-            n = ts.getSize()
-            if n < 3:
-                errors.append(f"Tilt series {ts.getTsId()} has {n} tilt images; at least 3 are needed.")
-            elif self.doEvenOdd.get() and n < 6:
-                errors.append(f"Tilt series {ts.getTsId()} has {n} tilt images: too few to split into "
-                              f"even/odd halves; set 'Reconstruct even/odd halves?' to No.")
+        if self.doEvenOdd.get():
+            errors += self._validateTiltSeriesSet(inSet, 6, " to split them into even/odd halves (or set "
+                                                           "'Reconstruct even/odd halves?' to No)")
+        else:
+            errors += self._validateTiltSeriesSet(inSet, 3)
         if self.thickness.get() < 0:
             errors.append(f"Thickness must be >= 0 (0 = automatic), got {self.thickness.get()}.")
         dims = inSet.getDimensions()

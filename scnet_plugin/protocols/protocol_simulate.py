@@ -11,7 +11,7 @@ import os
 import pyworkflow.protocol.params as params
 from pwem.objects import Transform
 from pyworkflow.utils import makePath
-from tomo.objects import SetOfTiltSeries, SetOfTomograms, TiltImage, TiltSeries, TomoAcquisition, Tomogram
+from tomo.objects import SetOfTiltSeries, SetOfTomograms, TiltImage, TiltSeries, TomoAcquisition
 
 from ..constants import BACKENDS
 from .protocol_base import ProtSCNetBase
@@ -153,25 +153,12 @@ class ProtSCNetSimulate(ProtSCNetBase):
             ts.setOrigin(origin)
             tsSet.update(ts)
             for s, name in ((gtSet, "ground_truth.mrc"), (recSet, "noisy_rec.mrc")):
-                s.append(self._newTomogram(tsId, self._outDir(tsId, "sim", name), sr, acq))
+                s.append(self._newTomogram(self._outDir(tsId, "sim", name), tsId, sr, acq))
             self.info(f"{tsId}: sigma {sim.get('sigma')} on 0..255 projections, {len(angles)} tilts")
         self._defineOutputs(NoisyTiltSeries=tsSet, GroundTruth=gtSet, NoisyTomograms=recSet)
         if not self._fromPhantom():
             for s in (tsSet, gtSet, recSet):
                 self._defineSourceRelation(self.inputSetOfTiltSeries, s)
-
-    @staticmethod
-    def _newTomogram(tsId, path, sr, acq):
-        tomo = Tomogram()
-        tomo.setLocation(path)
-        tomo.setTsId(tsId)
-        tomo.setSamplingRate(sr)
-        tomo.setAcquisition(acq.clone())
-        x, y, z = tomo.getDim()
-        origin = Transform()
-        origin.setShifts(-x / 2.0 * sr, -y / 2.0 * sr, -z / 2.0 * sr)
-        tomo.setOrigin(origin)
-        return tomo
 
     # ------------------------------------------------------------------ info
     def _validate(self):
@@ -198,15 +185,7 @@ class ProtSCNetSimulate(ProtSCNetBase):
             inSet = self.inputSetOfTiltSeries.get()
             if inSet is None:
                 return errors + ["Choose the input tilt series (or start from the built-in phantom)."]
-            ids = self._tsIds(inSet)
-            if not ids:
-                errors.append("The input set of tilt series is empty.")
-            dup = self._duplicated(ids)
-            if dup:
-                errors.append(f"Tilt series ids must be unique; repeated: {', '.join(map(str, dup))}.")
-            for ts in inSet.iterItems():
-                if ts.getSize() < 3:
-                    errors.append(f"Tilt series {ts.getTsId()} has {ts.getSize()} tilt images; at least 3 are needed.")
+            errors += self._validateTiltSeriesSet(inSet, 3)
         return errors
 
     def _summary(self):

@@ -7,7 +7,7 @@ from enum import Enum
 import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 
-from ..constants import CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG
+from ..constants import BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -56,7 +56,14 @@ class ProtSCNetTrain(ProtSCNetBase):
         form.addParam("blindspotSize", params.IntParam, default=3, label="Blind-spot block size n",
                       expertLevel=params.LEVEL_ADVANCED, help="Edge of the replaced n x n x n blocks (paper: 3).")
         form.addParam("blindspotRatio", params.FloatParam, default=0.1, label="Blind-spot ratio",
-                      expertLevel=params.LEVEL_ADVANCED, help="Fraction of voxels drawn as block centres (paper: 0.1).")
+                      expertLevel=params.LEVEL_ADVANCED,
+                      help="Paper: 0.1. Its meaning is set by 'Blind-spot ratio counts'.")
+        form.addParam("blindspotRatioOf", params.EnumParam, choices=BLINDSPOT_RATIO_OF, default=0,
+                      display=params.EnumParam.DISPLAY_HLIST, expertLevel=params.LEVEL_ADVANCED,
+                      label="Blind-spot ratio counts",
+                      help="replaced: the fraction of voxels replaced in a patch (paper §5.1). centres: the fraction "
+                           "of voxels drawn as block centres (the authors' public code; with 3^3 blocks 10% centres "
+                           "replace ~94% of the voxels).")
         form.addParam("useExpectancy", params.BooleanParam, default=True, label="Use expectancy loss (L_exp)?",
                       help="Yes: weights 0.6/0.1/0.2/0.01 (paper, with L_exp). No: 0.8/0.1/0/0.01.")
         line = form.addLine("Loss weights (-1 = paper default)", expertLevel=params.LEVEL_ADVANCED,
@@ -90,7 +97,9 @@ class ProtSCNetTrain(ProtSCNetBase):
         cfg = {"patch_size": self.patchSize.get(), "batch_size": self.batchSize.get(),
                "epochs": self.epochs.get(), "iterations_per_epoch": self.iterationsPerEpoch.get(),
                "lr": self.learningRate.get(), "blindspot_size": self.blindspotSize.get(),
-               "blindspot_ratio": self.blindspotRatio.get(), "use_expectancy": bool(self.useExpectancy.get()),
+               "blindspot_ratio": self.blindspotRatio.get(),
+               "blindspot_ratio_of": BLINDSPOT_RATIO_OF[self.blindspotRatioOf.get()],
+               "use_expectancy": bool(self.useExpectancy.get()),
                "base_width": self.baseWidth.get(), "seed": self.seed.get(), "device": self.getDevice()}
         for attr, key in (("lambdaRec", "lambda_rec"), ("lambdaSmooth", "lambda_smooth"),
                           ("lambdaExp", "lambda_exp"), ("lambdaReg", "lambda_reg")):
@@ -189,7 +198,8 @@ class ProtSCNetTrain(ProtSCNetBase):
     def _summary(self):
         lines = [f"Mode: {['one model per tomogram', 'one model for all'][self.trainMode.get()]}; "
                  f"patch {self.patchSize.get()}^3, batch {self.batchSize.get()}, {self.epochs.get()} epochs, "
-                 f"blind spot {self.blindspotSize.get()}^3 at {self.blindspotRatio.get():.0%}, "
+                 f"blind spot {self.blindspotSize.get()}^3 at {self.blindspotRatio.get():.0%} "
+                 f"({BLINDSPOT_RATIO_OF[self.blindspotRatioOf.get()]}), "
                  f"{'with' if self.useExpectancy.get() else 'without'} L_exp, device {self.getDevice()}."]
         for tsId in self._trainIds() if self.inputTomograms.get() is not None else []:
             last = self._lastLogRow(os.path.join(self._modelDir(tsId), LOSS_LOG))
@@ -210,7 +220,8 @@ class ProtSCNetTrain(ProtSCNetBase):
     def _methods(self):
         return [f"SC-Net [Yang2021SCNet] was trained self-supervised on each noisy tomogram with {self.patchSize.get()}^3 "
                 f"patches (batch {self.batchSize.get()}, {self.epochs.get()} epochs, Adam lr {self.learningRate.get()}), "
-                f"a {self.blindspotSize.get()}^3 volumetric blind spot on {self.blindspotRatio.get():.0%} of the voxels "
+                f"a {self.blindspotSize.get()}^3 volumetric blind spot ({self.blindspotRatio.get():.0%} of the voxels "
+                f"{'replaced' if self.blindspotRatioOf.get() == 0 else 'as block centres'}) "
                 f"and the sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "
                 f"smoothed prior tomogram."]
 

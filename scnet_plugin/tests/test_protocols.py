@@ -68,6 +68,7 @@ class TestSCNetChain(BaseTest):
         cfg = m.getTrainConfig()
         self.assertEqual(cfg["patch_size"], 16)
         self.assertEqual(cfg["base_width"], 4)
+        self.assertEqual(cfg["blindspot_ratio_of"], "replaced")
         with open(m.getLossLog()) as fh:
             self.assertEqual(len(fh.read().strip().splitlines()), 1 + 3)  # header + 3 iterations
 
@@ -233,6 +234,17 @@ class TestSCNetChain(BaseTest):
         self._checkSimulation(sim, TS_ID, (SHAPE[2], SHAPE[1], SHAPE[0]), SR, imported.getFirstItem().getSize())
         with open(sim._getExtraPath(TS_ID, "sim", "simulation.json")) as fh:
             self.assertEqual(json.load(fh)["gaussian_sigma"], 2.0)  # the paper's ground-truth smoothing
+
+    def test_tilt_series_validation(self):
+        imported = getattr(self.prots["import"], self.prots["import"].OUTPUT_NAME)
+        prep = self.newProtocol(ProtSCNetPrepareTomograms, thickness=-1, radial="0.9")
+        prep.inputSetOfTiltSeries.set(imported)
+        err = self._errors(prep)
+        self.assertIn("Thickness must be >= 0", err)
+        self.assertIn("Radial filter must be 'R1,R2'", err)
+        n = imported.getFirstItem().getSize()
+        err = "\n".join(prep._validateTiltSeriesSet(imported, minTilts=n + 1, hint=" (test)"))
+        self.assertIn(f"Tilt series {TS_ID} has {n} tilt images; at least {n + 1} are needed (test).", err)
 
     def test_simulate_validation(self):
         sim = self.newProtocol(ProtSCNetSimulate, phantomShape="24,40", sigma=-1)

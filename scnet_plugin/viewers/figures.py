@@ -55,7 +55,7 @@ def slices_figure(volumes, out_png, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
-    plt.close(fig)
+    _plt().close(fig)
     return out_png
 
 
@@ -94,12 +94,7 @@ def loss_curves_figure(loss_csv, out_png):
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
     ax.set_title("SC-Net training losses")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _finish(fig, ax, out_png)
 
 
 def read_fsc_csv(csv_path, use_eo=True):
@@ -138,12 +133,7 @@ def fsc_figure(curves, out_png, use_eo=True, threshold=0.5):
     ax.set_xlabel("spatial frequency (1/Å)")
     ax.set_ylabel("FSC$_{e/o}$" if use_eo else "FSC")
     ax.set_ylim(-0.1, 1.05)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _finish(fig, ax, out_png)
 
 
 def evaluation_table(json_path):
@@ -158,3 +148,13 @@ def evaluation_table(json_path):
         ss = f"{s:.4f}" if isinstance(s, (int, float)) else "-"
         lines.append(f"| {r.get('label', os.path.basename(r.get('path', '?')))} | {ps} | {ss} |")
     return "\n".join(lines) + "\n"
+
+
+def _finish(fig, ax, out_png):
+    """Legend, grid, tight layout; save ``out_png`` (100 dpi) and free the figure."""
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    _plt().close(fig)
+    return out_png
