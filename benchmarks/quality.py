@@ -83,6 +83,8 @@ def parse_args(argv=None):
                    help="SC-Net iterations per epoch (default 25; 0 = TrainConfig's automatic choice)")
     p.add_argument("--scnet-patch", type=int, default=0, help="SC-Net patch size (0 = 64 clipped to the volume)")
     p.add_argument("--scnet-config", default=None, help="JSON of extra TrainConfig fields for both SC-Net runs")
+    p.add_argument("--scnet-tta", type=int, default=1, choices=(1, 2, 4, 8),
+                   help="SC-Net prediction: average over this many axis flips (default 1 = off)")
     p.add_argument("--n2v-epochs", type=int, default=20, help="N2V epochs (default 20)")
     p.add_argument("--n2v-steps", type=int, default=10, help="N2V batches per epoch (default 10)")
     p.add_argument("--n2v-patch", type=int, default=32, help="N2V patch size (default 32)")
@@ -162,17 +164,19 @@ def run_method(name, case, args, halves):
         cfg = _scnet_config(args, noisy.shape, name == "scnet", seed=0)
         work = tempfile.mkdtemp(prefix=f"bench-{name}-")
         try:
-            full = denoise_array(noisy, prior, cfg, work_dir=work)
+            pcfg = PredictConfig(device=cfg.device, tta=args.scnet_tta)
+            full = denoise_array(noisy, prior, cfg, predict_cfg=pcfg, work_dir=work)
             outs = [full]
             model = os.path.join(work, "model.pt")
-            outs += [predict_array(model, v, PredictConfig(device=cfg.device)) for v in vols[1:]]
+            outs += [predict_array(model, v, pcfg) for v in vols[1:]]
             with open(os.path.join(work, "loss_log.csv")) as fh:
                 last = fh.read().strip().splitlines()[-1]
         finally:
             import shutil
             shutil.rmtree(work, ignore_errors=True)
         note = (f"{cfg.epochs} epochs x {cfg.iterations_per_epoch} it, batch {cfg.batch_size} of {cfg.patch_size}^3, "
-                f"L_exp {'on' if cfg.use_expectancy else 'off'}, width {cfg.base_width}, depth {cfg.depth}; "
+                f"L_exp {'on' if cfg.use_expectancy else 'off'}, width {cfg.base_width}, depth {cfg.depth}, blind spot "
+                f"{cfg.blindspot_size}^3 at {cfg.blindspot_ratio:g} ({cfg.blindspot_ratio_of}), tta {args.scnet_tta}; "
                 f"last log row: {last}")
     else:
         raise ValueError(name)

@@ -22,3 +22,5 @@ TOPAZ_2D_MODELS = ["unet", "unet-small", "fcnn", "affine", "unet-v0.2.1"]
 BASELINES = ["lowpass", "gaussian", "topaz3d", "n2v", "bm4d"]
 # TrainConfig.blindspot_ratio_of: paper §5.1 (fraction of voxels replaced) | public code (block centres)
 BLINDSPOT_RATIO_OF = ["replaced", "centres"]
+# `scnet predict --tta N`: number of axis flips averaged at prediction time
+TTA_CHOICES = [1, 2, 4, 8]

@@ -6,6 +6,7 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTomograms
 
+from ..constants import TTA_CHOICES
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -35,6 +36,11 @@ class ProtSCNetDenoise(ProtSCNetBase):
                       label="Tile size (voxels)", help="Edge of the prediction tiles; memory grows with its cube.")
         form.addParam("overlap", params.IntParam, default=16, expertLevel=params.LEVEL_ADVANCED,
                       label="Tile overlap (voxels)", help="Overlap blended with a cosine window (no seams).")
+        form.addParam("tta", params.EnumParam, choices=[str(n) for n in TTA_CHOICES], default=0,
+                      display=params.EnumParam.DISPLAY_HLIST, expertLevel=params.LEVEL_ADVANCED,
+                      label="Test-time flips",
+                      help="Average the prediction over this many axis flips of each tile (1 = off). "
+                           "N flips take N times longer and remove a little more noise.")
         self._defineDeviceParams(form)
         form.addParallelSection(threads=1, mpi=0)
 
@@ -55,7 +61,11 @@ class ProtSCNetDenoise(ProtSCNetBase):
 
     def _predict(self, model, src, dst):
         self.runScnet("predict", "--model", model.getPath(), "--input", src, "--output", dst,
-                      "--tile-size", self.tileSize.get(), "--overlap", self.overlap.get(), "--device", self.getDevice())
+                      "--tile-size", self.tileSize.get(), "--overlap", self.overlap.get(), "--device", self.getDevice(),
+                      "--tta", self._tta())
+
+    def _tta(self):
+        return TTA_CHOICES[self.tta.get()]
 
     def denoiseStep(self, tsId):
         makePath(self._getExtraPath(tsId))
@@ -103,7 +113,8 @@ class ProtSCNetDenoise(ProtSCNetBase):
         return errors
 
     def _summary(self):
-        lines = [f"Tiles {self.tileSize.get()}^3 with {self.overlap.get()} voxels overlap, device {self.getDevice()}."]
+        lines = [f"Tiles {self.tileSize.get()}^3 with {self.overlap.get()} voxels overlap, "
+                 f"{self._tta()} test-time flip(s), device {self.getDevice()}."]
         if self.isFinished() and hasattr(self, "Tomograms"):
             lines.insert(0, f"{self.Tomograms.getSize()} tomograms denoised"
                             f"{' (with half maps)' if self.Tomograms.hasOddEven() else ''}.")
@@ -111,7 +122,8 @@ class ProtSCNetDenoise(ProtSCNetBase):
 
     def _methods(self):
         return ["Tomograms were denoised with SC-Net [Yang2021SCNet] by overlapping tiles of "
-                f"{self.tileSize.get()}^3 voxels blended with a cosine window."]
+                f"{self.tileSize.get()}^3 voxels blended with a cosine window"
+                + (f", averaging {self._tta()} axis flips." if self._tta() > 1 else ".")]
 
     def _citations(self):
         return ["Yang2021SCNet"]

@@ -191,10 +191,12 @@ class TestSCNetChain(BaseTest):
         self.assertTrue(os.path.exists(load.Model.getPath()))
         bad = self.newProtocol(ProtSCNetLoadModel, modelFile=os.path.abspath(self.gt))
         self.assertIn("is not a torch model file", "\n".join(bad.validate()))
-        dn = self.newProtocol(ProtSCNetDenoise, denoiseHalves=False)
+        dn = self.newProtocol(ProtSCNetDenoise, denoiseHalves=False, tta=1)  # 2 test-time flips
         dn.inputModel.set(load.Model)
         dn.inputTomograms.set(self.prots["prepare"].Tomograms)
         self.launchProtocol(dn)
+        self.assertIn("--tta 2", open(dn.getLogPaths()[0]).read())
+        self.assertIn("2 test-time flip(s)", "\n".join(dn.summary()))
         self.assertEqual(dn.Tomograms.getSize(), 1)
         self.assertFalse(dn.Tomograms.getFirstItem().hasHalfMaps())
 
