@@ -22,9 +22,10 @@ def main(argv=None):
     ap.add_argument("--shape", default="64,128,128", help="phantom Z,Y,X (voxels)")
     ap.add_argument("--sigma", type=float, default=15.0, help="AWGN sigma on the 0..255 projection scale")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--iterations", type=int, default=40, help="iterations per epoch")
     ap.add_argument("--patch", type=int, default=48)
+    ap.add_argument("--tta", type=int, default=4, choices=(1, 2, 4, 8), help="test-time flips when denoising")
     ap.add_argument("--project", default=PROJECT)
     args = ap.parse_args(argv)
     out = os.path.abspath(args.output)
@@ -62,7 +63,8 @@ def main(argv=None):
         return prot
 
     train = dict(patchSize=args.patch, epochs=args.epochs, iterationsPerEpoch=args.iterations, batchSize=2)
-    prots = run_chain(new, launch, tsDir, samplingRate=10.0, thickness=shape[0], train=train,
+    denoise = dict(tta=[1, 2, 4, 8].index(args.tta))  # EnumParam index
+    prots = run_chain(new, launch, tsDir, samplingRate=10.0, thickness=shape[0], train=train, denoise=denoise,
                       groundTruth=gt, log=lambda m: print(m, flush=True))
     write_report(prots, out, gt)
     print(f"\n[demo] done in {time.time() - t0:.0f} s. Figures and metrics in {out}")

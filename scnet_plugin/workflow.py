@@ -36,7 +36,8 @@ def simulate_phantom(outDir, shape=(64, 128, 128), sigma=15.0, seed=0, voxelSize
     return tsDir, os.path.join(simDir, "ground_truth.mrc")
 
 
-def run_chain(new, launch, tsDir, samplingRate, thickness, train=None, groundTruth=None, log=print):
+def run_chain(new, launch, tsDir, samplingRate, thickness, train=None, denoise=None, groundTruth=None,
+              log=print):
     """Run the whole chain; returns the protocols by name."""
     from tomo.protocols import ProtImportTs
 
@@ -62,7 +63,7 @@ def run_chain(new, launch, tsDir, samplingRate, thickness, train=None, groundTru
     prots["train"] = launch(tr)
 
     log("[chain] 4/6 denoise")
-    dn = new(ProtSCNetDenoise)
+    dn = new(ProtSCNetDenoise, **(denoise or {}))
     dn.inputModel.set(getattr(tr, "Models", None) or tr.Model)
     dn.inputTomograms.set(prep.Tomograms)
     prots["denoise"] = launch(dn)
