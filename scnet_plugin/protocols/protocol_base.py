@@ -72,8 +72,19 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
     def _tomoByTsId(self, setOfTomograms):
         return {t.getTsId(): t.clone() for t in setOfTomograms.iterItems()}
 
+    @staticmethod
+    def _exportTiltSeries(ts, stackPath, tltPath):
+        """Write the aligned stack (alignment transforms applied, tilt axis along Y) and its angles.
+
+        Excluded views (disabled tilt images) are left out of both files, so they always agree.
+        """
+        ts.applyTransform(stackPath)
+        present = ts.getTsPresentAcqOrders() if ts.hasExcludedViews() else None
+        ts.generateTltFile(tltPath, presentAcqOrders=present)
+
     def _validateTiltSeriesSet(self, inSet, minTilts=3, hint=""):
-        """Errors for an empty set, repeated tsIds and tilt series with fewer than ``minTilts`` images."""
+        """Errors for an empty set, repeated tsIds, tilt series with fewer than ``minTilts`` images
+        (excluded views not counted) and a tilt axis away from Y without an alignment to bring it there."""
         errors = []
         ids = self._tsIds(inSet)
         if not ids:
@@ -82,9 +93,16 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
         if dup:
             errors.append(f"Tilt series ids must be unique; repeated: {', '.join(map(str, dup))}.")
         for ts in inSet.iterItems():
-            if ts.getSize() < minTilts:
-                errors.append(f"Tilt series {ts.getTsId()} has {ts.getSize()} tilt images; at least "
-                              f"{minTilts} are needed{hint}.")
+            n = len(ts.getTsPresentAcqOrders())
+            if n < minTilts:
+                errors.append(f"Tilt series {ts.getTsId()} has {n} tilt images (excluded views not counted); "
+                              f"at least {minTilts} are needed{hint}.")
+            acq = ts.getAcquisition()
+            axis = acq.getTiltAxisAngle() if acq is not None else None
+            if axis is not None and abs(axis) > 5 and not ts.hasAlignment():
+                errors.append(f"Tilt series {ts.getTsId()}: the tilt axis is at {axis:g} deg from Y and the series has "
+                              f"no alignment to bring it there. Align it first (e.g. IMOD or AreTomo protocols), "
+                              f"or import it with the tilt axis along Y.")
         return errors
 
     @staticmethod

@@ -79,8 +79,7 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
     def convertInputStep(self, tsId):
         makePath(self._tsPath(tsId))
         ts = self._getTs(tsId)
-        ts.applyTransform(self._tsPath(tsId, "stack.mrcs"))
-        ts.generateTltFile(self._tsPath(tsId, "stack.tlt"))
+        self._exportTiltSeries(ts, self._tsPath(tsId, "stack.mrcs"), self._tsPath(tsId, "stack.tlt"))
 
     def filterStep(self, tsId):
         method = PRIOR_FILTERS[self.priorFilter.get()]

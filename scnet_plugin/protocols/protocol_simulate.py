@@ -95,8 +95,7 @@ class ProtSCNetSimulate(ProtSCNetBase):
                      "--tilt-step", self.tiltStep.get()]
         else:
             ts = self.inputSetOfTiltSeries.get().getItem("_tsId", tsId)
-            ts.applyTransform(self._outDir(tsId, "raw.mrcs"))
-            ts.generateTltFile(self._outDir(tsId, "raw.tlt"))
+            self._exportTiltSeries(ts, self._outDir(tsId, "raw.mrcs"), self._outDir(tsId, "raw.tlt"))
             args += ["--tilt-series", self._outDir(tsId, "raw.mrcs"), "--angles", self._outDir(tsId, "raw.tlt"),
                      "--voxel-size", ts.getSamplingRate()]
         if self.thickness.get():

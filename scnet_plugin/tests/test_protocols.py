@@ -224,9 +224,34 @@ class TestSCNetChain(BaseTest):
                                tiltStep=10, sigma=10, seed=3)
         self.launchProtocol(sim)
         self._checkSimulation(sim, "phantom", (40, 40, 24), 8.0, 13)
-        prep = self.newProtocol(ProtSCNetPrepareTomograms, thickness=24)
+        # exclude one view (as tomo's exclusion protocols do): prepare must leave it out of stack AND angles
+        ts = sim.NoisyTiltSeries.getFirstItem()
+        ti = ts.getFirstItem().clone()
+        ti.setEnabled(False)
+        ts.update(ti)
+        ts.write()
+        sim.NoisyTiltSeries.close()
+        prep = self.newProtocol(ProtSCNetPrepareTomograms, thickness=24, priorFilter=1)  # Gaussian prior: quick
         prep.inputSetOfTiltSeries.set(sim.NoisyTiltSeries)
         self.assertEqual(prep.validate(), [])  # a valid input for the next step
+        self.launchProtocol(prep)
+        import mrcfile
+        with mrcfile.mmap(prep._getExtraPath("phantom", "stack.mrcs")) as mrc:
+            self.assertEqual(mrc.data.shape[0], 12)
+        with open(prep._getExtraPath("phantom", "stack.tlt")) as fh:
+            self.assertEqual(len(fh.read().split()), 12)
+        self.assertEqual(prep.Tomograms.getFirstItem().getDim(), (40, 40, 24))
+
+    def test_tilt_axis_not_along_y_without_alignment_is_refused(self):
+        from tomo.protocols import ProtImportTs
+        imp = self.newProtocol(ProtImportTs, filesPath=self.tsDir, filesPattern="{TS}.mrcs", anglesFrom=2,
+                               samplingRate=SR, voltage=300, magnification=50000, sphericalAberration=2.7,
+                               amplitudeContrast=0.1, tiltAxisAngle=85.0, dosePerFrame=2.0)
+        self.launchProtocol(imp)
+        for cls, kw in ((ProtSCNetPrepareTomograms, {}), (ProtSCNetSimulate, {"source": 1})):
+            prot = self.newProtocol(cls, **kw)
+            prot.inputSetOfTiltSeries.set(getattr(imp, imp.OUTPUT_NAME))
+            self.assertIn(f"Tilt series {TS_ID}: the tilt axis is at 85 deg from Y", self._errors(prot))
 
     def test_simulate_from_tilt_series(self):
         imported = getattr(self.prots["import"], self.prots["import"].OUTPUT_NAME)
@@ -246,7 +271,8 @@ class TestSCNetChain(BaseTest):
         self.assertIn("Radial filter must be 'R1,R2'", err)
         n = imported.getFirstItem().getSize()
         err = "\n".join(prep._validateTiltSeriesSet(imported, minTilts=n + 1, hint=" (test)"))
-        self.assertIn(f"Tilt series {TS_ID} has {n} tilt images; at least {n + 1} are needed (test).", err)
+        self.assertIn(f"Tilt series {TS_ID} has {n} tilt images (excluded views not counted); at least {n + 1} "
+                      f"are needed (test).", err)
 
     def test_simulate_validation(self):
         sim = self.newProtocol(ProtSCNetSimulate, phantomShape="24,40", sigma=-1)
