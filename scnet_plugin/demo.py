@@ -13,6 +13,8 @@ import shutil
 import sys
 import time
 
+from .constants import TTA_CHOICES
+
 PROJECT = "scnet_demo"
 
 
@@ -25,7 +27,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--iterations", type=int, default=40, help="iterations per epoch")
     ap.add_argument("--patch", type=int, default=48)
-    ap.add_argument("--tta", type=int, default=4, choices=(1, 2, 4, 8), help="test-time flips when denoising")
+    ap.add_argument("--tta", type=int, default=4, choices=TTA_CHOICES, help="test-time flips when denoising")
     ap.add_argument("--project", default=PROJECT)
     args = ap.parse_args(argv)
     out = os.path.abspath(args.output)
@@ -63,7 +65,7 @@ def main(argv=None):
         return prot
 
     train = dict(patchSize=args.patch, epochs=args.epochs, iterationsPerEpoch=args.iterations, batchSize=2)
-    denoise = dict(tta=[1, 2, 4, 8].index(args.tta))  # EnumParam index
+    denoise = dict(tta=TTA_CHOICES.index(args.tta))  # EnumParam index
     prots = run_chain(new, launch, tsDir, samplingRate=10.0, thickness=shape[0], train=train, denoise=denoise,
                       groundTruth=gt, log=lambda m: print(m, flush=True))
     write_report(prots, out, gt)

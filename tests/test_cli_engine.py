@@ -57,6 +57,10 @@ def test_train_predict_denoise_roundtrip(files, tmp_path):
                  "--output", out, "--tile-size", "16", "--overlap", "4", "--quiet"]) == 0
     info = read_info(out)
     assert info.shape == (16, 24, 20) and info.voxel_size == 2.0 and info.origin == (4.0, 5.0, 6.0)
+    out_tta = str(tmp_path / "den_tta.mrc")  # --tta reaches the prediction: flips change the result
+    assert main(["predict", "--model", str(tmp_path / "run" / "model.pt"), "--input", str(files / "noisy.mrc"),
+                 "--output", out_tta, "--tile-size", "16", "--overlap", "4", "--tta", "8", "--quiet"]) == 0
+    assert not np.allclose(read_volume(out_tta)[0], read_volume(out)[0])
     out2 = str(tmp_path / "den2.mrc")
     assert main(["denoise", "--noisy", str(files / "noisy.mrc"), "--prior", str(files / "prior.mrc"),
                  "--output", out2, "--output-dir", str(tmp_path / "run2"), "--tile-size", "16", "--overlap", "4"] + TINY) == 0

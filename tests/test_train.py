@@ -55,6 +55,30 @@ def test_default_weights_follow_paper():
     assert TrainConfig(blindspot_ratio_of="centres").centre_ratio() == 0.1
 
 
+@pytest.mark.parametrize("ratio_of", ["replaced", "centres"])
+def test_training_draws_the_configured_blind_spot(ratio_of, tmp_path, monkeypatch):
+    """train_model hands blindspot_replace the centre ratio that gives 10% replaced (or 10% centres)."""
+    import scnet.train as train_mod
+    seen = []
+    real = train_mod.blindspot_replace
+
+    def spy(x, ratio, size, **kw):
+        x_bs, mask = real(x, ratio, size, **kw)
+        seen.append((ratio, mask.mean().item()))
+        return x_bs, mask
+    monkeypatch.setattr(train_mod, "blindspot_replace", spy)
+    _, noisy, prior = synthetic_pair((24, 24, 24), seed=0)
+    cfg = TrainConfig(patch_size=16, epochs=1, iterations_per_epoch=2, base_width=2, val_fraction=0.0,
+                      blindspot_ratio_of=ratio_of)
+    train_model(noisy, prior, cfg, str(tmp_path / "run"), progress=False)
+    assert [r for r, _ in seen] == [cfg.centre_ratio()] * 2
+    fractions = [f for _, f in seen]
+    if ratio_of == "replaced":
+        assert all(0.05 < f < 0.15 for f in fractions)
+    else:
+        assert all(f > 0.85 for f in fractions)
+
+
 def test_bad_options_and_device():
     with pytest.raises(SCNetInputError, match="patch_size"):
         TrainConfig(patch_size=18).validate()

@@ -154,7 +154,8 @@ def _predict_options(p, device=True):
     p.add_argument("--tile-size", type=int, default=96, metavar="N", help="edge of the prediction tiles [96]")
     p.add_argument("--overlap", type=int, default=16, metavar="N",
                    help="overlap of neighbouring tiles, blended with cosine weights [16]")
-    p.add_argument("--tta", type=int, default=1, choices=(1, 2, 4, 8), metavar="N",
+    from ..predict import TTA_CHOICES
+    p.add_argument("--tta", type=int, default=1, choices=TTA_CHOICES, metavar="N",
                    help="test-time augmentation: average the prediction over N axis flips (1, 2, 4 or 8; "
                         "N times slower, slightly less noise) [1]")
     if device:

@@ -55,7 +55,7 @@ def slices_figure(volumes, out_png, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
-    _plt().close(fig)
+    plt.close(fig)
     return out_png
 
 
