@@ -4,16 +4,19 @@ For each patch, ``ratio`` x (number of voxels) block centres are drawn (see
 :func:`centre_ratio` for the paper's "ratio of replaced voxels"); the
 ``n x n x n`` block around each centre is replaced by the block found at a
 random offset ``o`` in its neighbourhood (``o`` in ``[-radius, radius]³``,
-all directions, never ``(0, 0, 0)``).  The mask ``M`` marks every replaced
-voxel (eq. 3).
+all directions).  The mask ``M`` marks every replaced voxel (eq. 3).
 
 Leak-free by construction:
 
-* the offset is never zero on all axes, so a replaced voxel never receives
-  its own value (the public code draws offsets in {-1, 0}³ and replaces
-  nothing 1/8 of the time);
+* the source block is DISJOINT from its target block: every offset has
+  ``max |o_a| >= n`` (the block edge), so no replaced voxel receives its own
+  value or a voxel of its own block (with offsets anywhere in
+  ``[-n, n]³ \ 0`` a share of the source blocks overlaps the target block
+  and a replaced voxel's own noisy value sits beside it in the input; the
+  public code draws offsets in {-1, 0}³ and replaces nothing 1/8 of the
+  time);
 * at a border an out-of-range source is reflected (``p - o`` instead of
-  ``p + o``), which keeps the offset non-zero;
+  ``p + o``), which keeps ``max |o_a| >= n``;
 * replacement values are always read from the ORIGINAL patch, and the
   original patch is returned untouched as the loss target (the public code
   returns an alias of the replaced patch, so its eq. 2 target is the
@@ -44,6 +47,19 @@ def block_offsets(n: int, device=None) -> torch.Tensor:
 RATIO_OF = ("replaced", "centres")
 
 
+def disjoint_offsets(size: int, radius: int) -> torch.Tensor:
+    """All offsets in ``[-radius, radius]³`` whose source block does not overlap the target block.
+
+    Two ``size³`` blocks whose centres differ by ``o`` are disjoint iff ``max_a |o_a| >= size``.
+    Shape (n_offsets, 3); needs ``radius >= size``.
+    """
+    if radius < size:
+        raise ValueError(f"blind-spot radius {radius} < block size {size}: no disjoint source block exists")
+    r = torch.arange(-radius, radius + 1)
+    o = torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
+    return o[o.abs().amax(1) >= size]
+
+
 def centre_ratio(ratio: float, size: int = 3, ratio_of: str = "replaced") -> float:
     """Fraction of voxels to draw as block centres so that ``ratio`` means what ``ratio_of`` says.
 
@@ -69,7 +85,8 @@ def blindspot_replace(x: torch.Tensor, ratio: float = 0.1, size: int = 3, radius
 
     ``x`` itself is never modified: it stays the reconstruction target of
     eq. 2.  ``mask`` is a float tensor, 1 where ``x_bs`` was replaced (eq. 3).
-    ``radius`` (default ``size``) bounds the offset per axis.
+    ``radius`` (default ``size``) bounds the offset per axis; every offset has ``max |o_a| >= size``
+    (source block disjoint from the target block, see :func:`disjoint_offsets`).
     """
     if not 0.0 < ratio <= 1.0:
         raise ValueError(f"blindspot ratio must be in (0, 1], got {ratio}")
@@ -90,11 +107,9 @@ def blindspot_replace(x: torch.Tensor, ratio: float = 0.1, size: int = 3, radius
         return torch.randint(0, high, size_, generator=generator, device="cpu").to(dev)
 
     centres = torch.stack([rand_int(int(s), (B, K)) for s in spatial], -1)  # (B,K,3)
-    # offsets in [-radius, radius]^3 \ {0}: draw an index among (2r+1)^3 - 1 and skip the zero
-    side = 2 * radius + 1
-    idx = rand_int(side ** 3 - 1, (B, K))
-    idx = idx + (idx >= (side ** 3) // 2).long()   # skip the centre code = zero offset
-    off = torch.stack([idx // (side * side), (idx // side) % side, idx % side], -1) - radius  # (B,K,3)
+    # offsets whose source block is disjoint from the target block (max |o_a| >= size)
+    allowed = disjoint_offsets(size, radius).to(dev)
+    off = allowed[rand_int(allowed.shape[0], (B, K))]                                  # (B,K,3)
 
     # 1) owner map: at each voxel, the id of the last-drawn centre whose n³ block covers it (-1: none).
     #    Deterministic (max is order-independent) and exact for overlapping blocks.

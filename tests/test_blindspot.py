@@ -37,6 +37,25 @@ def test_replacement_comes_from_the_neighbourhood_in_all_directions():
     assert (off < 0).any() and (off > 0).any()  # both directions (the public code only has -1 / 0)
 
 
+@pytest.mark.parametrize("size,radius", [(3, None), (3, 5), (1, 2), (2, 3)])
+def test_source_block_is_disjoint_from_the_target_block(size, radius):
+    """Every replaced voxel reads a voxel at Chebyshev distance >= block size: outside its own block,
+    so neither its own noisy value nor one of its block sits next to it in the network input."""
+    g = torch.Generator().manual_seed(3)
+    Z, Y, X = 20, 22, 18
+    idx = torch.arange(Z * Y * X, dtype=torch.float32).reshape(1, 1, Z, Y, X).repeat(2, 1, 1, 1, 1)
+    x_bs, mask = blindspot_replace(idx, 0.05, size, radius=radius, generator=g)
+    for b in range(2):
+        m = mask.bool()[b, 0]
+        src = x_bs[b, 0][m].long()
+        tgt = torch.nonzero(m)
+        s = torch.stack([src // (Y * X), (src // X) % Y, src % X], -1)
+        cheb = (s - tgt).abs().amax(-1)
+        assert m.sum() > 100
+        assert (cheb >= size).all(), f"{int((cheb < size).sum())} replaced voxels read from inside their block"
+        assert cheb.max() <= (size if radius is None else radius)
+
+
 def test_ratio_and_block_size_and_input_untouched():
     g = torch.Generator().manual_seed(2)
     x = torch.randn(2, 1, 32, 32, 32)
