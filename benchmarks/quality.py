@@ -161,7 +161,7 @@ def run_method(name, case, args, halves):
         note = f"careamics N2V 3D, {args.n2v_epochs} epochs x {args.n2v_steps} steps, batch 4, patch {args.n2v_patch}"
     elif name in ("scnet", "scnet_noexp"):
         from scnet.predict import PredictConfig, predict_array
-        from scnet.train import denoise_array
+        from scnet.denoise import denoise_array
         cfg = _scnet_config(args, noisy.shape, name == "scnet", seed=0)
         work = tempfile.mkdtemp(prefix=f"bench-{name}-")
         try:

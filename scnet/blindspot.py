@@ -11,7 +11,7 @@ Leak-free by construction:
 * the source block is DISJOINT from its target block: every offset has
   ``max |o_a| >= n`` (the block edge), so no replaced voxel receives its own
   value or a voxel of its own block (with offsets anywhere in
-  ``[-n, n]³ \ 0`` a share of the source blocks overlaps the target block
+  ``[-n, n]³`` minus the zero offset a share of the source blocks overlaps the target block
   and a replaced voxel's own noisy value sits beside it in the input; the
   public code draws offsets in {-1, 0}³ and replaces nothing 1/8 of the
   time);

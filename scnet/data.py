@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -138,51 +138,81 @@ def pad_to(v: np.ndarray, size: int, name: str = "volume") -> np.ndarray:
 
 
 class PatchSampler:
-    """Random ``patch_size³`` crops of (noisy, prior) with identical flips / rot90 (§5.1).
+    """Random ``patch_size³`` crops of (noisy, prior[, *extra]) with identical flips / rot90 (§5.1).
 
-    Volumes are expected already normalised (float32).  ``rng`` is a numpy
-    Generator whose state is checkpointed for exact resume.
+    Volumes are expected already normalised (float32) and of one shape; ``extra`` holds more
+    volumes cropped at the same place (the even/odd halves in the halves mode).  ``rng`` is a
+    numpy Generator whose state is checkpointed for exact resume.
     """
 
     def __init__(self, noisy: np.ndarray, prior: np.ndarray, patch_size: int, augment: bool = True,
-                 name: str = "training region"):
-        if noisy.shape != prior.shape:
-            raise SCNetInputError(f"noisy {noisy.shape} and prior {prior.shape} shapes differ")
+                 name: str = "training region", extra: Sequence[np.ndarray] = ()):
+        for v in (prior,) + tuple(extra):
+            if v.shape != noisy.shape:
+                raise SCNetInputError(f"{name}: volume shapes differ ({noisy.shape} vs {v.shape})")
         self.noisy = pad_to(noisy, patch_size, name)
         self.prior = pad_to(prior, patch_size, None)
+        self.extra = [pad_to(v, patch_size, None) for v in extra]
         self.p = int(patch_size)
         self.augment = augment
 
-    def sample(self, rng: np.random.Generator, batch: int) -> Tuple[np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator, batch: int) -> Tuple[np.ndarray, ...]:
+        """``batch`` crops of every volume, each stacked to (batch, 1, p, p, p): (noisy, prior, *extra)."""
         p = self.p
-        xs, ps = [], []
+        vols = [self.noisy, self.prior] + self.extra
+        out = [[] for _ in vols]
         for _ in range(batch):
             z, y, x = (int(rng.integers(0, n - p + 1)) for n in self.noisy.shape)
-            a = self.noisy[z:z + p, y:y + p, x:x + p]
-            b = self.prior[z:z + p, y:y + p, x:x + p]
+            crops = [v[z:z + p, y:y + p, x:x + p] for v in vols]
             if self.augment:
-                a, b = augment_pair(a, b, rng)
-            xs.append(np.ascontiguousarray(a))
-            ps.append(np.ascontiguousarray(b))
-        return np.stack(xs)[:, None], np.stack(ps)[:, None]
+                crops = augment_all(crops, rng)
+            for o, c in zip(out, crops):
+                o.append(np.ascontiguousarray(c))
+        return tuple(np.stack(o)[:, None] for o in out)
+
+
+def augment_all(crops: Sequence[np.ndarray], rng: np.random.Generator) -> List[np.ndarray]:
+    """The same random flips and rot90 (in a random plane) on every cube."""
+    crops = list(crops)
+    for ax in range(3):
+        if rng.random() < 0.5:
+            crops = [np.flip(c, ax) for c in crops]
+    k = int(rng.integers(0, 4))
+    planes = [(0, 1), (0, 2), (1, 2)][int(rng.integers(0, 3))]
+    return [np.rot90(c, k, planes) for c in crops]
 
 
 def augment_pair(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
     """The same random flips and rot90 (in a random plane) on both cubes."""
-    for ax in range(3):
-        if rng.random() < 0.5:
-            a, b = np.flip(a, ax), np.flip(b, ax)
-    k = int(rng.integers(0, 4))
-    planes = [(0, 1), (0, 2), (1, 2)][int(rng.integers(0, 3))]
-    return np.rot90(a, k, planes), np.rot90(b, k, planes)
+    a, b = augment_all((a, b), rng)
+    return a, b
 
 
 def validation_patches(noisy: np.ndarray, prior: np.ndarray, patch_size: int, max_patches: int = 4,
-                       seed: int = 12345) -> Tuple[np.ndarray, np.ndarray]:
-    """A fixed set of up to ``max_patches`` crops from the held-out region (no augmentation)."""
-    sampler = PatchSampler(noisy, prior, patch_size, augment=False, name="validation region")
+                       seed: int = 12345, multiple: int = 1, extra: Sequence[np.ndarray] = (),
+                       min_size: int = 1) -> Tuple[np.ndarray, ...]:
+    """A fixed set of up to ``max_patches`` crops of the held-out region (no augmentation).
+
+    Crops are at most ``patch_size`` per axis and as large as the region allows (a thin
+    validation slab is not padded up to a cube), rounded down to a multiple of ``multiple``
+    (the network's size multiple); an axis shorter than ``min_size`` (rounded up to ``multiple``)
+    is reflect-padded to it.
+    Returns (noisy, prior, *extra), each (n, 1, cz, cy, cx).
+    """
+    vols = [noisy, prior] + list(extra)
+    m = max(1, int(multiple))
+    least = -(-max(m, int(min_size)) // m) * m
+    vols = [pad_to(v, least, "validation region" if i == 0 else None) for i, v in enumerate(vols)]
+    shape = vols[0].shape
+    crop = [max(least, min(int(patch_size), n) // m * m) for n in shape]
     rng = np.random.default_rng(seed)
-    return sampler.sample(rng, max_patches)
+    n_pos = int(np.prod([n - c + 1 for n, c in zip(shape, crop)]))
+    out = [[] for _ in vols]
+    for _ in range(max(1, min(max_patches, n_pos))):
+        z, y, x = (int(rng.integers(0, n - c + 1)) for n, c in zip(shape, crop))
+        for o, v in zip(out, vols):
+            o.append(np.ascontiguousarray(v[z:z + crop[0], y:y + crop[1], x:x + crop[2]]))
+    return tuple(np.stack(o)[:, None].astype(np.float32) for o in out)
 
 
 def synthetic_pair(shape=(32, 32, 32), noise: float = 1.0, blob_sigma: float = 2.0, prior_sigma: float = 1.5,

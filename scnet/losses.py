@@ -17,6 +17,9 @@ All take tensors of shape (B, 1, Z, Y, X).
 * :func:`regularisation_loss` -- L_reg = ||grad f||_1, the mean Sobel
   magnitude of the output.
 * :func:`combined_loss` -- eq. 8 with :class:`LossWeights`.
+* :func:`halves_loss` -- eq. 8 for the halves mode: eq. 2 becomes the squared error to
+  the OTHER half tomogram on every voxel (Noise2Noise; the noise of the even and odd
+  halves is independent), the prior terms are unchanged.
 """
 from __future__ import annotations
 
@@ -116,3 +119,10 @@ def combined_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     terms["loss"] = (weights.rec * terms["L_rec"] + weights.smooth * terms["L_smooth"]
                      + weights.exp * terms["L_exp"] + weights.reg * terms["L_reg"])
     return terms
+
+
+def halves_loss(output: torch.Tensor, other_half: torch.Tensor, prior: torch.Tensor, weights: LossWeights,
+                expectancy_kernel: int = 5, three_d: bool = False) -> Dict[str, torch.Tensor]:
+    """Eq. 8 with L_rec = mean((f(half_a) - half_b)^2) over all voxels (no blind spot needed)."""
+    ones = torch.ones_like(other_half)
+    return combined_loss(output, other_half, ones, prior, weights, expectancy_kernel, three_d)

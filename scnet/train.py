@@ -1,31 +1,48 @@
-"""SC-Net training on ONE tomogram (paper §4, §5.1).
+"""SC-Net training on ONE tomogram (paper §4, §5.1), stopped when it has converged.
 
-``train_model(noisy, prior, cfg, output_dir)`` writes to ``output_dir``:
+``train_model(noisy, prior, cfg, output_dir, halves=None)`` writes to ``output_dir``:
 
-* ``model.pt``        weights + model/train config + normalisation stats,
-* ``checkpoint.pt``   after every epoch (model, optimiser, RNG states) for ``resume``,
-* ``loss_log.csv``    iteration,epoch,loss,L_rec,L_smooth,L_exp,L_reg,val_loss,seconds,
-* ``train_config.json``.
+* ``model.pt``          weights (the best held-out validation loss) + configs + normalisation,
+* ``checkpoint.pt``     after every validation (model, optimiser, RNG and stopping state) for ``resume``,
+* ``loss_log.csv``      iteration,epoch,loss,L_rec,L_smooth,L_exp,L_reg,val_loss,seconds,
+* ``train_config.json`` the options, and ``training_summary.json`` (iterations, why it stopped).
 
-One iteration: random patches (flips/rot90 shared by noisy and prior), a
-volumetric blind spot on the noisy patch (eq. 3), the network on the
-replaced patch and the combined loss (eq. 8) against the ORIGINAL noisy
-patch (eq. 2) and the prior (eq. 5, 7).  Adam(lr 4e-4, betas 0.5/0.999).
+Two modes (``TrainConfig.mode``):
+
+* ``single`` -- the paper: one iteration takes random patches (flips/rot90 shared by noisy
+  and prior), a volumetric blind spot on the noisy patch (eq. 3), the network on the
+  replaced patch and the combined loss (eq. 8) against the ORIGINAL noisy patch (eq. 2)
+  and the prior (eq. 5, 7).
+* ``halves`` -- beyond the paper, when the even/odd half tomograms exist (reconstructions
+  of the even and odd tilts): noise in a back-projection is correlated along the
+  projection rays, which no voxel blind spot hides, but it is independent between the
+  halves.  The network maps one half to the other (even->odd and odd->even, Noise2Noise,
+  as cryoCARE does); eq. 2 becomes the squared error to the other half on every voxel,
+  and the sparsity constraints (eq. 5, 7) and L_reg against the prior are kept.
+  ``auto`` (default) = ``halves`` when halves are given, else ``single``.
+
+Stopping (``epochs = 0``, the default): an "epoch" is ``iterations_per_epoch``
+iterations followed by the held-out validation loss (eq. 8 on fixed patches of the
+validation slab; in the single mode with a fixed blind spot, in the halves mode half to
+half); the loss is smoothed (exponential average) and training stops when it has not
+improved by ``min_delta`` (relative) for ``patience`` validations -- never before
+``min_iterations``, always at ``max_iterations`` or after ``max_minutes``.  ``epochs > 0``
+gives the fixed count ``epochs x iterations_per_epoch`` instead.  Adam(lr 4e-4, betas
+0.5/0.999) in both.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import json
 import logging
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, fields
-from typing import Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -33,23 +50,31 @@ import torch
 from .blindspot import RATIO_OF, blindspot_replace, centre_ratio
 from .data import PatchSampler, check_pair, fit_normalisation, split_train_val, take, validation_patches
 from .errors import SCNetInputError
-from .losses import LossWeights, combined_loss
+from .losses import LossWeights, combined_loss, halves_loss
 from .model import ModelConfig, SCNet
 
 log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ["iteration", "epoch", "loss", "L_rec", "L_smooth", "L_exp", "L_reg", "val_loss", "seconds"]
 MODEL_FORMAT = "scnet-model-1"
+MODES = ("auto", "single", "halves")
+STOP_REASONS = ("plateau", "max_iterations", "max_minutes", "epochs")
 
 
 @dataclass
 class TrainConfig:
     """Training options (JSON keys are exactly these field names)."""
 
+    mode: str = "auto"                     # auto | single (paper: blind spot) | halves (even<->odd + prior)
     patch_size: int = 64
     batch_size: int = 2
-    epochs: int = 10
-    iterations_per_epoch: int = 0          # 0 = auto (about two passes over the training region)
+    epochs: int = 0                        # 0 = stop on the validation plateau; N = fixed N epochs
+    iterations_per_epoch: int = 25         # iterations between two validations
+    min_iterations: int = 300              # floor of the automatic stop
+    max_iterations: int = 1500             # ceiling of the automatic stop
+    patience: int = 4                      # validations without improvement before stopping
+    min_delta: float = 0.003               # relative improvement of the smoothed validation loss that counts
+    max_minutes: float = 0.0               # wall-clock budget (0 = none); the best model so far is kept
     lr: float = 4e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -97,16 +122,27 @@ class TrainConfig:
             bad("base_width", "must be >= 1")
         if self.patch_size < max(m, 2 * self.blindspot_size + 2) or self.patch_size % m:
             bad("patch_size", f"must be a multiple of {m} and > {2 * self.blindspot_size + 1}")
-        for name in ("batch_size", "epochs", "blindspot_size", "expectancy_kernel"):
+        if self.mode not in MODES:
+            bad("mode", f"must be one of {', '.join(MODES)}")
+        for name in ("batch_size", "iterations_per_epoch", "blindspot_size", "expectancy_kernel", "patience",
+                     "max_iterations"):
             if int(getattr(self, name)) < 1:
                 bad(name, "must be >= 1")
-        if self.iterations_per_epoch < 0:
-            bad("iterations_per_epoch", "must be >= 0 (0 = automatic)")
+        if self.epochs < 0:
+            bad("epochs", "must be >= 0 (0 = stop when the validation loss has converged)")
+        if not 0 <= self.min_iterations <= self.max_iterations:
+            bad("min_iterations", f"must be in [0, max_iterations={self.max_iterations}]")
+        if not (math.isfinite(self.min_delta) and 0 <= self.min_delta < 1):
+            bad("min_delta", "must be in [0, 1)")
+        if not (math.isfinite(self.max_minutes) and self.max_minutes >= 0):
+            bad("max_minutes", "must be >= 0 (0 = no time limit)")
+        if self.expectancy_kernel > self.patch_size:
+            bad("expectancy_kernel", f"must be <= patch_size ({self.patch_size})")
         if self.blindspot_ratio_of not in RATIO_OF:
             bad("blindspot_ratio_of", f"must be one of {', '.join(RATIO_OF)}")
         if not 0 < self.blindspot_ratio <= 1 or (self.blindspot_ratio_of == "replaced" and self.blindspot_ratio >= 1):
             bad("blindspot_ratio", "must be in (0, 1) (replaced voxels) or (0, 1] (centres)")
-        if not self.lr > 0:
+        if not (math.isfinite(self.lr) and self.lr > 0):
             bad("lr", "must be > 0")
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
@@ -119,6 +155,15 @@ class TrainConfig:
                 bad(name, "must be >= 0 (or null for the paper default)")
         resolve_device(self.device)
         return self
+
+    def resolved_mode(self, has_halves: bool) -> str:
+        """``auto`` -> ``halves`` when even/odd halves are given, else ``single``."""
+        if self.mode == "auto":
+            return "halves" if has_halves else "single"
+        if self.mode == "halves" and not has_halves:
+            raise SCNetInputError("Training mode 'halves' needs the even and odd half tomograms "
+                                  "(reconstructions of the even and odd tilts); give them or use mode 'single'.")
+        return self.mode
 
     # ---------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -199,12 +244,6 @@ def set_threads() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
 
 
-def auto_iterations(n_voxels: int, cfg: TrainConfig) -> int:
-    """About two passes over the training region per epoch, within [4, 500]."""
-    it = math.ceil(2 * n_voxels / cfg.patch_size ** 3 / cfg.batch_size)
-    return int(min(500, max(4, it)))
-
-
 def _save_atomic(obj, path: str) -> None:
     tmp = path + ".partial"
     torch.save(obj, tmp)
@@ -216,11 +255,72 @@ def _fmt_time(s: float) -> str:
     return f"{s // 3600:d}:{(s // 60) % 60:02d}:{s % 60:02d}"
 
 
+class Stopper:
+    """The automatic stop: smoothed held-out loss, patience, floor, ceiling and time budget.
+
+    ``update(val_loss, iteration)`` after each validation returns whether this validation is
+    the best so far (smoothed); ``reason(iteration, minutes)`` returns why training must stop
+    now (one of ``STOP_REASONS``) or None.  The state is a plain dict for the checkpoint.
+    """
+
+    SMOOTHING = 0.5   # weight of the newest validation in the exponential average
+
+    def __init__(self, cfg: TrainConfig, total_fixed: Optional[int] = None):
+        self.cfg = cfg
+        self.total_fixed = total_fixed
+        self.state = {"ema": None, "best": None, "best_iteration": 0, "bad": 0}
+
+    def update(self, val_loss: float, iteration: int) -> bool:
+        st = self.state
+        st["ema"] = val_loss if st["ema"] is None else \
+            self.SMOOTHING * val_loss + (1 - self.SMOOTHING) * st["ema"]
+        if st["best"] is None or st["ema"] < st["best"] - self.cfg.min_delta * abs(st["best"]):
+            st["best"], st["best_iteration"], st["bad"] = st["ema"], iteration, 0
+            return True
+        st["bad"] += 1
+        return False
+
+    def reason(self, iteration: int, minutes: float, validated: bool) -> Optional[str]:
+        c = self.cfg
+        if c.max_minutes and minutes >= c.max_minutes:
+            return "max_minutes"
+        if self.total_fixed is not None:
+            return "epochs" if iteration >= self.total_fixed else None
+        if iteration >= c.max_iterations:
+            return "max_iterations"
+        if validated and iteration >= c.min_iterations and self.state["bad"] >= c.patience:
+            return "plateau"
+        return None
+
+    def explain(self, reason: str, iteration: int) -> str:
+        c, st = self.cfg, self.state
+        return {"plateau": f"the smoothed validation loss has not improved by {c.min_delta:g} (relative) for "
+                           f"{c.patience} validations (best at iteration {st['best_iteration']})",
+                "max_iterations": f"the ceiling of {c.max_iterations} iterations was reached",
+                "max_minutes": f"the time budget of {c.max_minutes:g} min was reached at iteration {iteration}",
+                "epochs": f"the fixed count of {c.epochs} epochs x {c.iterations_per_epoch} iterations was done",
+                }[reason]
+
+
+def _prepare_halves(halves, noisy, norm):
+    if halves is None:
+        return None
+    even, odd = halves
+    check_pair(noisy, even, "noisy volume", "even half tomogram")
+    check_pair(noisy, odd, "noisy volume", "odd half tomogram")
+    return norm.apply(even), norm.apply(odd)
+
+
 def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_dir: str,
-                resume: bool = False, progress: bool = True) -> str:
-    """Train SC-Net on one (noisy, prior) pair; return the path of ``model.pt``."""
+                resume: bool = False, progress: bool = True, halves: Optional[Sequence[np.ndarray]] = None,
+                on_validation: Optional[Callable[[SCNet, int, float], None]] = None) -> str:
+    """Train SC-Net on one (noisy, prior) pair (and its even/odd ``halves``); return ``model.pt``'s path.
+
+    ``on_validation(model, iteration, val_loss)`` is called after each validation (benchmarks).
+    """
     cfg.validate()
     check_pair(noisy, prior)
+    mode = cfg.resolved_mode(halves is not None)
     device = resolve_device(cfg.device)
     set_threads()
     os.makedirs(output_dir, exist_ok=True)
@@ -231,15 +331,18 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     norm = fit_normalisation(noisy, prior)
     nz = norm.apply(noisy)
     pz = norm.apply_prior(prior)
+    hz = _prepare_halves(halves, noisy, norm) if mode == "halves" else None
     axis, tr, va = split_train_val(nz.shape, cfg.val_fraction)
-    sampler = PatchSampler(take(nz, axis, tr), take(pz, axis, tr), cfg.patch_size)
+    extra_tr = [take(h, axis, tr) for h in hz] if hz else []
+    sampler = PatchSampler(take(nz, axis, tr), take(pz, axis, tr), cfg.patch_size, extra=extra_tr)
     val = None
     if va.stop > va.start:
-        vx, vp = validation_patches(take(nz, axis, va), take(pz, axis, va), cfg.patch_size,
-                                    max_patches=max(2, cfg.batch_size))
-        val = (torch.from_numpy(vx).to(device), torch.from_numpy(vp).to(device))
-    n_train = int(np.prod(sampler.noisy.shape))
-    iters = cfg.iterations_per_epoch or auto_iterations(n_train, cfg)
+        extra_va = [take(h, axis, va) for h in hz] if hz else []
+        vp = validation_patches(take(nz, axis, va), take(pz, axis, va), cfg.patch_size, max_patches=8,
+                                multiple=cfg.model_config().multiple(), extra=extra_va,
+                                min_size=2 * cfg.blindspot_size + 2)
+        val = tuple(torch.from_numpy(v).to(device) for v in vp)
+    iters = cfg.iterations_per_epoch
     weights = cfg.weights()
 
     torch.manual_seed(cfg.seed)
@@ -247,6 +350,9 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
+    fixed = cfg.epochs * iters if cfg.epochs else None
+    stopper = Stopper(cfg, fixed)
+    best_state = None
     start_epoch, iteration, elapsed = 0, 0, 0.0
 
     if resume and os.path.exists(ckpt_path):
@@ -259,8 +365,8 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
         rng.bit_generator.state = ck["numpy_rng"]
         gen.set_state(ck["torch_rng"])
         start_epoch, iteration, elapsed = ck["epoch"], ck["iteration"], ck.get("seconds", 0.0)
-        if ck.get("iterations_per_epoch", iters) != iters:
-            iters = ck["iterations_per_epoch"]
+        stopper.state.update(ck.get("stopper", {}))
+        best_state = ck.get("best_state_dict")
         log.info("resuming from %s at epoch %d (iteration %d)", ckpt_path, start_epoch, iteration)
         _truncate_log(log_path, iteration)
     else:
@@ -270,52 +376,96 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
             csv.writer(fh).writerow(LOG_COLUMNS)
     cfg.to_json(os.path.join(output_dir, "train_config.json"))
 
-    total = cfg.epochs * iters
+    budget = fixed if fixed is not None else cfg.max_iterations
     t0 = time.time() - elapsed
     t_run = time.time()
     it_run = 0
     if progress:
-        _progress(f"SC-Net training: {cfg.epochs} epochs x {iters} iterations, batch {cfg.batch_size} of "
-                  f"{cfg.patch_size}^3, {sum(p.numel() for p in model.parameters())} parameters, device {device}")
+        rule = (f"{cfg.epochs} epochs x {iters} iterations" if fixed is not None else
+                f"until the validation loss converges ({cfg.min_iterations}..{cfg.max_iterations} iterations, "
+                f"validation every {iters})") + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes else "")
+        _progress(f"SC-Net training ({mode} mode): {rule}, batch {cfg.batch_size} of {cfg.patch_size}^3, "
+                  f"{sum(p.numel() for p in model.parameters())} parameters, device {device}")
+    reason = None
+    epoch = start_epoch
     with open(log_path, "a", newline="") as fh:
         writer = csv.writer(fh)
-        for epoch in range(start_epoch, cfg.epochs):
+        while reason is None:
             model.train()
             for i in range(iters):
-                x, p = sampler.sample(rng, cfg.batch_size)
-                x = torch.from_numpy(x).to(device)
-                p = torch.from_numpy(p).to(device)
-                x_bs, mask = blindspot_replace(x, cfg.centre_ratio(), cfg.blindspot_size, generator=gen)
-                out = model(x_bs)
-                terms = combined_loss(out, x, mask, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)
+                batch = [torch.from_numpy(a).to(device) for a in sampler.sample(rng, cfg.batch_size)]
+                terms = _step_loss(model, batch, mode, cfg, weights, gen)
+                loss = terms["loss"]
+                if not torch.isfinite(loss):
+                    raise SCNetInputError(
+                        f"Training diverged at iteration {iteration + 1}: the loss is {float(loss)}. "
+                        f"Lower the learning rate (lr={cfg.lr:g}) or check the input volumes.")
                 opt.zero_grad(set_to_none=True)
-                terms["loss"].backward()
+                loss.backward()
                 opt.step()
                 iteration += 1
                 it_run += 1
                 last = i == iters - 1
-                vloss = validation_loss(model, val, cfg, weights) if (last and val is not None) else None
+                vloss = None
+                if last and val is not None:
+                    vloss = validation_loss(model, val, mode, cfg, weights)
                 row = [iteration, epoch + 1] + [f"{float(terms[k].detach()):.6g}" for k in
                                                 ("loss", "L_rec", "L_smooth", "L_exp", "L_reg")]
                 row += ["" if vloss is None else f"{vloss:.6g}", f"{time.time() - t0:.2f}"]
                 writer.writerow(row)
-                if progress and (last or iteration % max(1, iters // 10) == 0 or it_run <= 1):
+                minutes = (time.time() - t0) / 60
+                if last:
+                    if vloss is None or stopper.update(vloss, iteration):
+                        best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                    if on_validation is not None and vloss is not None:
+                        on_validation(model, iteration, vloss)
+                reason = stopper.reason(iteration, minutes, validated=last)
+                if progress and (last or reason or it_run <= 1):
                     rate = (time.time() - t_run) / it_run
-                    eta = rate * (total - iteration)
-                    _progress(f"epoch {epoch + 1}/{cfg.epochs} iteration {iteration}/{total} "
-                              f"loss {float(terms['loss'].detach()):.4g} (rec {float(terms['L_rec'].detach()):.4g})"
+                    eta = rate * max(0, budget - iteration)
+                    if cfg.max_minutes:
+                        eta = min(eta, max(0.0, cfg.max_minutes * 60 - (time.time() - t0)))
+                    ep = f"{epoch + 1}/{cfg.epochs}" if fixed is not None else f"{epoch + 1}"
+                    _progress(f"epoch {ep} iteration {iteration} loss {float(loss.detach()):.4g} "
+                              f"(rec {float(terms['L_rec'].detach()):.4g})"
                               + ("" if vloss is None else f" val {vloss:.4g}")
-                              + f" {rate:.2f} s/it ETA {_fmt_time(eta)}")
+                              + f" {rate:.2f} s/it ETA {'' if fixed is not None else '<= '}{_fmt_time(eta)}")
+                if reason:
+                    break
+            epoch += 1
             fh.flush()
             _save_atomic({"state_dict": model.state_dict(), "optimizer": opt.state_dict(),
                           "numpy_rng": rng.bit_generator.state, "torch_rng": gen.get_state(),
-                          "epoch": epoch + 1, "iteration": iteration, "seconds": time.time() - t0,
+                          "epoch": epoch, "iteration": iteration, "seconds": time.time() - t0,
                           "iterations_per_epoch": iters, "model_config": cfg.model_config().to_dict(),
-                          "train_config": cfg.to_dict(), "normalisation": norm.to_dict()}, ckpt_path)
-    save_model(model_path, model, cfg, norm)
+                          "train_config": cfg.to_dict(), "normalisation": norm.to_dict(),
+                          "stopper": dict(stopper.state), "best_state_dict": best_state}, ckpt_path)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    save_model(model_path, model, cfg, norm, mode)
+    summary = {"mode": mode, "iterations": iteration, "epochs": epoch, "seconds": round(time.time() - t0, 1),
+               "stop_reason": reason, "stop_explanation": stopper.explain(reason, iteration),
+               "best_iteration": stopper.state["best_iteration"], "best_val_loss": stopper.state["best"]}
+    with open(os.path.join(output_dir, "training_summary.json"), "w", encoding="utf-8") as fh:
+        json.dump(summary, fh, indent=2)
     if progress:
+        _progress(f"stopped after {iteration} iterations: {summary['stop_explanation']}; kept the weights of "
+                  f"iteration {summary['best_iteration']}")
         _progress(f"SC-Net training done in {_fmt_time(time.time() - t0)}: {model_path}")
     return model_path
+
+
+def _step_loss(model, batch, mode, cfg, weights, gen):
+    """The loss of one training batch: eq. 8 (single) or its halves form."""
+    if mode == "halves":
+        _, p, e, o = batch
+        flip = torch.rand(e.shape[0], generator=gen).to(e.device) < 0.5
+        sel = flip.view(-1, 1, 1, 1, 1)
+        inp, tgt = torch.where(sel, o, e), torch.where(sel, e, o)
+        return halves_loss(model(inp), tgt, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)
+    x, p = batch
+    x_bs, mask = blindspot_replace(x, cfg.centre_ratio(), cfg.blindspot_size, generator=gen)
+    return combined_loss(model(x_bs), x, mask, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)
 
 
 def _truncate_log(path: str, iteration: int) -> None:
@@ -335,41 +485,37 @@ def _progress(msg: str) -> None:
     print(f"[scnet train] {msg}", file=sys.stderr, flush=True)
 
 
+VAL_MASKS = 2   # fixed blind-spot masks averaged in the single-mode validation loss
+
+
 @torch.no_grad()
-def validation_loss(model: SCNet, val, cfg: TrainConfig, weights: LossWeights) -> float:
-    """Eq. 8 on fixed held-out patches with a fixed blind spot, in eval mode."""
-    x, p = val
+def validation_loss(model: SCNet, val, mode: str, cfg: TrainConfig, weights: LossWeights) -> float:
+    """Eq. 8 on the fixed held-out patches, in eval mode.
+
+    single: with ``VAL_MASKS`` fixed blind spots (the same at every validation); halves: even->odd and
+    odd->even.
+    """
     was_training = model.training
     model.eval()
-    g = torch.Generator().manual_seed(987654)
-    x_bs, mask = blindspot_replace(x, cfg.centre_ratio(), cfg.blindspot_size, generator=g)
-    out = model(x_bs)
-    loss = float(combined_loss(out, x, mask, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)["loss"])
+    if mode == "halves":
+        _, p, e, o = val
+        loss = 0.5 * (float(halves_loss(model(e), o, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)["loss"])
+                      + float(halves_loss(model(o), e, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)["loss"]))
+    else:
+        x, p = val[:2]
+        g = torch.Generator().manual_seed(987654)
+        loss = 0.0
+        for _ in range(VAL_MASKS):
+            x_bs, mask = blindspot_replace(x, cfg.centre_ratio(), cfg.blindspot_size, generator=g)
+            out = model(x_bs)
+            loss += float(combined_loss(out, x, mask, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)["loss"])
+        loss /= VAL_MASKS
     model.train(was_training)
     return loss
 
 
-def save_model(path: str, model: SCNet, cfg: TrainConfig, norm) -> None:
+def save_model(path: str, model: SCNet, cfg: TrainConfig, norm, mode: str = "single") -> None:
     """model.pt: weights + configs + normalisation stats (what ``scnet predict`` needs)."""
     _save_atomic({"format": MODEL_FORMAT, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
                   "model_config": cfg.model_config().to_dict(), "train_config": cfg.to_dict(),
-                  "normalisation": norm.to_dict()}, path)
-
-
-def denoise_array(noisy: np.ndarray, prior: np.ndarray, train_cfg: TrainConfig, predict_cfg=None,
-                  work_dir: Optional[str] = None, progress: bool = False) -> np.ndarray:
-    """Train on (noisy, prior) then predict the noisy volume: the whole SC-Net in one call.
-
-    ``work_dir`` keeps model.pt / loss_log.csv; a temporary folder is used (and removed) otherwise.
-    """
-    from .predict import PredictConfig, predict_array
-    predict_cfg = predict_cfg or PredictConfig(device=train_cfg.device)
-    tmp = None
-    if work_dir is None:
-        tmp = work_dir = tempfile.mkdtemp(prefix="scnet_")
-    try:
-        model_path = train_model(noisy, prior, train_cfg, work_dir, progress=progress)
-        return predict_array(model_path, noisy, predict_cfg)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+                  "normalisation": norm.to_dict(), "mode": mode}, path)

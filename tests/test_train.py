@@ -9,7 +9,8 @@ import torch
 
 from scnet.data import synthetic_pair
 from scnet.errors import SCNetInputError
-from scnet.train import LOG_COLUMNS, TrainConfig, denoise_array, resolve_device, train_model
+from scnet.denoise import denoise_array
+from scnet.train import LOG_COLUMNS, TrainConfig, resolve_device, train_model
 
 
 def tiny_cfg(**kw):

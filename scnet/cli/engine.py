@@ -15,10 +15,18 @@ from dataclasses import fields
 from ..errors import SCNetInputError
 
 _HELP = {
+    "mode": "auto = halves when --even/--odd are given, else single; single = the paper's volumetric blind "
+            "spot on one tomogram; halves = even->odd / odd->even half tomograms (Noise2Noise) with the "
+            "paper's prior constraints",
+    "min_iterations": "automatic stop: never before this many iterations",
+    "max_iterations": "automatic stop: always at this many iterations",
+    "patience": "automatic stop: validations without improvement before stopping",
+    "min_delta": "automatic stop: relative improvement of the smoothed validation loss that counts",
+    "max_minutes": "wall-clock budget in minutes (0 = none); the best model so far is kept",
     "patch_size": "edge of the cubic training patches in voxels, multiple of 4 (paper: 128; default 64)",
     "batch_size": "patches per iteration (paper: 2)",
-    "epochs": "training epochs (paper: 15)",
-    "iterations_per_epoch": "iterations per epoch; 0 = automatic (about two passes over the volume)",
+    "epochs": "0 = train until the held-out validation loss stops improving; N = exactly N epochs (paper: 15)",
+    "iterations_per_epoch": "iterations between two validations (one epoch)",
     "lr": "Adam learning rate (paper: 4e-4)",
     "beta1": "Adam beta1 (paper: 0.5)",
     "beta2": "Adam beta2 (paper: 0.999)",
@@ -101,15 +109,26 @@ def _read_pair(args):
     noisy, info = read_volume(args.noisy)
     prior, _ = read_volume(args.prior)
     check_pair(noisy, prior, args.noisy, args.prior)
-    return noisy, prior, info
+    halves = None
+    if bool(getattr(args, "even", None)) != bool(getattr(args, "odd", None)):
+        raise SCNetInputError("Give both --even and --odd (the half tomograms), or neither.")
+    if getattr(args, "even", None):
+        halves = []
+        for path in (args.even, args.odd):
+            h, _ = read_volume(path)
+            check_pair(noisy, h, args.noisy, path)
+            halves.append(h)
+    return noisy, prior, info, halves
 
 
 def _train(args) -> int:
     from ..train import train_model
     cfg = config_from_args(args)
-    noisy, prior, _ = _read_pair(args)
+    noisy, prior, _, halves = _read_pair(args)
+    cfg.resolved_mode(halves is not None)
     _save_config(args, cfg)
-    path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet)
+    path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
+                       halves=halves)
     print(path)
     return 0
 
@@ -141,10 +160,12 @@ def _denoise(args) -> int:
     if os.path.abspath(args.noisy) == os.path.abspath(args.output):
         raise SCNetInputError("--output must differ from --noisy.")
     _predict_cfg(args, cfg.device)
-    noisy, prior, _ = _read_pair(args)
+    noisy, prior, _, halves = _read_pair(args)
+    cfg.resolved_mode(halves is not None)
     _save_config(args, cfg)
-    model = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet)
-    del noisy, prior
+    model = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
+                        halves=halves)
+    del noisy, prior, halves
     predict_file(model, args.noisy, args.output, _predict_cfg(args, cfg.device))
     print(args.output)
     return 0
@@ -162,6 +183,11 @@ def _predict_options(p, device=True):
         p.add_argument("--device", default=None, help="cpu, cuda or cuda:N [cpu]")
 
 
+def _halves_options(p) -> None:
+    p.add_argument("--even", metavar="E.mrc", help="even-tilt half tomogram (same shape): enables the halves mode")
+    p.add_argument("--odd", metavar="O.mrc", help="odd-tilt half tomogram (same shape)")
+
+
 def register(sub) -> None:
     t = sub.add_parser(
         "train", help="train SC-Net on one noisy tomogram and its smoothed prior",
@@ -173,6 +199,7 @@ def register(sub) -> None:
     t.add_argument("--noisy", required=True, metavar="N.mrc", help="noisy tomogram (MRC)")
     t.add_argument("--prior", required=True, metavar="P.mrc", help="smoothed prior tomogram (MRC, same shape)")
     t.add_argument("--output-dir", required=True, metavar="DIR", help="folder for model.pt and logs")
+    _halves_options(t)
     t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
     t.add_argument("--quiet", action="store_true", help="no progress lines")
     add_train_options(t)
@@ -199,6 +226,7 @@ def register(sub) -> None:
     d.add_argument("--prior", required=True, metavar="P.mrc")
     d.add_argument("--output", required=True, metavar="OUT.mrc")
     d.add_argument("--output-dir", required=True, metavar="DIR")
+    _halves_options(d)
     d.add_argument("--resume", action="store_true", help="continue training from DIR/checkpoint.pt")
     d.add_argument("--quiet", action="store_true", help="no progress lines")
     _predict_options(d, device=False)

@@ -1,0 +1,34 @@
+"""The whole SC-Net in one call: train on one tomogram, then predict it (what ``scnet denoise`` does).
+
+Kept apart from ``train`` and ``predict`` so that neither imports the other.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from typing import Optional, Sequence
+
+import numpy as np
+
+from .predict import PredictConfig, predict_array
+from .train import TrainConfig, train_model
+
+
+def denoise_array(noisy: np.ndarray, prior: np.ndarray, train_cfg: TrainConfig, predict_cfg=None,
+                  work_dir: Optional[str] = None, progress: bool = False,
+                  halves: Optional[Sequence[np.ndarray]] = None, on_validation=None) -> np.ndarray:
+    """Train on (noisy, prior[, even/odd halves]) then predict the noisy volume.
+
+    ``work_dir`` keeps model.pt / loss_log.csv; a temporary folder is used (and removed) otherwise.
+    """
+    predict_cfg = predict_cfg or PredictConfig(device=train_cfg.device)
+    tmp = None
+    if work_dir is None:
+        tmp = work_dir = tempfile.mkdtemp(prefix="scnet_")
+    try:
+        model_path = train_model(noisy, prior, train_cfg, work_dir, progress=progress, halves=halves,
+                                 on_validation=on_validation)
+        return predict_array(model_path, noisy, predict_cfg)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
