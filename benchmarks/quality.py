@@ -52,13 +52,16 @@ LABELS = {
     "bm4d": "BM4D",
     "lpf": "LPF",
     "n2v": "N2V",
-    "scnet_noexp": "SC-Net (no L_exp)",
-    "scnet": "SC-Net",
+    "scnet_noexp": "SC-Net single (no L_exp)",
+    "scnet": "SC-Net single (paper)",
+    "scnet_halves": "SC-Net halves (default)",
     "gaussian": "Gaussian 3D",
+    "oracle": "Gaussian, oracle σ",
     "prior": "Prior (Topaz-2D rec.)",
 }
-DEFAULT_METHODS = "noisy,topaz3d,bm4d,lpf,n2v,scnet_noexp,scnet,gaussian,prior"
-CONTENDERS = ("topaz3d", "bm4d", "lpf", "n2v", "gaussian", "prior")  # what SC-Net should beat
+DEFAULT_METHODS = "noisy,prior,topaz3d,bm4d,lpf,n2v,oracle,scnet,scnet_halves"
+CONTENDERS = ("topaz3d", "bm4d", "lpf", "n2v", "prior")  # what SC-Net should beat
+ORACLE_SIGMAS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 
 
 def _ints(text):
@@ -79,10 +82,11 @@ def parse_args(argv=None):
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma list from: {', '.join(LABELS)}")
     p.add_argument("--voxel-size", type=float, default=10.0, help="voxel size in A (default 10)")
     p.add_argument("--prior-filter", default="topaz", help="2D filter of the prior: topaz | gaussian | lowpass")
-    p.add_argument("--scnet-epochs", type=int, default=4, help="SC-Net epochs (default 4; 0 = TrainConfig's)")
-    p.add_argument("--scnet-iterations", type=int, default=25,
-                   help="SC-Net iterations per epoch (default 25; 0 = TrainConfig's automatic choice)")
-    p.add_argument("--scnet-patch", type=int, default=0, help="SC-Net patch size (0 = 64 clipped to the volume)")
+    p.add_argument("--scnet-epochs", type=int, default=0,
+                   help="SC-Net fixed epochs (default 0 = the user default: stop when converged)")
+    p.add_argument("--scnet-iterations", type=int, default=0,
+                   help="SC-Net iterations per epoch (default 0 = the user default)")
+    p.add_argument("--scnet-patch", type=int, default=0, help="SC-Net patch size (0 = the default clipped to the volume)")
     p.add_argument("--scnet-config", default=None, help="JSON of extra TrainConfig fields for both SC-Net runs")
     p.add_argument("--scnet-tta", type=int, default=1, choices=TTA_CHOICES,
                    help="SC-Net prediction: average over this many axis flips (default 1 = off)")
@@ -146,6 +150,14 @@ def run_method(name, case, args, halves):
     elif name == "gaussian":
         outs = [run_baseline("gaussian", v, sigma=args.gaussian_sigma) for v in vols]
         note = f"sigma {args.gaussian_sigma} voxels"
+    elif name == "oracle":
+        gt = case["ground_truth"]
+        dr = float(gt.max() - gt.min())
+        scores = [(psnr(gt, run_baseline("gaussian", noisy, sigma=sg), data_range=dr), sg) for sg in ORACLE_SIGMAS]
+        best = max(scores)[1]
+        outs = [run_baseline("gaussian", v, sigma=best) for v in vols]
+        note = (f"3D Gaussian with the sigma (of {', '.join(f'{x:g}' for x in ORACLE_SIGMAS)} voxels) that gives "
+                f"the best PSNR against the ground truth: an upper reference for linear smoothing, not a method")
     elif name == "topaz3d":
         outs = [run_baseline("topaz3d", v) for v in vols]
         note = "pretrained unet-3d-10a"
@@ -159,26 +171,29 @@ def run_method(name, case, args, halves):
         outs = n2v_denoise(noisy, others=vols[1:], epochs=args.n2v_epochs, steps_per_epoch=args.n2v_steps,
                            patch_size=args.n2v_patch, batch_size=4, seed=1)
         note = f"careamics N2V 3D, {args.n2v_epochs} epochs x {args.n2v_steps} steps, batch 4, patch {args.n2v_patch}"
-    elif name in ("scnet", "scnet_noexp"):
+    elif name in ("scnet", "scnet_noexp", "scnet_halves"):
         from scnet.predict import PredictConfig, predict_array
         from scnet.denoise import denoise_array
-        cfg = _scnet_config(args, noisy.shape, name == "scnet", seed=0)
+        cfg = _scnet_config(args, noisy.shape, name != "scnet_noexp", seed=0)
+        cfg.mode = "halves" if name == "scnet_halves" else "single"
         work = tempfile.mkdtemp(prefix=f"bench-{name}-")
         try:
             pcfg = PredictConfig(device=cfg.device, tta=args.scnet_tta)
-            full = denoise_array(noisy, prior, cfg, predict_cfg=pcfg, work_dir=work)
+            hv = (even, odd) if cfg.mode == "halves" else None
+            full = denoise_array(noisy, prior, cfg, predict_cfg=pcfg, work_dir=work, halves=hv)
             outs = [full]
             model = os.path.join(work, "model.pt")
             outs += [predict_array(model, v, pcfg) for v in vols[1:]]
-            with open(os.path.join(work, "loss_log.csv")) as fh:
-                last = fh.read().strip().splitlines()[-1]
+            with open(os.path.join(work, "training_summary.json")) as fh:
+                summ = json.load(fh)
         finally:
             import shutil
             shutil.rmtree(work, ignore_errors=True)
-        note = (f"{cfg.epochs} epochs x {cfg.iterations_per_epoch} it, batch {cfg.batch_size} of {cfg.patch_size}^3, "
+        budget = (f"{cfg.epochs} epochs x {cfg.iterations_per_epoch} it" if cfg.epochs else
+                  f"automatic stop after {summ['iterations']} it ({summ['stop_reason']})")
+        note = (f"mode {cfg.mode}, {budget}, batch {cfg.batch_size} of {cfg.patch_size}^3, "
                 f"L_exp {'on' if cfg.use_expectancy else 'off'}, width {cfg.base_width}, depth {cfg.depth}, blind spot "
-                f"{cfg.blindspot_size}^3 at {cfg.blindspot_ratio:g} ({cfg.blindspot_ratio_of}), tta {args.scnet_tta}; "
-                f"last log row: {last}")
+                f"{cfg.blindspot_size}^3 at {cfg.blindspot_ratio:g} ({cfg.blindspot_ratio_of}), tta {args.scnet_tta}")
     else:
         raise ValueError(name)
     sec = time.time() - t0

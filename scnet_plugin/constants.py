@@ -20,6 +20,9 @@ BACKENDS = ["auto", "builtin", "imod"]
 PRIOR_FILTERS = ["topaz", "gaussian", "lowpass"]
 TOPAZ_2D_MODELS = ["unet", "unet-small", "fcnn", "affine", "unet-v0.2.1"]
 BASELINES = ["lowpass", "gaussian", "topaz3d", "n2v", "bm4d"]
+# TrainConfig.mode: auto = halves when the tomograms have even/odd half maps, else single (the paper)
+TRAIN_MODES = ["auto", "single", "halves"]
+TRAIN_SUMMARY = "training_summary.json"
 # TrainConfig.blindspot_ratio_of: paper §5.1 (fraction of voxels replaced) | public code (block centres)
 BLINDSPOT_RATIO_OF = ["replaced", "centres"]
 # `scnet predict --tta N`: number of axis flips averaged at prediction time

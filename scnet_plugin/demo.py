@@ -24,10 +24,12 @@ def main(argv=None):
     ap.add_argument("--shape", default="64,128,128", help="phantom Z,Y,X (voxels)")
     ap.add_argument("--sigma", type=float, default=15.0, help="AWGN sigma on the 0..255 projection scale")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--iterations", type=int, default=40, help="iterations per epoch")
-    ap.add_argument("--patch", type=int, default=48)
-    ap.add_argument("--tta", type=int, default=4, choices=TTA_CHOICES, help="test-time flips when denoising")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="fixed epochs (default: the protocol's, i.e. a user's: train until converged)")
+    ap.add_argument("--iterations", type=int, default=None, help="iterations per epoch (default: the protocol's)")
+    ap.add_argument("--patch", type=int, default=None, help="patch size (default: the protocol's)")
+    ap.add_argument("--tta", type=int, default=None, choices=TTA_CHOICES,
+                    help="test-time flips when denoising (default: the protocol's)")
     ap.add_argument("--project", default=PROJECT)
     args = ap.parse_args(argv)
     out = os.path.abspath(args.output)
@@ -64,8 +66,10 @@ def main(argv=None):
         print(f"[demo]   {prot.getRunName()} finished in {time.time() - t:.0f} s", flush=True)
         return prot
 
-    train = dict(patchSize=args.patch, epochs=args.epochs, iterationsPerEpoch=args.iterations, batchSize=2)
-    denoise = dict(tta=TTA_CHOICES.index(args.tta))  # EnumParam index
+    # the user's defaults unless overridden on the command line
+    train = {k: v for k, v in dict(patchSize=args.patch, epochs=args.epochs, iterationsPerEpoch=args.iterations).items()
+             if v is not None}
+    denoise = {} if args.tta is None else dict(tta=TTA_CHOICES.index(args.tta))  # EnumParam index
     prots = run_chain(new, launch, tsDir, samplingRate=10.0, thickness=shape[0], train=train, denoise=denoise,
                       groundTruth=gt, log=lambda m: print(m, flush=True))
     write_report(prots, out, gt)

@@ -7,7 +7,8 @@ from enum import Enum
 import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 
-from ..constants import BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG
+from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG, TRAIN_MODES,
+                         TRAIN_SUMMARY)
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -21,10 +22,13 @@ class TrainOutputs(Enum):
 
 class ProtSCNetTrain(ProtSCNetBase):
     """Trains SC-Net, self-supervised, on a single noisy tomogram: a 3D U-Net with an
-    up-sampling block, a volumetric blind spot (n^3 blocks replaced, loss on the replaced
-    voxels against the original ones) and the sparsity (Sobel gradient), expectancy and TV
-    losses computed against the smoothed prior tomogram. No clean data needed.
-    Continue (re-launch with 'Continue') resumes from the last epoch checkpoint.
+    up-sampling block and the sparsity (Sobel gradient), expectancy and TV losses computed
+    against the smoothed prior tomogram. No clean data needed. Two modes: 'single' (the
+    paper: a volumetric blind spot, loss on the replaced voxels against the original ones)
+    and 'halves' (when the tomograms have even/odd half maps: the network maps one half to
+    the other, whose noise is independent; the default when halves exist).
+    Training stops by itself when the held-out validation loss stops improving.
+    Continue (re-launch with 'Continue') resumes from the last checkpoint.
     """
     _label = "train"
     _possibleOutputs = TrainOutputs
@@ -44,13 +48,32 @@ class ProtSCNetTrain(ProtSCNetBase):
         form.addParam("trainTsId", params.StringParam, default="", condition=f"trainMode=={MODE_ONE}",
                       label="Train on tsId", help="Tomogram to train on; empty = the first one.")
         form.addSection(label="Training")
+        form.addParam("trainingMode", params.EnumParam, choices=TRAIN_MODES, default=0,
+                      display=params.EnumParam.DISPLAY_HLIST, label="Training mode",
+                      help="auto: 'halves' when the noisy tomograms have even/odd half maps ('prepare tomograms' "
+                           "with 'Reconstruct even/odd halves' = Yes), else 'single'. single: the paper's "
+                           "volumetric blind spot on one tomogram. halves: even->odd and odd->even (Noise2Noise; "
+                           "the noise of the two halves is independent, while the noise of a back-projection is "
+                           "correlated along the rays, which a blind spot cannot hide) with the paper's "
+                           "constraints against the prior.")
+        form.addParam("maxMinutes", params.FloatParam, default=0, label="Time budget (minutes)",
+                      help="Stop training after this many minutes per tomogram and keep the best model so far "
+                           "(0 = no budget: stop when the validation loss has converged).")
         form.addParam("patchSize", params.IntParam, default=64, label="Patch size (voxels)",
                       help="Edge of the cubic training patches (paper: 128). Multiple of 8; at most the "
                            "smallest tomogram dimension (or it is padded). Use the wizard for a memory estimate.")
         form.addParam("batchSize", params.IntParam, default=2, label="Batch size", help="Paper: 2.")
-        form.addParam("epochs", params.IntParam, default=10, label="Epochs", help="Paper: 15.")
-        form.addParam("iterationsPerEpoch", params.IntParam, default=0, label="Iterations per epoch",
-                      help="0 = automatic (about two passes over the training region).")
+        form.addParam("epochs", params.IntParam, default=0, label="Epochs (0 = until converged)",
+                      help="0: train until the held-out validation loss stops improving (between the minimum "
+                           "and maximum iterations below). N: exactly N epochs (paper: 15).")
+        form.addParam("iterationsPerEpoch", params.IntParam, default=25, label="Iterations per epoch",
+                      expertLevel=params.LEVEL_ADVANCED, help="Iterations between two validations.")
+        line = form.addLine("Automatic stop: iterations", expertLevel=params.LEVEL_ADVANCED,
+                            help="Never before 'min', always at 'max'; stop after 'patience' validations without "
+                                 "improvement of the smoothed validation loss.")
+        line.addParam("minIterations", params.IntParam, default=300, label="min")
+        line.addParam("maxIterations", params.IntParam, default=1500, label="max")
+        line.addParam("patience", params.IntParam, default=4, label="patience")
         form.addParam("learningRate", params.FloatParam, default=4e-4, label="Learning rate",
                       expertLevel=params.LEVEL_ADVANCED, help="Adam, betas (0.5, 0.999) as in the paper.")
         form.addParam("blindspotSize", params.IntParam, default=3, label="Blind-spot block size n",
@@ -89,13 +112,25 @@ class ProtSCNetTrain(ProtSCNetBase):
             return [self.trainTsId.get() or ids[0]] if ids else []
         return ids
 
+    @staticmethod
+    def _halves(tomo):
+        """(even, odd) half-map files of a tomogram, or None ('prepare tomograms' stores them odd, even)."""
+        hm = tomo.getHalfMaps(asList=True) if tomo.hasHalfMaps() else []
+        if len(hm) < 2 or not all(hm[:2]) or not all(os.path.exists(f) for f in hm[:2]):
+            return None
+        odd, even = hm[:2]
+        return even, odd
+
     def _modelDir(self, tsId):
         return self._getExtraPath(f"model_{tsId}")
 
     def trainConfig(self) -> dict:
         """TrainConfig of the engine (JSON keys = its dataclass fields)."""
-        cfg = {"patch_size": self.patchSize.get(), "batch_size": self.batchSize.get(),
+        cfg = {"mode": TRAIN_MODES[self.trainingMode.get()],
+               "patch_size": self.patchSize.get(), "batch_size": self.batchSize.get(),
                "epochs": self.epochs.get(), "iterations_per_epoch": self.iterationsPerEpoch.get(),
+               "min_iterations": self.minIterations.get(), "max_iterations": self.maxIterations.get(),
+               "patience": self.patience.get(), "max_minutes": float(self.maxMinutes.get() or 0),
                "lr": self.learningRate.get(), "blindspot_size": self.blindspotSize.get(),
                "blindspot_ratio": self.blindspotRatio.get(),
                "blindspot_ratio_of": BLINDSPOT_RATIO_OF[self.blindspotRatioOf.get()],
@@ -121,6 +156,9 @@ class ProtSCNetTrain(ProtSCNetBase):
         cfgPath = os.path.join(out, "scipion_train_config.json")
         self._writeJson(cfgPath, self.trainConfig())
         args = ["train", "--noisy", noisy, "--prior", prior, "--output-dir", out, "--config", cfgPath]
+        halves = self._halves(self.inputTomograms.get().getItem("_tsId", tsId))
+        if halves and TRAIN_MODES[self.trainingMode.get()] != "single":
+            args += ["--even", halves[0], "--odd", halves[1]]
         if os.path.exists(os.path.join(out, CHECKPOINT_FILE)):  # Scipion 'Continue': resume
             self.info(f"{tsId}: checkpoint found, resuming training")
             args.append("--resume")
@@ -185,8 +223,18 @@ class ProtSCNetTrain(ProtSCNetBase):
                               f"size (x, y, z); reconstruct them with the same geometry.")
             elif min(t.getDim()) < 8:
                 errors.append(f"{t.getTsId()}: tomogram {t.getDim()} is too small for SC-Net.")
-        if self.batchSize.get() < 1 or self.epochs.get() < 1:
-            errors.append("Batch size and epochs must be >= 1.")
+        if self.batchSize.get() < 1 or self.epochs.get() < 0:
+            errors.append("Batch size must be >= 1 and epochs >= 0 (0 = until converged).")
+        if TRAIN_MODES[self.trainingMode.get()] == "halves":
+            lacking = [t.getTsId() for t, _ in self._pairs() if not self._halves(t)]
+            if lacking:
+                errors.append(f"Training mode 'halves' needs even/odd half maps, which tomograms "
+                              f"{', '.join(map(str, lacking))} lack: run 'prepare tomograms' with 'Reconstruct "
+                              f"even/odd halves' = Yes, or choose mode 'auto' or 'single'.")
+        if not (self.minIterations.get() or 0) <= (self.maxIterations.get() or 0) or self.patience.get() < 1:
+            errors.append("Automatic stop: need 0 <= min <= max iterations and patience >= 1.")
+        if (self.maxMinutes.get() or 0) < 0:
+            errors.append("The time budget must be >= 0 minutes (0 = none).")
         if not 0 < self.blindspotRatio.get() < 1:
             errors.append(f"Blind-spot ratio must be in (0, 1), got {self.blindspotRatio.get()}.")
         if self.blindspotSize.get() < 1:
@@ -196,14 +244,24 @@ class ProtSCNetTrain(ProtSCNetBase):
         return errors
 
     def _summary(self):
-        lines = [f"Mode: {['one model per tomogram', 'one model for all'][self.trainMode.get()]}; "
-                 f"patch {self.patchSize.get()}^3, batch {self.batchSize.get()}, {self.epochs.get()} epochs, "
+        ep = self.epochs.get()
+        lines = [f"Models: {['one model per tomogram', 'one model for all'][self.trainMode.get()]}; training mode "
+                 f"{TRAIN_MODES[self.trainingMode.get()]}; patch {self.patchSize.get()}^3, batch {self.batchSize.get()}, "
+                 f"{f'{ep} epochs' if ep else 'until converged'}, "
                  f"blind spot {self.blindspotSize.get()}^3 at {self.blindspotRatio.get():.0%} "
                  f"({BLINDSPOT_RATIO_OF[self.blindspotRatioOf.get()]}), "
                  f"{'with' if self.useExpectancy.get() else 'without'} L_exp, device {self.getDevice()}."]
         for tsId in self._trainIds() if self.inputTomograms.get() is not None else []:
             last = self._lastLogRow(os.path.join(self._modelDir(tsId), LOSS_LOG))
-            if last:
+            summ = os.path.join(self._modelDir(tsId), TRAIN_SUMMARY)
+            if os.path.exists(summ):
+                import json
+                with open(summ) as fh:
+                    s = json.load(fh)
+                lines.append(f"{tsId}: {s.get('mode')} mode, {s.get('iterations')} iterations in "
+                             f"{float(s.get('seconds') or 0) / 60:.1f} min; stopped because "
+                             f"{s.get('stop_explanation')}.")
+            elif last:
                 lines.append(f"{tsId}: iteration {last.get('iteration')}, loss {float(last.get('loss') or 'nan'):.4g}, "
                              f"{float(last.get('seconds') or 0):.0f} s")
         return lines
@@ -218,8 +276,11 @@ class ProtSCNetTrain(ProtSCNetBase):
         return rows[-1] if rows else None
 
     def _methods(self):
-        return [f"SC-Net [Yang2021SCNet] was trained self-supervised on each noisy tomogram with {self.patchSize.get()}^3 "
-                f"patches (batch {self.batchSize.get()}, {self.epochs.get()} epochs, Adam lr {self.learningRate.get()}), "
+        ep = self.epochs.get()
+        return [f"SC-Net [Yang2021SCNet] was trained self-supervised on each noisy tomogram "
+                f"(mode {TRAIN_MODES[self.trainingMode.get()]}) with {self.patchSize.get()}^3 "
+                f"patches (batch {self.batchSize.get()}, {f'{ep} epochs' if ep else 'until the validation loss converged'}, "
+                f"Adam lr {self.learningRate.get()}), "
                 f"a {self.blindspotSize.get()}^3 volumetric blind spot ({self.blindspotRatio.get():.0%} of the voxels "
                 f"{'replaced' if self.blindspotRatioOf.get() == 0 else 'as block centres'}) "
                 f"and the sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "
