@@ -31,8 +31,6 @@ BM4D_STAGES = ("all", "hard")
 BLINDSPOT_RATIO_OF = ("replaced", "centres")
 # `scnet predict --tta N`: number of axis flips averaged at prediction time
 TTA_CHOICES = (1, 2, 4, 8)
-# `scnet fsc --mask` keywords (or the path of a mask MRC)
-FSC_MASKS = ("none", "soft")
 
 
 def describe(choices) -> str:
