@@ -72,3 +72,10 @@ def test_installed_engine_matches_deps():
         except metadata.PackageNotFoundError:
             pytest.skip(f"{req} not installed here")
         assert have.split("+")[0] == deps.version_of(req), (req, have)
+
+
+def test_makefile_bm4d_pin_matches_deps():
+    """`make bm4d` installs the optional BM4D: same pin as scnet/deps.py (the Makefile cannot import it)."""
+    with open(os.path.join(REPO, "Makefile")) as fh:
+        pins = set(re.findall(r"bm4d==[\w.]+", fh.read()))
+    assert pins == {deps.BM4D}, pins
