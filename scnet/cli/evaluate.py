@@ -12,7 +12,6 @@ All inputs are checked (SCNetInputError -> exit 2) before any output is written.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
