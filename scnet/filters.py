@@ -213,7 +213,7 @@ def topaz_denoise_3d(volume, model: str = "unet-3d-10a", device: str = "cpu", pa
 def _check_sigma(sigma) -> float:
     s = float(sigma)
     if not np.isfinite(s) or s < 0:
-        raise SCNetInputError(f"--sigma must be >= 0 (got {sigma}).")
+        raise SCNetInputError(f"Gaussian sigma must be >= 0 pixels (got {sigma}).")
     return s
 
 
@@ -241,7 +241,7 @@ def gaussian_3d(volume, sigma: float) -> np.ndarray:
 def _check_cutoff(cutoff, edge) -> None:
     c = float(cutoff)
     if not (0 < c <= 1):
-        raise SCNetInputError(f"--cutoff must be a fraction of Nyquist in (0, 1] (got {cutoff}).")
+        raise SCNetInputError(f"low-pass cutoff must be a fraction of Nyquist in (0, 1] (got {cutoff}).")
     if not (0 <= float(edge) <= 1):
         raise SCNetInputError(f"low-pass edge width must be in [0, 1] (got {edge}).")
 
@@ -302,4 +302,4 @@ def filter_stack(stack, method: str = "topaz", topaz_model: str = "unet", sigma:
         return lowpass_2d(stack, cutoff)
     if method == "none":
         return np.asarray(stack, dtype=np.float32).copy()
-    raise SCNetInputError(f"--method must be topaz, gaussian, lowpass or none (got {method!r}).")
+    raise SCNetInputError(f"filter method must be topaz, gaussian, lowpass or none (got {method!r}).")

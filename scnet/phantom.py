@@ -35,11 +35,11 @@ def _check_shape(shape) -> Tuple[int, int, int]:
     try:
         s = tuple(int(v) for v in shape)
     except (TypeError, ValueError):
-        raise SCNetInputError(f"--shape must be three integers Z,Y,X (got {shape!r}).")
+        raise SCNetInputError(f"phantom shape must be three integers Z,Y,X (got {shape!r}).")
     if len(s) != 3 or min(s) < 8:
-        raise SCNetInputError(f"--shape must be three integers Z,Y,X, each >= 8 (got {shape!r}).")
+        raise SCNetInputError(f"phantom shape must be three integers Z,Y,X, each >= 8 (got {shape!r}).")
     if s[0] * s[1] * s[2] > 1024 ** 3:
-        raise SCNetInputError(f"--shape {s} is too large for a phantom (> 1024^3 voxels).")
+        raise SCNetInputError(f"phantom shape {s} is too large (> 1024^3 voxels).")
     return s
 
 
@@ -77,7 +77,7 @@ def make_phantom(shape=(64, 64, 64), seed: int = 0, voxel_size: float = 10.0,
     """
     shape = _check_shape(shape)
     if not (voxel_size > 0):
-        raise SCNetInputError(f"--voxel-size must be > 0 (got {voxel_size}).")
+        raise SCNetInputError(f"voxel size must be > 0 Angstrom (got {voxel_size}).")
     rng = np.random.default_rng(int(seed))
     nm = 10.0 / float(voxel_size)          # voxels per nm
     Z, Y, X = shape
@@ -223,9 +223,9 @@ def tilt_angles(tilt_range: float = 60, tilt_step: float = 3) -> np.ndarray:
     """Symmetric tilt scheme ``-range .. +range`` in ``step`` degrees."""
     r, s = float(tilt_range), float(tilt_step)
     if not (0 < r <= 90):
-        raise SCNetInputError(f"--tilt-range must be in (0, 90] degrees (got {tilt_range}).")
+        raise SCNetInputError(f"tilt-range must be in (0, 90] degrees (got {tilt_range}).")
     if not (0 < s <= r):
-        raise SCNetInputError(f"--tilt-step must be in (0, tilt-range] degrees (got {tilt_step}).")
+        raise SCNetInputError(f"tilt step must be in (0, tilt range] degrees (got {tilt_step}).")
     n = int(np.floor(2 * r / s + 1e-6))
     a = -r + s * np.arange(n + 1)
     return a[a <= r + 1e-6]

@@ -70,9 +70,9 @@ class SimulationConfig:
 
     def check(self) -> None:
         if not np.isfinite(self.sigma) or self.sigma < 0:
-            raise SCNetInputError(f"--sigma must be >= 0 (AWGN std on the 0..255 projection scale; got {self.sigma}).")
+            raise SCNetInputError(f"noise sigma must be >= 0 (AWGN std on the 0..255 projection scale; got {self.sigma}).")
         if not np.isfinite(self.gaussian_sigma) or self.gaussian_sigma < 0:
-            raise SCNetInputError(f"--gaussian-sigma must be >= 0 (got {self.gaussian_sigma}).")
+            raise SCNetInputError(f"gaussian_sigma (ground-truth smoothing, voxels) must be >= 0 (got {self.gaussian_sigma}).")
 
 
 @dataclass

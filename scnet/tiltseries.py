@@ -16,9 +16,9 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from .angles import check_angles
 from .errors import SCNetInputError
 from .io import read_volume, write_volume
-from .recon import check_angles
 
 STACK_EXTENSIONS = (".mrc", ".mrcs", ".st", ".ali", ".preali", ".map")
 

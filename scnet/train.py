@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from .blindspot import RATIO_OF, blindspot_replace, centre_ratio
+from .choices import TRAIN_MODES
 from .data import PatchSampler, check_pair, fit_normalisation, split_train_val, take, validation_patches
 from .errors import SCNetInputError
 from .losses import LossWeights, combined_loss, halves_loss
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ["iteration", "epoch", "loss", "L_rec", "L_smooth", "L_exp", "L_reg", "val_loss", "seconds"]
 MODEL_FORMAT = "scnet-model-1"
-MODES = ("auto", "single", "halves")
+MODES = TRAIN_MODES
 STOP_REASONS = ("plateau", "max_iterations", "max_minutes", "epochs")
 
 

@@ -2,7 +2,9 @@
 
 The plugin runs the engine through the ``scnet`` command of a separate
 engine environment (torch, topaz-em, astra-toolbox ...) whose prefix is the
-plugin variable ``SCNET_ENGINE_HOME``.  It never imports the engine.
+plugin variable ``SCNET_ENGINE_HOME``.  It never imports the engine's
+computing modules; it imports only the dependency-free ``scnet`` (version),
+``scnet.deps`` and ``scnet.choices`` (shared facts).
 """
 import os
 import shlex
@@ -11,8 +13,8 @@ import pwem
 from pyworkflow.utils import Environ
 
 from . import sqlite_fix
-from .constants import (ENGINE_ENV_NAME, ENGINE_PIP_PACKAGES, SCNET_ENGINE_HOME, SCNET_VERSION,
-                        TORCH_PIN)
+from .constants import (ENGINE_ENV_NAME, ENGINE_NO_DEPS_PACKAGES, ENGINE_PIP_PACKAGES, SCNET_ENGINE_HOME,
+                        SCNET_VERSION, TORCH_PIN)
 
 __version__ = SCNET_VERSION
 _logo = "scnet_logo.png"
@@ -76,7 +78,8 @@ class Plugin(pwem.Plugin):
 
         Used by :meth:`defineBinaries`; kept separate so tests check the exact
         commands without running them.  torch goes first so no other package
-        can pull a different (multi-GB CUDA) build of it.
+        can pull a different (multi-GB CUDA) build of it; careamics (N2V
+        baseline) goes in without its torchvision pin (see ``scnet/deps.py``).
         """
         py = os.path.join(prefix, "bin", "python")
         pip = f"{shlex.quote(py)} -m pip install --disable-pip-version-check"
@@ -84,6 +87,7 @@ class Plugin(pwem.Plugin):
             f"python3 -m venv {shlex.quote(prefix)}",
             f"{pip} 'setuptools<81' {TORCH_PIN}",
             f"{pip} " + " ".join(shlex.quote(p) for p in ENGINE_PIP_PACKAGES),
+            f"{pip} --no-deps " + " ".join(shlex.quote(p) for p in ENGINE_NO_DEPS_PACKAGES),
             f"{pip} --no-deps " + shlex.quote(source.format(v=SCNET_VERSION)),
             f"{py} -m pip uninstall -y torchvision || true",
             f"{shlex.quote(os.path.join(prefix, 'bin', 'scnet'))} --version",

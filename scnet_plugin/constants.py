@@ -1,29 +1,29 @@
-"""Constants of the scnet plugin (variable names, versions, file names)."""
+"""Constants of the scnet plugin (variable names, versions, file names).
+
+Facts shared with the engine are imported from its dependency-free modules
+(``scnet`` itself, ``scnet.deps``, ``scnet.choices``: no numpy/torch), never
+re-typed: the distribution installs both packages in the Scipion environment.
+"""
+from scnet import __version__ as SCNET_VERSION
+from scnet import deps as _deps
+from scnet.choices import (BACKENDS, BASELINES, BLINDSPOT_RATIO_OF, PRIOR_FILTERS,  # noqa: F401
+                           TOPAZ_2D_MODELS, TRAIN_MODES, TTA_CHOICES)
 
 # Plugin variable: prefix of the engine environment (a venv holding torch + the `scnet` command)
 SCNET_ENGINE_HOME = "SCNET_ENGINE_HOME"
-SCNET_VERSION = "0.1.0"
 ENGINE_ENV_NAME = f"scnet-engine-{SCNET_VERSION}"
-# what `scipion installb scnet` installs into the engine env (torch first, from its own index)
-TORCH_PIN = "torch==2.13.0"
-ENGINE_PIP_PACKAGES = ("topaz-em==0.3.20", "astra-toolbox==2.5.0", "mrcfile==1.5.4", "scikit-image==0.26.0",
-                       "scipy==1.17.1", "numpy==2.4.6", "tqdm==4.70.1", "matplotlib==3.11.2")
+# what `scipion installb scnet` installs into the engine env (scnet/deps.py): torch first, alone;
+# then the engine's packages and careamics' run-time; then careamics itself with --no-deps
+TORCH_PIN = _deps.TORCH
+ENGINE_PIP_PACKAGES = _deps.ENGINE + _deps.CAREAMICS_RUNTIME
+ENGINE_NO_DEPS_PACKAGES = (_deps.CAREAMICS,)
 
 # files written by `scnet train` into its output folder
 MODEL_FILE = "model.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 LOSS_LOG = "loss_log.csv"
 TRAIN_CONFIG = "train_config.json"
-
-# reconstruction back-ends (`scnet reconstruct --backend`)
-BACKENDS = ["auto", "builtin", "imod"]
-PRIOR_FILTERS = ["topaz", "gaussian", "lowpass"]
-TOPAZ_2D_MODELS = ["unet", "unet-small", "fcnn", "affine", "unet-v0.2.1"]
-BASELINES = ["lowpass", "gaussian", "topaz3d", "n2v", "bm4d"]
-# TrainConfig.mode: auto = halves when the tomograms have even/odd half maps, else single (the paper)
-TRAIN_MODES = ["auto", "single", "halves"]
 TRAIN_SUMMARY = "training_summary.json"
-# TrainConfig.blindspot_ratio_of: paper §5.1 (fraction of voxels replaced) | public code (block centres)
-BLINDSPOT_RATIO_OF = ["replaced", "centres"]
-# `scnet predict --tta N`: number of axis flips averaged at prediction time
-TTA_CHOICES = [1, 2, 4, 8]
+
+# the choices above (BACKENDS, PRIOR_FILTERS, TOPAZ_2D_MODELS, BASELINES, BLINDSPOT_RATIO_OF,
+# TRAIN_MODES, TTA_CHOICES) are the engine's: scnet/choices.py

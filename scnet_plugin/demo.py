@@ -3,7 +3,7 @@
     python -m scnet_plugin.demo --output demo_output [--shape 64,128,128] [--sigma 15]
 
 Creates the project ``scnet_demo`` (its own sqlite, under $SCIPION_USER_DATA/projects,
-re-created each run), runs simulate -> import -> prepare -> train -> denoise -> FSC e/o
+re-created each run), runs simulate -> prepare -> train -> denoise -> FSC e/o
 -> evaluate, then writes PNG figures and a metrics table into the output folder.
 The project stays on disk and opens in the Scipion GUI.
 """
@@ -45,8 +45,6 @@ def main(argv=None):
         sys.exit("\n".join(errors))
 
     shape = tuple(int(v) for v in args.shape.split(","))
-    print(f"[demo] simulating the built-in phantom {shape} (sigma {args.sigma}) ...", flush=True)
-    tsDir, gt = simulate_phantom(os.path.join(out, "data"), shape=shape, sigma=args.sigma, seed=args.seed)
 
     manager = Manager()
     if manager.hasProject(args.project):
@@ -70,9 +68,12 @@ def main(argv=None):
     train = {k: v for k, v in dict(patchSize=args.patch, epochs=args.epochs, iterationsPerEpoch=args.iterations).items()
              if v is not None}
     denoise = {} if args.tta is None else dict(tta=TTA_CHOICES.index(args.tta))  # EnumParam index
-    prots = run_chain(new, launch, tsDir, samplingRate=10.0, thickness=shape[0], train=train, denoise=denoise,
-                      groundTruth=gt, log=lambda m: print(m, flush=True))
-    write_report(prots, out, gt)
+    print(f"[demo] simulating the built-in phantom {shape} (sigma {args.sigma}) ...", flush=True)
+    sim = simulate_phantom(new, launch, shape=shape, sigma=args.sigma, seed=args.seed)
+    prots = run_chain(new, launch, sim.NoisyTiltSeries, thickness=shape[0], train=train, denoise=denoise,
+                      groundTruth=sim.GroundTruth, log=lambda m: print(m, flush=True))
+    prots["simulate"] = sim
+    write_report(prots, out, sim.GroundTruth.getFirstItem().getFileName())
     print(f"\n[demo] done in {time.time() - t0:.0f} s. Figures and metrics in {out}")
     print(f"[demo] project on disk: {project.getPath()}")
     print("[demo] open it in the Scipion GUI (needs a display):\n"
@@ -83,7 +84,7 @@ def main(argv=None):
 
 def write_report(prots, out, gt):
     """PNG figures (slices, training curves, FSC e/o) and metrics.md in ``out``."""
-    from .viewers.figures import evaluation_table, fsc_figure, loss_curves_figure, slices_figure
+    from .viewers.figures import fsc_figure, loss_curves_figure, scores_table, slices_figure
     from .workflow import TS_ID
     prep, train, dn, fsc, ev = (prots.get(k) for k in ("prepare", "train", "denoise", "fsc", "evaluate"))
     vols = {"ground truth": gt,
@@ -99,9 +100,8 @@ def write_report(prots, out, gt):
     fsc_figure(curves, os.path.join(out, "fsc_eo.png"))
     lines = ["# SC-Net demo: metrics", "", "PSNR / SSIM against the simulation's ground truth (Tables 1-2 layout):", ""]
     if ev is not None:
-        jsons = sorted(f for f in os.listdir(ev._getExtraPath()) if f.startswith("evaluation_"))
-        for j in jsons:
-            lines.append(evaluation_table(ev._getExtraPath(j)))
+        for tsId, rows in ev.results().items():  # the protocol's Scores output
+            lines.append(scores_table(rows, f"Tomogram {tsId}"))
     lines += ["", "FSC e/o resolution at 0.5 (Table 3 layout):", "", "| Volume | Resolution (A) |", "|---|---:|"]
     for (label, tsId), r in sorted(fsc.resolutions().items()):
         lines.append(f"| {tsId} {label} | {'%.1f' % r if r is not None else 'not reached'} |")

@@ -15,7 +15,8 @@ from pwem.objects import EMObject, EMSet
 class SCNetModel(EMObject):
     """A trained SC-Net network (engine file ``model.pt``) and its training record."""
 
-    def __init__(self, path=None, configPath=None, lossLog=None, tsId=None, **kwargs):
+    def __init__(self, path=None, configPath=None, lossLog=None, tsId=None, noisyFile=None, priorFile=None,
+                 **kwargs):
         EMObject.__init__(self, **kwargs)
         self._path = pwobj.String(path)
         self._configPath = pwobj.String(configPath)
@@ -23,6 +24,10 @@ class SCNetModel(EMObject):
         self._tsId = pwobj.String(tsId)  # tomogram it was trained on; None = several/unknown
         self._patchSize = pwobj.Integer()
         self._samplingRate = pwobj.Float()
+        # provenance: the noisy and prior tomograms it was trained on (file names, not pointers:
+        # models also live in a set's flat sqlite, which stores no pointers); None when loaded
+        self._noisyFile = pwobj.String(noisyFile)
+        self._priorFile = pwobj.String(priorFile)
 
     def getPath(self):
         return self._path.get()
@@ -60,6 +65,18 @@ class SCNetModel(EMObject):
     def setSamplingRate(self, value):
         self._samplingRate.set(value)
 
+    def getNoisyFile(self):
+        """The noisy tomogram this model was trained on (None: unknown, e.g. a loaded model)."""
+        return self._noisyFile.get()
+
+    def getPriorFile(self):
+        """The prior tomogram this model was trained with (None: unknown, e.g. a loaded model)."""
+        return self._priorFile.get()
+
+    def setTrainingInputs(self, noisyFile, priorFile):
+        self._noisyFile.set(noisyFile)
+        self._priorFile.set(priorFile)
+
     def getTrainConfig(self) -> dict:
         """The engine's training configuration (empty dict when unknown)."""
         path = self.getConfigPath()
@@ -78,7 +95,54 @@ class SetOfSCNetModels(EMSet):
     ITEM_TYPE = SCNetModel
 
     def getModelFor(self, tsId):
+        """The model trained on ``tsId`` (a copy), or None."""
         for model in self.iterItems():
             if model.getTsId() == tsId:
                 return model.clone()
         return None
+
+
+class SCNetScore(EMObject):
+    """PSNR / SSIM of one volume against the ground truth (one row of the paper's Tables 1-2)."""
+
+    def __init__(self, tsId=None, label=None, psnr=None, ssim=None, fileName=None, **kwargs):
+        EMObject.__init__(self, **kwargs)
+        self._tsId = pwobj.String(tsId)
+        self._label = pwobj.String(label)      # e.g. noisy, prior, SC-Net, lowpass
+        self._psnr = pwobj.Float(psnr)         # dB; None when the volume equals the ground truth
+        self._ssim = pwobj.Float(ssim)
+        self._fileName = pwobj.String(fileName)  # the scored volume
+
+    def getTsId(self):
+        return self._tsId.get()
+
+    def getLabel(self):
+        return self._label.get()
+
+    def getPsnr(self):
+        return self._psnr.get()
+
+    def getSsim(self):
+        return self._ssim.get()
+
+    def getFileName(self):
+        return self._fileName.get()
+
+    def asDict(self) -> dict:
+        return {"tsId": self.getTsId(), "label": self.getLabel(), "psnr": self.getPsnr(),
+                "ssim": self.getSsim(), "path": self.getFileName()}
+
+    def __str__(self):
+        return f"{self.getTsId()} {self.getLabel()}: PSNR {self.getPsnr()} dB, SSIM {self.getSsim()}"
+
+
+class SetOfSCNetScores(EMSet):
+    """The scores of an evaluation, in the order they were computed (tsId, then input set, then baseline)."""
+    ITEM_TYPE = SCNetScore
+
+    def byTsId(self) -> dict:
+        """``{tsId: [score dict, ...]}`` in stored order."""
+        out = {}
+        for s in self.iterItems(orderBy="id"):
+            out.setdefault(s.getTsId(), []).append(s.asDict())
+        return out

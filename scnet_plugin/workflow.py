@@ -1,83 +1,79 @@
 """The SC-Net chain as a scripted Scipion project run (used by ``scnet_plugin.demo``
 and by the end-to-end test).
 
-    simulate (engine, §5.2 on the built-in phantom) -> tomo 'import tilt-series'
-    -> scnet prepare tomograms -> scnet train -> scnet denoise -> scnet FSC e/o
-    -> scnet evaluate (PSNR/SSIM against the simulation's ground truth)
+    scnet simulate (§5.2 on the built-in phantom) -> scnet prepare tomograms
+    -> scnet train -> scnet denoise -> scnet FSC e/o
+    -> scnet evaluate (PSNR/SSIM against the simulation's GroundTruth output)
+
+(or, from a folder of tilt series, tomo 'import tilt-series' first).
 
 ``new(cls, **params)`` and ``launch(prot)`` are passed in, so the same chain runs
 with a plain ``Project`` (the demo) or inside a pyworkflow ``BaseTest``.
 """
-import os
-import shutil
-import subprocess
+from .protocols.protocol_simulate import PHANTOM_TS_ID
 
-from . import Plugin
-
-TS_ID = "TS_01"
+TS_ID = PHANTOM_TS_ID  # tsId of the simulated phantom
 
 
-def simulate_phantom(outDir, shape=(64, 128, 128), sigma=15.0, seed=0, voxelSize=10.0, tiltStep=3.0):
-    """Run ``scnet simulate --phantom`` and lay out TS_01.mrcs + TS_01.tlt for tomo's importer.
+def simulate_phantom(new, launch, shape=(64, 128, 128), sigma=15.0, seed=0, voxelSize=10.0, tiltStep=3.0):
+    """Launch ``ProtSCNetSimulate`` on the built-in phantom (the one simulation path); returns it.
 
-    Returns (tilt-series folder, ground-truth MRC path).
+    Its outputs feed the chain: ``NoisyTiltSeries`` (to :func:`run_chain`) and ``GroundTruth``
+    (to evaluate).
     """
-    simDir = os.path.join(outDir, "simulation")
-    os.makedirs(simDir, exist_ok=True)
+    from .protocols import ProtSCNetSimulate
     z, y, x = shape
-    cmd = [Plugin.getScnetCommand(), "simulate", "--phantom", "--output-dir", simDir,
-           "--shape", f"{z},{y},{x}", "--seed", str(seed), "--sigma", str(sigma),
-           "--voxel-size", str(voxelSize), "--tilt-step", str(tiltStep), "--thickness", str(z)]
-    subprocess.run(cmd, check=True, env=Plugin.getEnviron())
-    tsDir = os.path.join(outDir, "tilt_series")
-    os.makedirs(tsDir, exist_ok=True)
-    shutil.copy(os.path.join(simDir, "noisy_ts.mrcs"), os.path.join(tsDir, f"{TS_ID}.mrcs"))
-    shutil.copy(os.path.join(simDir, "noisy_ts.tlt"), os.path.join(tsDir, f"{TS_ID}.tlt"))
-    return tsDir, os.path.join(simDir, "ground_truth.mrc")
+    return launch(new(ProtSCNetSimulate, source=0, phantomShape=f"{z},{y},{x}", samplingRate=voxelSize,
+                      tiltStep=tiltStep, sigma=sigma, seed=seed, thickness=z))
 
 
-def run_chain(new, launch, tsDir, samplingRate, thickness, train=None, denoise=None, groundTruth=None,
-              log=print):
-    """Run the whole chain; returns the protocols by name."""
+def import_tilt_series(new, launch, tsDir, samplingRate):
+    """tomo's 'import tilt-series' of ``tsDir/{TS}.mrcs`` + ``.tlt``; returns the protocol."""
     from tomo.protocols import ProtImportTs
+    return launch(new(ProtImportTs, filesPath=tsDir, filesPattern="{TS}.mrcs", anglesFrom=2,
+                      samplingRate=samplingRate, voltage=300, magnification=50000, sphericalAberration=2.7,
+                      amplitudeContrast=0.1, tiltAxisAngle=0.0, dosePerFrame=2.0))
 
+
+def run_chain(new, launch, tiltSeries, thickness, train=None, denoise=None, groundTruth=None, log=print):
+    """Run the chain on ``tiltSeries`` (a SetOfTiltSeries, e.g. ``simulate_phantom(...).NoisyTiltSeries``);
+    ``groundTruth``: a SetOfTomograms (e.g. the simulation's GroundTruth) or an MRC file, or None
+    to skip evaluate.  Returns the protocols by name."""
     from .protocols import (ProtSCNetDenoise, ProtSCNetEvaluate, ProtSCNetFscEo,
                             ProtSCNetPrepareTomograms, ProtSCNetTrain)
     prots = {}
-    log("[chain] 1/6 import tilt series (tomo)")
-    prots["import"] = launch(new(ProtImportTs, filesPath=tsDir, filesPattern="{TS}.mrcs", anglesFrom=2,
-                                 samplingRate=samplingRate, voltage=300, magnification=50000,
-                                 sphericalAberration=2.7, amplitudeContrast=0.1, tiltAxisAngle=0.0,
-                                 dosePerFrame=2.0))
-    tsSet = getattr(prots["import"], prots["import"].OUTPUT_NAME)
+    tsSet = tiltSeries
 
-    log("[chain] 2/6 prepare tomograms (Topaz 2D filter, reconstruction, even/odd)")
+    log("[chain] 1/5 prepare tomograms (Topaz 2D filter, reconstruction, even/odd)")
     prep = new(ProtSCNetPrepareTomograms, thickness=thickness, backend=1, doEvenOdd=True)
     prep.inputSetOfTiltSeries.set(tsSet)
     prots["prepare"] = launch(prep)
 
-    log("[chain] 3/6 train SC-Net")
+    log("[chain] 2/5 train SC-Net")
     tr = new(ProtSCNetTrain, **(train or {}))
     tr.inputTomograms.set(prep.Tomograms)
     tr.inputPriors.set(prep.PriorTomograms)
     prots["train"] = launch(tr)
 
-    log("[chain] 4/6 denoise")
+    log("[chain] 3/5 denoise")
     dn = new(ProtSCNetDenoise, **(denoise or {}))
     dn.inputModel.set(getattr(tr, "Models", None) or tr.Model)
     dn.inputTomograms.set(prep.Tomograms)
     prots["denoise"] = launch(dn)
 
-    log("[chain] 5/6 FSC e/o (before / after denoising)")
+    log("[chain] 4/5 FSC e/o (before / after denoising)")
     fsc = new(ProtSCNetFscEo, label1="noisy", label2="SC-Net")
     fsc.inputTomograms.set(prep.Tomograms)
     fsc.inputTomograms2.set(dn.Tomograms)
     prots["fsc"] = launch(fsc)
 
-    if groundTruth:
-        log("[chain] 6/6 evaluate PSNR/SSIM against the ground truth")
-        ev = new(ProtSCNetEvaluate, groundTruthFile=groundTruth, labels="noisy,prior,SC-Net",
-                 baselines="lowpass")
+    if groundTruth is not None:
+        log("[chain] 5/5 evaluate PSNR/SSIM against the ground truth")
+        ev = new(ProtSCNetEvaluate, labels="noisy,prior,SC-Net", baselines="lowpass")
+        if isinstance(groundTruth, str):
+            ev.groundTruthFile.set(groundTruth)
+        else:
+            ev.inputGroundTruth.set(groundTruth)
         ev.inputSets.set([prep.Tomograms, prep.PriorTomograms, dn.Tomograms])
         prots["evaluate"] = launch(ev)
     return prots

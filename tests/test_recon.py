@@ -9,8 +9,9 @@ import pytest
 
 from scnet.errors import SCNetInputError
 from scnet import recon
-from scnet.recon import (ReconConfig, analytic_projection_points, angular_weights, imod_tilt_command,
-                         reconstruct, reproject)
+from scnet.recon import ReconConfig, angular_weights, imod_tilt_command, reconstruct, reproject
+
+from _geometry import analytic_projection_points
 
 T, Y, X = 32, 6, 48
 ANG = np.arange(-60, 61, 4.0)

@@ -55,7 +55,7 @@ def test_simulate_from_raw_tilt_series_applies_paper_filter(vol):
 
 
 @pytest.mark.parametrize("cfg,match", [
-    (SimulationConfig(sigma=-1), "sigma"), (SimulationConfig(gaussian_sigma=-2), "gaussian-sigma"),
+    (SimulationConfig(sigma=-1), "sigma"), (SimulationConfig(gaussian_sigma=-2), "gaussian_sigma"),
     (SimulationConfig(thickness=0), "thickness"), (SimulationConfig(thickness=1000), "thickness"),
 ])
 def test_bad_config(vol, cfg, match):

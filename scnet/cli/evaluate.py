@@ -12,7 +12,6 @@ All inputs are checked (SCNetInputError -> exit 2) before any output is written.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import logging
@@ -22,22 +21,16 @@ import time
 
 import numpy as np
 
+from ..choices import BASELINES, BASELINES_WITH_DEVICE, BM4D_STAGES
 from ..errors import SCNetInputError
+from .options import add_device, add_subvolume, parse_zyx
 
 log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- helpers
 def _zyx(text, name="--subvolume"):
-    if text is None:
-        return None
-    try:
-        vals = tuple(int(v) for v in str(text).replace("x", ",").split(","))
-    except ValueError:
-        raise SCNetInputError(f"{name} must be three integers Z,Y,X (got {text!r}).") from None
-    if len(vals) != 3 or any(v < 0 for v in vals):
-        raise SCNetInputError(f"{name} must be three non-negative integers Z,Y,X (0 = whole axis), got {text!r}.")
-    return vals
+    return parse_zyx(text, name, allow_zero=True)
 
 
 def _check_output(path, inputs=()):
@@ -201,11 +194,11 @@ def cmd_evaluate(args) -> int:
 
 
 # --------------------------------------------------------------------------- baseline
-_TAKES_DEVICE = ("n2v", "topaz3d")
+_TAKES_DEVICE = BASELINES_WITH_DEVICE
 
 
 def cmd_baseline(args) -> int:
-    from ..baselines import BASELINES, available_baselines, run_baseline
+    from ..baselines import available_baselines, run_baseline
     from ..io import write_volume
 
     if args.list:
@@ -252,8 +245,7 @@ def register(sub) -> None:
     p.add_argument("--csv", default=None, help="write the curve: shell,frequency,resolution,fsc,fsc_eo")
     p.add_argument("--json", default=None,
                    help="write resolution_fsc_0.5, resolution_fsc_eo_0.5 (A; null if not reached), voxel_size, curve")
-    p.add_argument("--subvolume", default=None, metavar="Z,Y,X",
-                   help="use a centred sub-volume of this size (the paper: 100,512,512); 0 keeps an axis")
+    add_subvolume(p, "use a centred sub-volume of this size (the paper: 100,512,512); 0 keeps an axis")
     p.add_argument("--mask", default="none",
                    help="'none' (default), 'soft' (box with 10%% cosine edges) or a mask MRC of the volumes' shape")
     p.add_argument("--threshold", type=float, default=0.5, help="FSC threshold (default 0.5, as in the paper)")
@@ -268,24 +260,24 @@ def register(sub) -> None:
     p.add_argument("volumes", metavar="VOL", nargs="+", help="volumes to score (same shape as the ground truth)")
     p.add_argument("--labels", default=None, help="comma-separated labels, one per VOL (default: file names)")
     p.add_argument("--json", default=None, help="also write the results as JSON")
-    p.add_argument("--subvolume", default=None, metavar="Z,Y,X", help="score a centred sub-volume only")
+    add_subvolume(p, "score a centred sub-volume only")
     p.add_argument("--data-range", type=float, default=None, help="override the ground truth's max - min")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
-        "baseline", help="denoise with a comparison method: bm4d | n2v | lowpass | gaussian | topaz3d",
+        "baseline", help="denoise with a comparison method: " + " | ".join(BASELINES),
         description="Run one of the paper's comparison methods on a volume. bm4d is optional (pip install "
                     "bm4d==4.2.5, non-commercial licence); n2v trains careamics Noise2Void 3D on the volume "
                     "itself. --sigma is the NOISE std for bm4d (default: estimated) and the FILTER std in "
                     "voxels for gaussian. `scnet baseline --list` shows what can run here.")
-    p.add_argument("name", metavar="NAME", nargs="?", help="bm4d | n2v | lowpass | gaussian | topaz3d")
+    p.add_argument("name", metavar="NAME", nargs="?", help=" | ".join(BASELINES))
     p.add_argument("input", metavar="IN", nargs="?", help="input volume (MRC)")
     p.add_argument("output", metavar="OUT", nargs="?", help="output volume (MRC; voxel size and origin copied)")
     p.add_argument("--list", action="store_true", help="list the baselines and whether they can run here")
     p.add_argument("--sigma", type=float, default=None,
                    help="bm4d: noise std (intensity units; default estimated); gaussian: filter std in voxels (1.5)")
     p.add_argument("--cutoff", type=float, default=None, help="lowpass: cut-off as a fraction of Nyquist (0.3)")
-    p.add_argument("--stages", choices=("all", "hard"), default=None,
+    p.add_argument("--stages", choices=BM4D_STAGES, default=None,
                    help="bm4d: all stages (default) or hard thresholding only (faster)")
     p.add_argument("--topaz-model", default=None, help="topaz3d: unet-3d-10a (default) | unet-3d-20a")
     p.add_argument("--epochs", type=int, default=None, help="n2v: training epochs (10)")
@@ -293,5 +285,5 @@ def register(sub) -> None:
     p.add_argument("--patch-size", type=int, default=None, help="n2v: cubic patch size, multiple of 8 (32)")
     p.add_argument("--batch-size", type=int, default=None, help="n2v: batch size (4)")
     p.add_argument("--seed", type=int, default=None, help="n2v: random seed (1)")
-    p.add_argument("--device", default="cpu", help="n2v, topaz3d: cpu | cuda | cuda:N (default cpu)")
+    add_device(p, f"{', '.join(BASELINES_WITH_DEVICE)}: cpu | cuda | cuda:N")
     p.set_defaults(func=cmd_baseline)

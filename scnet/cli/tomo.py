@@ -13,7 +13,10 @@ import time
 
 import numpy as np
 
+from ..choices import PRIOR_FILTERS, RECON_METHODS, TILT_SUBSETS, TOPAZ_2D_MODELS
 from ..errors import SCNetInputError
+from .options import (add_device, add_phantom, add_reconstruction, add_voxel_size, parse_pair as _pair,
+                      parse_zyx)
 
 log = logging.getLogger(__name__)
 
@@ -21,23 +24,7 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------- parsing helpers
 
 def _shape(text: str):
-    try:
-        vals = tuple(int(v) for v in str(text).replace("x", ",").split(","))
-    except ValueError:
-        raise SCNetInputError(f"--shape must be Z,Y,X integers (got {text!r}).")
-    if len(vals) != 3:
-        raise SCNetInputError(f"--shape must be three integers Z,Y,X (got {text!r}).")
-    return vals
-
-
-def _pair(text: str, name: str):
-    try:
-        vals = tuple(float(v) for v in str(text).split(","))
-    except ValueError:
-        raise SCNetInputError(f"{name} must be two numbers R1,R2 (got {text!r}).")
-    if len(vals) != 2:
-        raise SCNetInputError(f"{name} must be two numbers R1,R2 (got {text!r}).")
-    return vals
+    return parse_zyx(text, "--shape")
 
 
 def _voxel_size(value, default):
@@ -209,14 +196,14 @@ def register(sub) -> None:
                     "(--sigma in pixels); 'lowpass' (--cutoff as a fraction of Nyquist, raised-cosine edge).")
     p.add_argument("input", metavar="IN_STACK", help="tilt stack (.mrc/.mrcs/.st)")
     p.add_argument("output", metavar="OUT_STACK", help="filtered stack to write")
-    p.add_argument("--method", choices=["topaz", "gaussian", "lowpass"], default="topaz")
-    p.add_argument("--topaz-model", default="unet",
-                   help="Topaz 2D model: unet (unet_L2_v0.2.2, paper), unet-v0.2.1, unet-small, fcnn, affine")
+    p.add_argument("--method", choices=PRIOR_FILTERS, default="topaz")
+    p.add_argument("--topaz-model", default="unet", choices=TOPAZ_2D_MODELS,
+                   help="Topaz 2D model (unet = unet_L2_v0.2.2, the paper's)")
     p.add_argument("--sigma", type=float, default=1.5, help="Gaussian std in pixels (--method gaussian)")
     p.add_argument("--cutoff", type=float, default=0.5, help="low-pass cut-off, fraction of Nyquist (--method lowpass)")
     p.add_argument("--patch-size", type=int, default=1024,
                    help="Topaz: tile images larger than this (+128 px context) to bound memory; 0 = whole images")
-    p.add_argument("--device", default="cpu", help="cpu or cuda:N (Topaz)")
+    add_device(p, "cpu or cuda:N (Topaz)")
     p.set_defaults(func=cmd_filter)
 
     p = sub.add_parser(
@@ -231,14 +218,12 @@ def register(sub) -> None:
     p.add_argument("output", metavar="OUT_VOL", help="tomogram to write (.mrc)")
     p.add_argument("--angles", required=True, metavar="FILE.tlt", help="tilt angles, one per line (deg)")
     p.add_argument("--thickness", type=int, default=None, help="output thickness in pixels (default X/2)")
-    p.add_argument("--backend", choices=["auto", "builtin", "imod"], default="auto")
-    p.add_argument("--method", choices=["wbp", "sirt"], default="wbp")
+    add_reconstruction(p, "auto")
+    p.add_argument("--method", choices=RECON_METHODS, default="wbp")
     p.add_argument("--sirt-iterations", type=int, default=30)
-    p.add_argument("--radial", default="0.35,0.035",
-                   help="radial filter R1,R2 in cycles/pixel (IMOD -RADIAL, Gaussian fall-off sigma R2)")
-    p.add_argument("--subset", choices=["all", "even", "odd"], default="all",
+    p.add_argument("--subset", choices=TILT_SUBSETS, default="all",
                    help="use all tilts, or only even/odd acquisition indices (for FSC_e/o, eq. 10)")
-    p.add_argument("--voxel-size", type=float, default=None, help="voxel size in A (default: from the stack header)")
+    add_voxel_size(p)
     p.add_argument("--imod-gpu", action="store_true", help="IMOD back-end: pass -UseGPU 0 to tilt")
     p.set_defaults(func=cmd_reconstruct)
 
@@ -249,11 +234,9 @@ def register(sub) -> None:
                     "macromolecules, low-frequency background), DIR/phantom_ts.mrcs (projections with a missing "
                     "wedge) and DIR/phantom_ts.tlt.")
     p.add_argument("--output-dir", required=True, metavar="DIR")
-    p.add_argument("--shape", default="64,64,64", help="Z,Y,X in voxels (Z = thickness)")
+    add_phantom(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tilt-range", type=float, default=60.0, help="tilts from -range to +range (deg)")
-    p.add_argument("--tilt-step", type=float, default=3.0, help="tilt increment (deg)")
-    p.add_argument("--voxel-size", type=float, default=10.0, help="voxel size in A (sets feature sizes)")
+    add_voxel_size(p, 10.0, "10; sets feature sizes")
     p.set_defaults(func=cmd_phantom)
 
     p = sub.add_parser(
@@ -273,15 +256,10 @@ def register(sub) -> None:
     p.add_argument("--thickness", type=int, default=None,
                    help="reconstruction thickness (default: phantom Z, or X/2 for a tilt series)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (and of the phantom)")
-    p.add_argument("--shape", default="64,64,64", help="phantom Z,Y,X (--phantom)")
-    p.add_argument("--tilt-range", type=float, default=60.0, help="phantom tilt range (deg)")
-    p.add_argument("--tilt-step", type=float, default=3.0, help="phantom tilt step (deg)")
+    add_phantom(p, " (--phantom)")
     p.add_argument("--gaussian-sigma", type=float, default=None,
                    help="3D Gaussian (voxels) making the ground truth (default 2 for a tilt series as in §5.2, "
                         "0 for the already clean phantom)")
-    p.add_argument("--backend", choices=["builtin", "imod", "auto"], default="builtin",
-                   help="reconstruction back-end for every reconstruction of the simulation")
-    p.add_argument("--radial", default="0.35,0.035", help="radial filter R1,R2 (cycles/pixel)")
-    p.add_argument("--voxel-size", type=float, default=None,
-                   help="voxel size in A (default: the stack's, or 10 for the phantom)")
+    add_reconstruction(p, "builtin", "reconstruction back-end for every reconstruction of the simulation")
+    add_voxel_size(p, None, "the stack's, or 10 for the phantom")
     p.set_defaults(func=cmd_simulate)

@@ -1,22 +1,38 @@
 """scnet - evaluate: PSNR / SSIM of denoised tomograms against a ground truth
-(paper Tables 1-2), with the paper's baselines computed on the noisy input."""
-import glob
+(paper Tables 1-2), with the paper's baselines computed on the noisy input.
+
+Outputs (registered, so viewers and scripts follow them instead of file names):
+``Scores`` (a :class:`SetOfSCNetScores`, one row per tsId and volume) and one
+``Baseline_<name>`` SetOfTomograms per baseline run.
+"""
 import os
 
 import pyworkflow.protocol.params as params
 from pyworkflow.protocol.constants import STEPS_SERIAL
 from pyworkflow.utils import makePath
+from tomo.objects import SetOfTomograms
 
 from ..constants import BASELINES
+from ..objects import SCNetScore, SetOfSCNetScores
 from .protocol_base import ProtSCNetBase
+
+SCORES = "Scores"
+
+
+def baselineOutputName(name):
+    """Name of the output SetOfTomograms holding the volumes of baseline ``name``."""
+    return f"Baseline_{name}"
 
 
 class ProtSCNetEvaluate(ProtSCNetBase):
     """Scores tomograms against a ground truth (e.g. from 'simulate', §5.2): PSNR and 3D SSIM
     (data range = ground truth max - min). Baselines (low-pass, Gaussian, Topaz-3D, Noise2Void,
     BM4D) can be run on the FIRST input set (the noisy tomograms) and scored alongside,
-    giving the paper's Table 1-2 comparison on your data. Results: extra/evaluation_<tsId>.json."""
+    giving the paper's Table 1-2 comparison on your data. Outputs: Scores (PSNR/SSIM per tsId
+    and volume) and one set of tomograms per baseline."""
     _label = "evaluate"
+    # Scores + one set per baseline (several SetOfTomograms: an Enum would alias them)
+    _possibleOutputs = {SCORES: SetOfSCNetScores, **{baselineOutputName(b): SetOfTomograms for b in BASELINES}}
     stepsExecutionMode = STEPS_SERIAL  # baselines are heavy: one at a time
 
     def _defineParams(self, form):
@@ -71,7 +87,7 @@ class ProtSCNetEvaluate(ProtSCNetBase):
                 labels.append(label)
         noisy = self._sets()[0].getItem("_tsId", tsId).getFileName()
         for name in self._baselineNames():
-            out = self._getExtraPath(tsId, f"baseline_{name}.mrc")
+            out = self._baselinePath(tsId, name)
             args = ["baseline", name, noisy, out]
             if name in ("n2v", "topaz3d"):
                 args += ["--device", self.getDevice()]
@@ -79,22 +95,46 @@ class ProtSCNetEvaluate(ProtSCNetBase):
             vols.append(out)
             labels.append(name)
         self.runScnet("evaluate", "--ground-truth", self._groundTruthFor(tsId), "--labels", ",".join(labels),
-                      "--json", self._getExtraPath(f"evaluation_{tsId}.json"), *vols)
+                      "--json", self._jsonPath(tsId), *vols)
+
+    def _jsonPath(self, tsId):
+        return self._getExtraPath(f"evaluation_{tsId}.json")
+
+    def _baselinePath(self, tsId, name):
+        return self._getExtraPath(tsId, f"baseline_{name}.mrc")
 
     def createOutputStep(self):
-        # results are files (JSON + baseline volumes); nothing to register beyond them
-        missing = [t for t in self._tsIds(self._sets()[0])
-                   if not os.path.exists(self._getExtraPath(f"evaluation_{t}.json"))]
+        noisySet = self._sets()[0]
+        ids = self._tsIds(noisySet)
+        missing = [t for t in ids if not os.path.exists(self._jsonPath(t))]
         if missing:
             raise RuntimeError(f"No evaluation written for {', '.join(missing)}; see the run log.")
+        scores = SetOfSCNetScores(filename=self._getPath("scnet_scores.sqlite"))
+        for tsId in ids:
+            for r in self._readJson(self._jsonPath(tsId))["results"]:
+                scores.append(SCNetScore(tsId=tsId, label=r["label"], psnr=r.get("psnr"), ssim=r.get("ssim"),
+                                         fileName=r.get("path")))
+        outputs = {SCORES: scores}
+        for name in self._baselineNames():
+            tomos = self._createSetOfTomograms(f"baseline_{name}")
+            tomos.copyInfo(noisySet)
+            for tsId in ids:
+                src = noisySet.getItem("_tsId", tsId)
+                tomos.append(self._newTomogram(self._baselinePath(tsId, name), tsId, noisySet.getSamplingRate(),
+                                               src.getAcquisition() if src is not None else None))
+            outputs[baselineOutputName(name)] = tomos
+        self._defineOutputs(**outputs)
+        for out in outputs.values():
+            self._defineSourceRelation(self.inputSets[0], out)
 
     def results(self):
-        """{tsId: [{'label', 'psnr', 'ssim'}, ...]} from the engine's JSON files."""
-        out = {}
-        for p in sorted(glob.glob(self._getExtraPath("evaluation_*.json"))):
-            tsId = os.path.basename(p)[len("evaluation_"):-len(".json")]
-            out[tsId] = self._readJson(p)["results"]
-        return out
+        """``{tsId: [{'tsId', 'label', 'psnr', 'ssim', 'path'}, ...]}`` from the Scores output ({} before)."""
+        scores = getattr(self, SCORES, None)
+        return scores.byTsId() if scores is not None else {}
+
+    def baselineTomograms(self, name):
+        """The output set of baseline ``name`` (None when it was not run)."""
+        return getattr(self, baselineOutputName(name), None)
 
     # ------------------------------------------------------------------
     def _validate(self):
@@ -126,7 +166,8 @@ class ProtSCNetEvaluate(ProtSCNetBase):
             return ["Not evaluated yet."]
         lines = []
         for tsId, rows in res.items():
-            lines.append(f"{tsId}: " + "; ".join(f"{r['label']} {r['psnr']:.2f} dB / {r['ssim']:.3f}" for r in rows))
+            lines.append(f"{tsId}: " + "; ".join(f"{r['label']} {_num(r['psnr'], '.2f')} dB / {_num(r['ssim'], '.3f')}"
+                                                 for r in rows))
         return lines
 
     def _methods(self):
@@ -135,3 +176,7 @@ class ProtSCNetEvaluate(ProtSCNetBase):
 
     def _citations(self):
         return ["Yang2021SCNet"]
+
+
+def _num(value, fmt):
+    return format(value, fmt) if isinstance(value, (int, float)) else "-"

@@ -170,6 +170,9 @@ class ProtSCNetTrain(ProtSCNetBase):
                        lossLog=os.path.join(d, LOSS_LOG), tsId=tsId)
         m.setPatchSize(self.patchSize.get())
         m.setSamplingRate(self.inputTomograms.get().getSamplingRate())
+        noisy = self.inputTomograms.get().getItem("_tsId", tsId)
+        prior = self.inputPriors.get().getItem("_tsId", tsId)
+        m.setTrainingInputs(noisy.getFileName() if noisy else None, prior.getFileName() if prior else None)
         return m
 
     def createOutputStep(self):

@@ -1,5 +1,10 @@
-"""Figures of scnet_plugin.viewers.figures on tiny synthetic MRC/CSV/JSON files."""
+"""Figures of scnet_plugin.viewers.figures on tiny synthetic MRC/CSV/JSON files (unittest classes,
+so `scipion3 tests scnet_plugin.tests.test_figures` finds them)."""
 import json
+import pathlib
+import shutil
+import tempfile
+import unittest
 
 import mrcfile
 import numpy as np
@@ -11,8 +16,8 @@ from scnet_plugin.wizards.wizards import estimate_peak_memory_gb, suggest_patch_
 
 def _check_png(path, min_px=200):
     im = np.asarray(Image.open(path).convert("L"))
-    assert im.shape[0] > min_px and im.shape[1] > min_px
-    assert im.std() > 5  # not a single colour
+    if not (im.shape[0] > min_px and im.shape[1] > min_px and im.std() > 5):  # not tiny, not one colour
+        raise AssertionError(f"{path}: shape {im.shape}, std {im.std():.1f}")
 
 
 def _mrc(path, arr):
@@ -21,26 +26,10 @@ def _mrc(path, arr):
     return str(path)
 
 
-def test_slices_figure(tmp_path):
-    rng = np.random.default_rng(0)
-    a = _mrc(tmp_path / "a.mrc", rng.normal(size=(16, 20, 24)))
-    b = _mrc(tmp_path / "b.mrc", np.arange(16 * 20 * 24).reshape(16, 20, 24))
-    xy, xz, yz = figures.central_slices(a)
-    assert xy.shape == (20, 24) and xz.shape == (16, 24) and yz.shape == (16, 20)
-    out = figures.slices_figure({"noisy": a, "denoised": b}, str(tmp_path / "s.png"), title="t")
-    _check_png(out)
-
-
-def test_loss_curves_figure(tmp_path):
-    p = tmp_path / "loss_log.csv"
-    rows = ["iteration,epoch,loss,L_rec,L_smooth,L_exp,L_reg,val_loss,seconds"]
-    for i in range(1, 21):
-        val = f"{1.0 / i:.4f}" if i % 5 == 0 else ""
-        rows.append(f"{i},{(i - 1) // 5},{2.0 / i},{1.0 / i},{0.1 / i},{0.2 / i},{0.01},{val},{i * 0.1}")
-    p.write_text("\n".join(rows) + "\n")
-    log = figures.read_loss_log(str(p))
-    assert log["val_loss"].count(None) == 16
-    _check_png(figures.loss_curves_figure(str(p), str(tmp_path / "l.png")))
+class _TmpDirTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = pathlib.Path(tempfile.mkdtemp(prefix="scnet_fig_"))
+        self.addCleanup(shutil.rmtree, self.tmp, True)
 
 
 def _fsc_csv(path, decay):
@@ -53,66 +42,113 @@ def _fsc_csv(path, decay):
     return str(path)
 
 
-def test_fsc_figure_and_crossing(tmp_path):
-    a = _fsc_csv(tmp_path / "noisy.csv", 0.03)
-    b = _fsc_csv(tmp_path / "den.csv", 0.1)
-    fr, c = figures.read_fsc_csv(b, use_eo=False)
-    res = figures.crossing_resolution(fr, c)
-    assert abs(res - 1 / (0.1 * np.log(2))) < 0.5  # exp(-f/0.1)=0.5 at f=0.0693
-    fr2, c2 = figures.read_fsc_csv(a, use_eo=True)
-    assert figures.crossing_resolution(fr2, c2) > res  # noisy reaches 0.5 at a worse resolution
-    _check_png(figures.fsc_figure({"noisy": a, "denoised": b}, str(tmp_path / "f.png")))
+ROWS = [{"label": "noisy", "path": "n.mrc", "psnr": 12.345, "ssim": 0.12345},
+        {"label": "SC-Net", "path": "d.mrc", "psnr": 20.5, "ssim": 0.6}]
 
 
-def test_evaluation_table(tmp_path):
-    p = tmp_path / "evaluation.json"
-    p.write_text(json.dumps({"ground_truth": "gt.mrc", "data_range": 1.0, "shape": [8, 8, 8],
-                             "convention": "x", "results": [
-                                 {"label": "noisy", "path": "n.mrc", "psnr": 12.345, "ssim": 0.12345},
-                                 {"label": "SC-Net", "path": "d.mrc", "psnr": 20.5, "ssim": 0.6}]}))
-    t = figures.evaluation_table(str(p))
-    lines = t.strip().splitlines()
-    assert "| noisy | 12.35 | 0.1235 |" in lines
-    assert "| SC-Net | 20.50 | 0.6000 |" in lines
-    assert lines.index("| noisy | 12.35 | 0.1235 |") < lines.index("| SC-Net | 20.50 | 0.6000 |")
+class TestFigures(_TmpDirTest):
+    def test_slices_figure(self):
+        rng = np.random.default_rng(0)
+        a = _mrc(self.tmp / "a.mrc", rng.normal(size=(16, 20, 24)))
+        b = _mrc(self.tmp / "b.mrc", np.arange(16 * 20 * 24).reshape(16, 20, 24))
+        xy, xz, yz = figures.central_slices(a)
+        self.assertEqual((xy.shape, xz.shape, yz.shape), ((20, 24), (16, 24), (16, 20)))
+        _check_png(figures.slices_figure({"noisy": a, "denoised": b}, str(self.tmp / "s.png"), title="t"))
+
+    def test_loss_curves_figure(self):
+        p = self.tmp / "loss_log.csv"
+        rows = ["iteration,epoch,loss,L_rec,L_smooth,L_exp,L_reg,val_loss,seconds"]
+        for i in range(1, 21):
+            val = f"{1.0 / i:.4f}" if i % 5 == 0 else ""
+            rows.append(f"{i},{(i - 1) // 5},{2.0 / i},{1.0 / i},{0.1 / i},{0.2 / i},{0.01},{val},{i * 0.1}")
+        p.write_text("\n".join(rows) + "\n")
+        log = figures.read_loss_log(str(p))
+        self.assertEqual(log["val_loss"].count(None), 16)
+        _check_png(figures.loss_curves_figure(str(p), str(self.tmp / "l.png")))
+
+    def test_fsc_figure_and_crossing(self):
+        a = _fsc_csv(self.tmp / "noisy.csv", 0.03)
+        b = _fsc_csv(self.tmp / "den.csv", 0.1)
+        fr, c = figures.read_fsc_csv(b, use_eo=False)
+        res = figures.crossing_resolution(fr, c)
+        self.assertLess(abs(res - 1 / (0.1 * np.log(2))), 0.5)  # exp(-f/0.1)=0.5 at f=0.0693
+        fr2, c2 = figures.read_fsc_csv(a, use_eo=True)
+        self.assertGreater(figures.crossing_resolution(fr2, c2), res)  # noisy: 0.5 at a worse resolution
+        _check_png(figures.fsc_figure({"noisy": a, "denoised": b}, str(self.tmp / "f.png")))
+
+    def test_scores_and_evaluation_table(self):
+        lines = figures.scores_table(ROWS).strip().splitlines()
+        self.assertIn("| noisy | 12.35 | 0.1235 |", lines)
+        self.assertIn("| SC-Net | 20.50 | 0.6000 |", lines)
+        self.assertLess(lines.index("| noisy | 12.35 | 0.1235 |"), lines.index("| SC-Net | 20.50 | 0.6000 |"))
+        self.assertIn("| x | - | - |", figures.scores_table([{"label": "x", "psnr": None, "ssim": None}]))
+        p = self.tmp / "evaluation.json"
+        p.write_text(json.dumps({"ground_truth": "gt.mrc", "data_range": 1.0, "shape": [8, 8, 8],
+                                 "convention": "x", "results": ROWS}))
+        t = figures.evaluation_table(str(p))
+        self.assertTrue(t.startswith("Ground truth: gt.mrc"))
+        self.assertIn("| SC-Net | 20.50 | 0.6000 |", t)
 
 
-def test_patch_size_suggestion():
-    assert estimate_peak_memory_gb(64, 2, 8) > estimate_peak_memory_gb(32, 2, 8)
-    assert estimate_peak_memory_gb(64, 4, 8) > estimate_peak_memory_gb(64, 2, 8)
-    # plenty of memory: limited by 128 and by the smallest dimension (multiple of 16)
-    assert suggest_patch_size((500, 500, 200), 1000, 2, 8) == 128
-    assert suggest_patch_size((100, 500, 70), 1000, 2, 8) == 64
-    # tight memory: the suggestion must fit
-    p = suggest_patch_size((500, 500, 500), 1.0, 2, 8)
-    assert p % 16 == 0 and p >= 16 and estimate_peak_memory_gb(p, 2, 8) <= 1.0
-    assert estimate_peak_memory_gb(p + 16, 2, 8) > 1.0 or p == 128
+class TestWizard(unittest.TestCase):
+    def test_patch_size_suggestion(self):
+        self.assertGreater(estimate_peak_memory_gb(64, 2, 8), estimate_peak_memory_gb(32, 2, 8))
+        self.assertGreater(estimate_peak_memory_gb(64, 4, 8), estimate_peak_memory_gb(64, 2, 8))
+        # plenty of memory: limited by 128 and by the smallest dimension (multiple of 16)
+        self.assertEqual(suggest_patch_size((500, 500, 200), 1000, 2, 8), 128)
+        self.assertEqual(suggest_patch_size((100, 500, 70), 1000, 2, 8), 64)
+        # tight memory: the suggestion must fit
+        p = suggest_patch_size((500, 500, 500), 1.0, 2, 8)
+        self.assertTrue(p % 16 == 0 and p >= 16 and estimate_peak_memory_gb(p, 2, 8) <= 1.0)
+        self.assertTrue(estimate_peak_memory_gb(p + 16, 2, 8) > 1.0 or p == 128)
 
 
 class _StubProt:
-    """Just enough of a protocol for the viewers' result methods (extra/ folder)."""
+    """Just enough of a protocol for the viewers' result methods (extra/ folder, Scores output)."""
 
-    def __init__(self, d):
+    def __init__(self, d, results=None):
         self.d = d
+        self._results = results or {}
 
     def _getExtraPath(self, *p):
         return str(self.d.joinpath(*p))
 
+    def results(self):
+        return self._results
 
-def test_viewers_write_results(tmp_path):
-    from scnet_plugin.viewers.viewers import SCNetEvaluateViewer, SCNetFscViewer, PngView
-    from pyworkflow.viewer import TextView
-    test_evaluation_table(tmp_path)  # writes evaluation.json
-    ev = SCNetEvaluateViewer.__new__(SCNetEvaluateViewer)
-    ev.protocol = _StubProt(tmp_path)
-    views = ev._showTable()
-    assert isinstance(views[0], TextView)
-    assert "| SC-Net | 20.50 | 0.6000 |" in (tmp_path / "evaluation_table.md").read_text()
-    _fsc_csv(tmp_path / "ts1_noisy_fsc.csv", 0.03)
-    _fsc_csv(tmp_path / "ts1_denoised_fsc.csv", 0.1)
-    fv = SCNetFscViewer.__new__(SCNetFscViewer)
-    fv.protocol = _StubProt(tmp_path)
-    fv.useEo = type("P", (), {"get": lambda self: True})()
-    views = fv._showFsc()
-    assert isinstance(views[0], PngView)
-    _check_png(views[0].png)
+
+class TestViewers(_TmpDirTest):
+    def test_evaluate_viewer_shows_the_scores_output(self):
+        from pyworkflow.viewer import TextView
+        from scnet_plugin.viewers.viewers import SCNetEvaluateViewer
+        ev = SCNetEvaluateViewer.__new__(SCNetEvaluateViewer)
+        ev.protocol = _StubProt(self.tmp, {"TS_01": ROWS})
+        views = ev._showTable()
+        self.assertIsInstance(views[0], TextView)
+        text = (self.tmp / "evaluation_table.md").read_text()
+        self.assertIn("## TS_01", text)
+        self.assertIn("| SC-Net | 20.50 | 0.6000 |", text)
+
+    def test_fsc_viewer_writes_png(self):
+        from scnet_plugin.viewers.viewers import PngView, SCNetFscViewer
+        _fsc_csv(self.tmp / "ts1_noisy_fsc.csv", 0.03)
+        _fsc_csv(self.tmp / "ts1_denoised_fsc.csv", 0.1)
+        fv = SCNetFscViewer.__new__(SCNetFscViewer)
+        fv.protocol = _StubProt(self.tmp)
+        fv.useEo = type("P", (), {"get": lambda self: True})()
+        views = fv._showFsc()
+        self.assertIsInstance(views[0], PngView)
+        _check_png(views[0].png)
+
+    def test_loss_curves_view_is_shared(self):
+        from scnet_plugin.objects import SCNetModel
+        from scnet_plugin.viewers.viewers import PngView, SCNetModelLossViewer, lossCurvesView
+        p = self.tmp / "loss_log.csv"
+        p.write_text("iteration,epoch,loss,L_rec,L_smooth,L_exp,L_reg,val_loss,seconds\n" +
+                     "".join(f"{i},0,{1.0 / i},{1.0 / i},0.1,0.1,0.01,,{i}\n" for i in range(1, 11)))
+        m = SCNetModel(path=str(self.tmp / "model.pt"), lossLog=str(p), tsId="TS_01")
+        v = lossCurvesView(m)
+        self.assertIsInstance(v, PngView)
+        _check_png(v.png)
+        viewer = SCNetModelLossViewer.__new__(SCNetModelLossViewer)
+        self.assertEqual(viewer._visualize(m)[0].png, v.png)

@@ -5,17 +5,14 @@ Skipped unless `Xvfb` and `import` are on PATH (apt: xvfb imagemagick x11-utils)
 `make gui-shot` runs it with SCNET_GUI_PROJECT (an existing project to open instead, e.g. the
 demo's) and SCNET_GUI_SHOT (where to keep the screenshot, e.g. docs/gui_project.png)."""
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
-
-import pytest
-
-pytestmark = pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("import")),
-                                reason="GUI check needs Xvfb and ImageMagick `import` "
-                                       "(apt-get install xvfb imagemagick x11-utils)")
+import unittest
 
 PROJECT = "scnet_gui_check"
 
@@ -40,10 +37,19 @@ def _free_display():
     for n in range(90, 200):
         if not os.path.exists(f"/tmp/.X11-unix/X{n}") and not os.path.exists(f"/tmp/.X{n}-lock"):
             return n
-    pytest.skip("no free X display number")
+    raise unittest.SkipTest("no free X display number")
 
 
-def test_project_window_screenshot(tmp_path):
+@unittest.skipUnless(shutil.which("Xvfb") and shutil.which("import"),
+                     "GUI check needs Xvfb and ImageMagick `import` (apt-get install xvfb imagemagick x11-utils)")
+class TestProjectWindow(unittest.TestCase):
+    def test_project_window_screenshot(self):
+        tmp_path = pathlib.Path(tempfile.mkdtemp(prefix="scnet_gui_"))
+        self.addCleanup(shutil.rmtree, tmp_path, True)
+        _project_window_screenshot(tmp_path)
+
+
+def _project_window_screenshot(tmp_path):
     env = dict(os.environ)
     env.setdefault("SCIPION_USER_DATA", str(tmp_path / "userdata"))
     env.pop("MPLBACKEND", None)

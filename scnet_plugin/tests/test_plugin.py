@@ -79,7 +79,23 @@ class TestPluginClass(unittest.TestCase):
         self.assertIn("torch==2.13.0", cmds[1])  # torch first, before anything can pull another build
         self.assertIn("topaz-em==0.3.20", cmds[2])
         self.assertIn("--no-deps", cmds[3])
+        self.assertIn("careamics==", cmds[3])  # the N2V baseline the evaluate form offers can run
+        self.assertIn("--no-deps", cmds[4])
         self.assertTrue(cmds[-1].endswith("/opt/env/bin/scnet --version"))
+
+    def test_install_commands_follow_scnet_deps(self):
+        """What `scipion3 installb scnet` installs is scnet/deps.py, torch alone first, nothing re-typed."""
+        from scnet import __version__, deps
+        import scnet_plugin
+        cmds = Plugin.engineInstallCommands("/opt/env")
+        self.assertTrue(cmds[1].endswith(deps.TORCH))
+        for req in deps.ENGINE + deps.CAREAMICS_RUNTIME:
+            self.assertIn(req, cmds[2].split())
+        self.assertNotIn("careamics==", cmds[2])  # its torchvision pin would downgrade torch
+        self.assertIn(deps.CAREAMICS, cmds[3])
+        self.assertIn(f"scipion-em-scnet[engine]=={__version__}", cmds[4])
+        self.assertEqual(scnet_plugin.__version__, __version__)
+        self.assertEqual(Plugin._supportedVersions, [__version__])
 
     def test_define_binaries_registers_package(self):
         calls = []

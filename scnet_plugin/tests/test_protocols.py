@@ -7,6 +7,7 @@ the §5.2 simulation protocol (from the phantom and from the imported tilt serie
 """
 import json
 import os
+import shutil
 import subprocess
 
 from pyworkflow.tests import BaseTest, setupTestProject
@@ -16,7 +17,7 @@ from scnet_plugin import Plugin
 from scnet_plugin.objects import SCNetModel, SetOfSCNetModels
 from scnet_plugin.protocols import (ProtSCNetDenoise, ProtSCNetEvaluate, ProtSCNetFscEo, ProtSCNetLoadModel,
                                     ProtSCNetPrepareTomograms, ProtSCNetSimulate, ProtSCNetTrain)
-from scnet_plugin.workflow import TS_ID, run_chain, simulate_phantom
+from scnet_plugin.workflow import TS_ID, import_tilt_series, run_chain, simulate_phantom
 
 SHAPE = (32, 48, 48)  # Z, Y, X
 SR = 10.0
@@ -27,11 +28,17 @@ class TestSCNetChain(BaseTest):
     @classmethod
     def setUpClass(cls):
         setupTestProject(cls)
-        work = cls.proj.getTmpPath("sim")
-        cls.tsDir, cls.gt = simulate_phantom(os.path.abspath(work), shape=SHAPE, sigma=15, seed=1,
-                                             voxelSize=SR, tiltStep=6)
-        cls.prots = run_chain(cls.newProtocol, cls._launch, cls.tsDir, samplingRate=SR, thickness=SHAPE[0],
-                              train=TINY_TRAIN, groundTruth=cls.gt, log=print)
+        cls.sim = simulate_phantom(cls.newProtocol, cls._launch, shape=SHAPE, sigma=15, seed=1, voxelSize=SR,
+                                   tiltStep=6)
+        cls.gt = cls.sim.GroundTruth.getFirstItem().getFileName()
+        # the same noisy tilt series as files, for the tests that start from tomo's importer
+        cls.tsDir = os.path.abspath(cls.proj.getTmpPath("tilt_series"))
+        os.makedirs(cls.tsDir, exist_ok=True)
+        for ext in ("mrcs", "tlt"):
+            shutil.copy(cls.sim._outDir(TS_ID, "sim", f"noisy_ts.{ext}"), os.path.join(cls.tsDir, f"{TS_ID}.{ext}"))
+        cls.prots = run_chain(cls.newProtocol, cls._launch, cls.sim.NoisyTiltSeries, thickness=SHAPE[0],
+                              train=TINY_TRAIN, groundTruth=cls.sim.GroundTruth, log=print)
+        cls.prots["import"] = import_tilt_series(cls.newProtocol, cls._launch, cls.tsDir, SR)
 
     @classmethod
     def _launch(cls, prot):
@@ -101,11 +108,37 @@ class TestSCNetChain(BaseTest):
         self.assertIn("Resolution at FSC e/o", "\n".join(fsc.summary()))
 
     def test_evaluate_outputs(self):
-        res = self.prots["evaluate"].results()[TS_ID]
+        ev = self.prots["evaluate"]
+        from scnet_plugin.objects import SetOfSCNetScores
+        self.assertIsInstance(ev.Scores, SetOfSCNetScores)  # registered, not files to glob
+        res = ev.results()[TS_ID]
         self.assertEqual([r["label"] for r in res], ["noisy", "prior", "SC-Net", "lowpass"])
         for r in res:
             self.assertGreater(r["psnr"], 0)
             self.assertLessEqual(r["ssim"], 1.0)
+            self.assertTrue(os.path.exists(r["path"]), r["path"])
+        base = ev.baselineTomograms("lowpass")
+        self.assertIsInstance(base, SetOfTomograms)
+        t = base.getFirstItem()
+        self.assertEqual(t.getTsId(), TS_ID)
+        self.assertEqual(t.getDim(), self.prots["prepare"].Tomograms.getFirstItem().getDim())
+        self.assertTrue(os.path.samefile(res[-1]["path"], os.path.join(self.proj.getPath(), t.getFileName())))
+        self.assertIsNone(ev.baselineTomograms("bm4d"))
+        self.assertIn(f"{TS_ID}: noisy", "\n".join(ev.summary()))
+
+    def test_model_records_its_training_inputs(self):
+        m = self.prots["train"].Models.getFirstItem()
+        prep = self.prots["prepare"]
+        self.assertEqual(m.getNoisyFile(), prep.Tomograms.getFirstItem().getFileName())
+        self.assertEqual(m.getPriorFile(), prep.PriorTomograms.getFirstItem().getFileName())
+        # the slices viewer follows it: denoise -> its model -> the prior of that tsId
+        from scnet_plugin.viewers.viewers import _priorFor
+        self.assertEqual(_priorFor(self.prots["denoise"], TS_ID), m.getPriorFile())
+
+    def test_chain_starts_from_the_simulate_protocol(self):
+        prep = self.prots["prepare"]
+        self.assertEqual(prep.inputSetOfTiltSeries.get().getObjId(), self.sim.NoisyTiltSeries.getObjId())
+        self.assertEqual(self.prots["evaluate"].inputGroundTruth.get().getObjId(), self.sim.GroundTruth.getObjId())
 
     # ------------------------------------------------------------------ validation
     def _errors(self, prot):

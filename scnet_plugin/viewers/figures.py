@@ -136,18 +136,23 @@ def fsc_figure(curves, out_png, use_eo=True, threshold=0.5):
     return _finish(fig, ax, out_png)
 
 
-def evaluation_table(json_path):
-    """Markdown table (label, PSNR, SSIM) from `scnet evaluate --json` output (paper Tables 1-2 layout)."""
-    with open(json_path) as f:
-        data = json.load(f)
-    lines = [f"Ground truth: {data.get('ground_truth', '?')}", "",
-             "| Method | PSNR (dB) | SSIM |", "|---|---|---|"]
-    for r in data.get("results", []):
+def scores_table(rows, header=None):
+    """Markdown table (label, PSNR, SSIM) of score rows ``{'label', 'psnr', 'ssim'[, 'path']}``
+    (paper Tables 1-2 layout); ``header`` = a line above the table."""
+    lines = ([header, ""] if header else []) + ["| Method | PSNR (dB) | SSIM |", "|---|---|---|"]
+    for r in rows:
         p, s = r.get("psnr"), r.get("ssim")
         ps = f"{p:.2f}" if isinstance(p, (int, float)) else "-"
         ss = f"{s:.4f}" if isinstance(s, (int, float)) else "-"
-        lines.append(f"| {r.get('label', os.path.basename(r.get('path', '?')))} | {ps} | {ss} |")
+        lines.append(f"| {r.get('label') or os.path.basename(r.get('path') or '?')} | {ps} | {ss} |")
     return "\n".join(lines) + "\n"
+
+
+def evaluation_table(json_path):
+    """:func:`scores_table` of a `scnet evaluate --json` file."""
+    with open(json_path) as f:
+        data = json.load(f)
+    return scores_table(data.get("results", []), f"Ground truth: {data.get('ground_truth', '?')}")
 
 
 def _finish(fig, ax, out_png):

@@ -6,9 +6,9 @@ import os
 import pyworkflow.protocol.params as params
 from pyworkflow.viewer import DESKTOP_TKINTER, ProtocolViewer, TextView, View, Viewer
 
-from scnet_plugin.objects import SCNetModel
-from scnet_plugin.protocols import (ProtSCNetDenoise, ProtSCNetEvaluate, ProtSCNetFscEo,
-                                    ProtSCNetPrepareTomograms, ProtSCNetTrain)
+from scnet_plugin.objects import SCNetModel, SetOfSCNetModels
+from scnet_plugin.protocols import ProtSCNetDenoise, ProtSCNetEvaluate, ProtSCNetFscEo, ProtSCNetTrain
+from scnet_plugin.protocols.protocol_base import ProtSCNetBase
 from . import figures
 
 
@@ -30,21 +30,29 @@ class PngView(View):
 
 
 def _tsIds(setOfTomos):
-    return [t.getTsId() for t in setOfTomos.iterItems()] if setOfTomos is not None else []
+    """tsIds of a set (the protocols' own helper), [] for no set."""
+    return ProtSCNetBase._tsIds(setOfTomos) if setOfTomos is not None else []
 
 
-def _findPrior(prot, tsId):
-    """Prior tomogram path for tsId from any ProtSCNetPrepareTomograms of the project (None if none)."""
-    try:
-        project = prot.getProject()
-        for p in project.getRuns():
-            if isinstance(p, ProtSCNetPrepareTomograms) and getattr(p, "PriorTomograms", None) is not None:
-                for t in p.PriorTomograms.iterItems():
-                    if t.getTsId() == tsId:
-                        return t.getFileName()
-    except Exception:
-        return None
-    return None
+def _modelFor(modelOrSet, tsId):
+    """The SCNetModel used for ``tsId``: the model itself, or the set's model of that tsId."""
+    if isinstance(modelOrSet, SetOfSCNetModels):
+        return modelOrSet.getModelFor(tsId)
+    return modelOrSet
+
+
+def _priorFor(denoiseProt, tsId):
+    """Prior tomogram the model used for ``tsId`` was trained with, by provenance (None if unknown)."""
+    model = _modelFor(denoiseProt.inputModel.get(), tsId)
+    return model.getPriorFile() if model is not None else None
+
+
+def lossCurvesView(model):
+    """PNG of the loss curves of one SCNetModel (written beside its loss log) as a view."""
+    csv_path = model.getLossLog()
+    png = os.path.join(os.path.dirname(csv_path), "loss_curves.png")
+    figures.loss_curves_figure(csv_path, png)
+    return PngView(png, f"SC-Net losses {model.getTsId() or ''}".strip())
 
 
 class SCNetSlicesViewer(ProtocolViewer):
@@ -74,7 +82,7 @@ class SCNetSlicesViewer(ProtocolViewer):
         vols = {}
         noisy = self.protocol.inputTomograms.get().getItem("_tsId", tsId)
         vols["noisy"] = noisy.getFileName() if noisy else None
-        vols["prior"] = _findPrior(self.protocol, tsId)
+        vols["prior"] = _priorFor(self.protocol, tsId)
         out = getattr(self.protocol, "Tomograms", None)
         den = out.getItem("_tsId", tsId) if out is not None else None
         vols["denoised"] = den.getFileName() if den else None
@@ -110,11 +118,7 @@ class SCNetTrainingViewer(ProtocolViewer):
         models = self._models()
         if not models:
             return [self.errorMessage("No trained model yet.", "SC-Net")]
-        m = models[self.modelIndex.get()]
-        csv_path = m.getLossLog()
-        png = os.path.join(os.path.dirname(csv_path), "loss_curves.png")
-        figures.loss_curves_figure(csv_path, png)
-        return [PngView(png, f"SC-Net losses {m.getTsId()}")]
+        return [lossCurvesView(models[self.modelIndex.get()])]
 
 
 class SCNetModelLossViewer(Viewer):
@@ -124,10 +128,7 @@ class SCNetModelLossViewer(Viewer):
     _environments = [DESKTOP_TKINTER]
 
     def _visualize(self, obj, **kwargs):
-        csv_path = obj.getLossLog()
-        png = os.path.join(os.path.dirname(csv_path), "loss_curves.png")
-        figures.loss_curves_figure(csv_path, png)
-        return [PngView(png, f"SC-Net losses {obj.getTsId()}")]
+        return [lossCurvesView(obj)]
 
 
 class SCNetFscViewer(ProtocolViewer):
@@ -166,7 +167,7 @@ class SCNetFscViewer(ProtocolViewer):
 
 
 class SCNetEvaluateViewer(ProtocolViewer):
-    """PSNR/SSIM table(s) of ProtSCNetEvaluate (extra/evaluation*.json)."""
+    """PSNR/SSIM table(s) of ProtSCNetEvaluate (its Scores output)."""
     _label = "SC-Net evaluation viewer"
     _targets = [ProtSCNetEvaluate]
     _environments = [DESKTOP_TKINTER]
@@ -179,10 +180,10 @@ class SCNetEvaluateViewer(ProtocolViewer):
         return {"displayTable": self._showTable}
 
     def _showTable(self, e=None):
-        jsons = sorted(glob.glob(self.protocol._getExtraPath("evaluation*.json")))
-        if not jsons:
-            return [self.errorMessage("No evaluation*.json in extra/ yet.", "SC-Net")]
-        text = "\n".join(f"## {os.path.basename(j)}\n\n{figures.evaluation_table(j)}" for j in jsons)
+        results = self.protocol.results()
+        if not results:
+            return [self.errorMessage("No Scores output yet.", "SC-Net")]
+        text = "\n".join(f"## {tsId}\n\n{figures.scores_table(rows)}" for tsId, rows in results.items())
         md = self.protocol._getExtraPath("evaluation_table.md")
         with open(md, "w") as f:
             f.write(text)

@@ -1,0 +1,42 @@
+"""Choices shared by the ``scnet`` command line and the Scipion plugin.
+
+Dependency-free on purpose (no numpy, no torch): the plugin imports this
+module inside the Scipion environment, where the engine's heavy packages are
+absent.  The CLI builds its ``choices=`` from these tuples, and
+``tests/test_choices.py`` checks that the engine modules accept exactly these
+values, so a new choice is added here once.
+
+The ORDER of each tuple is the order of the plugin's ``EnumParam`` (projects
+store the index), so append new values at the end.
+"""
+
+# `scnet reconstruct|simulate --backend` (scnet.recon): IMOD `tilt` if found, the built-in
+# weighted back-projection, or IMOD.
+BACKENDS = ("auto", "builtin", "imod")
+# `scnet reconstruct --method` (scnet.recon): weighted back-projection or SIRT
+RECON_METHODS = ("wbp", "sirt")
+# `scnet reconstruct --subset`: all tilts or the even/odd acquisition indices (FSC_e/o, eq. 10)
+TILT_SUBSETS = ("all", "even", "odd")
+# `scnet filter --method`: the 2D filter of the tilt images that makes the prior (paper §4.3)
+PRIOR_FILTERS = ("topaz", "gaussian", "lowpass")
+# `scnet filter --topaz-model`: Topaz-Denoise pretrained 2D models (scnet.filters.TOPAZ_MODELS_2D)
+TOPAZ_2D_MODELS = ("unet", "unet-small", "fcnn", "affine", "unet-v0.2.1")
+# `scnet baseline NAME` (scnet.baselines): the paper's comparison methods (Tables 1-3)
+BASELINES = ("bm4d", "n2v", "lowpass", "gaussian", "topaz3d")
+# baselines that take a device (the others run on the CPU)
+BASELINES_WITH_DEVICE = ("n2v", "topaz3d")
+# `scnet baseline bm4d --stages`
+BM4D_STAGES = ("all", "hard")
+# TrainConfig.mode: auto = halves when even/odd half tomograms are given, else single; single = the
+# paper's volumetric blind spot on one tomogram; halves = even<->odd (Noise2Noise) + the prior terms
+TRAIN_MODES = ("auto", "single", "halves")
+# TrainConfig.blindspot_ratio_of: paper §5.1 (fraction of voxels replaced) | public code (block centres)
+BLINDSPOT_RATIO_OF = ("replaced", "centres")
+# `scnet predict --tta N`: number of axis flips averaged at prediction time
+TTA_CHOICES = (1, 2, 4, 8)
+
+
+def describe(choices) -> str:
+    """``"a, b or c"`` for help texts and error messages."""
+    items = [str(c) for c in choices]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
