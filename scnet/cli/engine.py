@@ -12,6 +12,7 @@ import argparse
 import os
 from dataclasses import fields
 
+from ..device import AUTO, DEVICE_HELP, device_name
 from ..errors import SCNetInputError
 
 _HELP = {
@@ -38,7 +39,7 @@ _HELP = {
     "depth": "encoder/decoder depth (paper: 3)",
     "val_fraction": "fraction of the longest axis held out for the validation loss",
     "seed": "random seed (same seed + same options = same model)",
-    "device": "cpu, cuda or cuda:N",
+    "device": DEVICE_HELP,
 }
 
 
@@ -81,11 +82,12 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args):
     from ..train import TrainConfig
-    cfg = TrainConfig.from_json(args.config) if getattr(args, "config", None) else TrainConfig()
+    cfg = TrainConfig.from_json(args.config) if getattr(args, "config", None) else TrainConfig(device=AUTO)
     for f in fields(TrainConfig):
         v = getattr(args, "cfg_" + f.name, None)
         if v is not None:
             setattr(cfg, f.name, v)
+    cfg.device = device_name(cfg.device)  # 'auto' -> the concrete choice, recorded in train_config.json
     cfg.validate()
     return cfg
 
@@ -116,15 +118,14 @@ def _train(args) -> int:
 
 def _predict_cfg(args, device):
     from ..predict import PredictConfig
-    return PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device or "cpu",
+    return PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device_name(device or AUTO),
                          progress=not args.quiet, tta=args.tta)
 
 
 def _predict(args) -> int:
     from ..io import read_info
     from ..predict import load_model, predict_file
-    from ..train import resolve_device
-    resolve_device(args.device or "cpu")
+    device_name(args.device)  # a clear error on a bad or absent device before any work
     load_model(args.model)  # fail early on a bad model file
     read_info(args.input)
     if os.path.abspath(args.input) == os.path.abspath(args.output):
@@ -159,7 +160,7 @@ def _predict_options(p, device=True):
                    help="test-time augmentation: average the prediction over N axis flips (1, 2, 4 or 8; "
                         "N times slower, slightly less noise) [1]")
     if device:
-        p.add_argument("--device", default=None, help="cpu, cuda or cuda:N [cpu]")
+        p.add_argument("--device", default=AUTO, help=f"{DEVICE_HELP} [auto]")
 
 
 def register(sub) -> None:

@@ -216,7 +216,7 @@ def register(sub) -> None:
     p.add_argument("--cutoff", type=float, default=0.5, help="low-pass cut-off, fraction of Nyquist (--method lowpass)")
     p.add_argument("--patch-size", type=int, default=1024,
                    help="Topaz: tile images larger than this (+128 px context) to bound memory; 0 = whole images")
-    p.add_argument("--device", default="cpu", help="cpu or cuda:N (Topaz)")
+    p.add_argument("--device", default="auto", help="Topaz: auto (first GPU if any, else CPU), cpu, cuda or cuda:N [auto]")
     p.set_defaults(func=cmd_filter)
 
     p = sub.add_parser(
