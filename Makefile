@@ -53,8 +53,8 @@ $(SCIPION_STAMP): requirements/scipion.lock setup.py
 	$(SCIPION_PY) -c "import pyworkflow, pwem, tomo; print('[setup] scipion ok: pyworkflow', pyworkflow.__version__)"
 	touch $@
 
-# hosts.conf from the plugin's one generator (scnet_plugin/hosts.py; `slurm` flavour: docs/cluster.md)
-$(HOSTS): scnet_plugin/hosts.py
+# hosts.conf from the plugin's one generator (scnet_plugin/hosts.py; `slurm` flavour: docs/cluster.md); kept once written
+$(HOSTS):
 	@mkdir -p .scipion/config .scipion/data
 	$(PYTHON) scnet_plugin/hosts.py localhost -o $@
 

@@ -18,6 +18,7 @@ This module has no numerics; torch is imported lazily so parsing works without i
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -109,6 +110,24 @@ def resolve_device(spec: DeviceSpec = AUTO):
 def device_name(spec: DeviceSpec = AUTO) -> str:
     """``spec`` with ``auto`` replaced by the concrete choice (what configs record)."""
     return ",".join(str(d) for d in resolve_devices(spec))
+
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def autocast(device, precision: str = "fp32"):
+    """Context for inference in ``precision``: fp32 = nothing changes; bf16 (CUDA or CPU) or fp16
+    (CUDA only) = torch autocast (convolutions in half precision, accumulation in fp32)."""
+    import torch
+    precision = str(precision or "fp32").lower()
+    if precision not in PRECISIONS:
+        raise SCNetInputError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}.")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dev = torch.device(device)
+    if precision == "fp16" and dev.type != "cuda":
+        raise SCNetInputError("precision=fp16 needs a CUDA device; use bf16 or fp32 on the CPU.")
+    return torch.autocast(device_type=dev.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 
 def _positive_int(value) -> int:

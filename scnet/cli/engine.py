@@ -117,9 +117,12 @@ def _train(args) -> int:
 
 
 def _predict_cfg(args, device):
+    from ..device import autocast
     from ..predict import PredictConfig
-    return PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device_name(device or AUTO),
-                         progress=not args.quiet, tta=args.tta)
+    cfg = PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device_name(device or AUTO),
+                        progress=not args.quiet, tta=args.tta, precision=args.precision)
+    autocast(cfg.device.split(",")[0], cfg.precision)  # fp16 without CUDA: an error before any work
+    return cfg
 
 
 def _predict(args) -> int:
@@ -159,6 +162,9 @@ def _predict_options(p, device=True):
     p.add_argument("--tta", type=int, default=1, choices=TTA_CHOICES, metavar="N",
                    help="test-time augmentation: average the prediction over N axis flips (1, 2, 4 or 8; "
                         "N times slower, slightly less noise) [1]")
+    from ..device import PRECISIONS
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="inference precision: fp32, or bf16/fp16 autocast (fp16: CUDA only) [fp32]")
     if device:
         p.add_argument("--device", default=AUTO, help=f"{DEVICE_HELP} [auto]")
 

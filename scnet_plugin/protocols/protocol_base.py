@@ -35,7 +35,10 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
                        help="Run torch on a GPU (needs a CUDA build of torch in the engine env). "
                             "No: run on the CPU.")
         form.addHidden(params.GPU_LIST, params.StringParam, default="0",
-                       label="GPU id", help="GPU to use (the first id is used), e.g. 0.")
+                       label="GPU ids",
+                       help="GPUs to use, e.g. 0 or 0 1. With Threads > 2 each parallel per-tomogram step gets its "
+                            "own GPU(s). Under a queue the job's GPUs are renumbered from 0 and the engine is "
+                            "told so (cuda:0 ...); an engine call given several GPUs runs on the first.")
 
     # ------------------------------------------------------------------ devices and queue
     def _gpuOn(self) -> bool:
@@ -86,7 +89,7 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
             d["JOB_CORES"] = d["JOB_THREADS"] * max(1, d.get("JOB_NODES", 1))
             gpus = len(self.getGpuList())
             if "GPU_COUNT" in d and str(d["GPU_COUNT"]) != "0":
-                d["GPU_COUNT"] = max(1, gpus // steps) if gpus else 0
+                d["GPU_COUNT"] = -(-gpus // steps) if gpus else 0  # the largest slot pyworkflow hands a step
         return d
 
     # ------------------------------------------------------------------ engine

@@ -329,6 +329,7 @@ class TestQueueConfig(unittest.TestCase):
         self.assertEqual(self._prot(threads=2).getSubmitDict()["JOB_THREADS"], 2)   # 1 step at a time
         self.assertEqual(self._prot(threads=3, gpus="0 1").getSubmitDict()["GPU_COUNT"], 1)
         self.assertEqual(self._prot(threads=2, gpus="0 1").getSubmitDict()["GPU_COUNT"], 2)
+        self.assertEqual(self._prot(threads=3, gpus="0 1 2").getSubmitDict()["GPU_COUNT"], 2)
 
     def test_gpu_ids_are_renumbered_under_a_queue(self):
         prot = self._prot(gpus="1")
