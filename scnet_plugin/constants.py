@@ -24,3 +24,4 @@ BASELINES = ["lowpass", "gaussian", "topaz3d", "n2v", "bm4d"]
 BLINDSPOT_RATIO_OF = ["replaced", "centres"]
 # `scnet predict --tta N`: number of axis flips averaged at prediction time
 TTA_CHOICES = [1, 2, 4, 8]
+SIMULATION_JSON = "simulation.json"  # written last by `scnet simulate` into its --output-dir

@@ -19,7 +19,7 @@ from tomo.objects import Tomogram
 from tomo.protocols import ProtTomoBase
 
 from .. import Plugin
-from ..constants import MODEL_FILE
+from ..constants import MODEL_FILE, SIMULATION_JSON
 
 
 class ProtSCNetBase(EMProtocol, ProtTomoBase):
@@ -114,8 +114,10 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
         cmd, out = args[0], []
         for flag in ("--output", "--json", "--csv"):
             out += [args[i + 1] for i, a in enumerate(args[:-1]) if a == flag]
-        if cmd == "train" and "--output-dir" in args[:-1]:
-            out.append(os.path.join(args[args.index("--output-dir") + 1], MODEL_FILE))
+        if "--output-dir" in args[:-1]:
+            outDir = args[args.index("--output-dir") + 1]
+            out += {"train": [os.path.join(outDir, MODEL_FILE)],
+                    "simulate": [os.path.join(outDir, SIMULATION_JSON)]}.get(cmd, [])
         positional = [a for i, a in enumerate(args[1:], 1) if not a.startswith("--")
                       and not args[i - 1].startswith("--")]
         if cmd in ("filter", "reconstruct") and len(positional) >= 2:

@@ -349,6 +349,7 @@ class TestQueueConfig(unittest.TestCase):
         self.assertEqual(exp(["predict", "--model", "m", "--input", "a b.mrc", "--output", "o p.mrc"]), ["o p.mrc"])
         self.assertEqual(exp(["train", "--noisy", "n", "--output-dir", "d"]), [os.path.join("d", "model.pt")])
         self.assertEqual(exp(["filter", "in.mrcs", "out.mrcs", "--method", "gaussian"]), ["out.mrcs"])
+        self.assertEqual(exp(["simulate", "--output-dir", "s d", "--sigma", "3"]), [os.path.join("s d", "simulation.json")])
         self.assertEqual(exp(["reconstruct", "s.mrcs", "t.mrc", "--angles", "a.tlt"]), ["t.mrc"])
         self.assertEqual(exp(["baseline", "lowpass", "in.mrc", "out.mrc"]), ["out.mrc"])
         self.assertEqual(exp(["fsc", "e", "o", "--csv", "f.csv", "--json", "f.json"]), ["f.json", "f.csv"])
