@@ -33,7 +33,7 @@ ENGINE_STAMP := $(ENGINE)/.installed
 SCIPION_STAMP := $(SCIPION)/.installed
 HOSTS := .scipion/config/hosts.conf
 
-.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status envs bm4d bench-speed bench-quality gui gui-shot clean
+.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-quality gui gui-shot clean
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
@@ -83,6 +83,13 @@ slurm-stop:
 
 slurm-status:
 	tools/slurm.sh status
+
+# switch this checkout's Scipion (.scipion/config/hosts.conf) to Scipion's queue on Slurm, or back
+hosts-slurm:
+	$(PYTHON) scnet_plugin/hosts.py slurm --engine-home "$(CURDIR)/$(ENGINE)" -o $(HOSTS)
+
+hosts-local:
+	$(PYTHON) scnet_plugin/hosts.py localhost -o $(HOSTS)
 
 demo: envs
 	$(SCIPION_PY) -m scnet_plugin.demo --output demo_output
