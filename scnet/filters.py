@@ -24,6 +24,7 @@ from typing import Optional
 
 import numpy as np
 
+from .device import allocated_cpus, resolve_device, set_threads
 from .errors import SCNetInputError
 
 log = logging.getLogger(__name__)
@@ -45,15 +46,8 @@ TOPAZ_MODELS_3D = {
 # --------------------------------------------------------------------------- Topaz
 
 def _torch_device(device: str):
-    import torch
-    torch.set_num_threads(os.cpu_count() or 1)
-    if device is None or device == "cpu":
-        return torch.device("cpu")
-    if str(device).startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise SCNetInputError(f"--device {device}: CUDA is not available here; use --device cpu.")
-        return torch.device(device)
-    raise SCNetInputError(f"--device must be cpu or cuda[:N] (got {device!r}).")
+    set_threads()
+    return resolve_device(device)
 
 
 @lru_cache(maxsize=4)
@@ -268,9 +262,9 @@ def _lowpass_nd(a: np.ndarray, axes, cutoff: float, edge: float) -> np.ndarray:
         sh[k] = len(g)
         r2 = r2 + (g.reshape(sh) ** 2).astype(np.float32)
     h = _lowpass_response(np.sqrt(r2), cutoff, edge)
-    F = sf.rfftn(a, axes=axes, workers=os.cpu_count())
+    F = sf.rfftn(a, axes=axes, workers=allocated_cpus())
     F *= h
-    return sf.irfftn(F, s=shape, axes=axes, workers=os.cpu_count()).astype(np.float32)
+    return sf.irfftn(F, s=shape, axes=axes, workers=allocated_cpus()).astype(np.float32)
 
 
 def lowpass_2d(stack, cutoff: float, edge: float = 0.1) -> np.ndarray:

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from .data import Normalisation
+from .device import autocast
 from .errors import SCNetInputError
 from .io import VolumeWriter, read_volume
 from .model import ModelConfig, SCNet, fold_batchnorm
@@ -42,6 +43,7 @@ class PredictConfig:
     progress: bool = False
     margin: int = 16        # extra context read on each side of a block and discarded (no border effects)
     tta: int = 1            # test-time augmentation: average over 1, 2, 4 or 8 axis flips of each tile
+    precision: str = "fp32"  # fp32, or bf16/fp16 autocast (scnet.device.autocast; fp16 on CUDA only)
 
 
 def load_model(model_path: str, device="cpu") -> Tuple[SCNet, Normalisation, dict]:
@@ -90,7 +92,8 @@ TTA_FLIPS = ((), (2,), (1,), (1, 2), (0,), (0, 2), (0, 1), (0, 1, 2))  # first n
 TTA_CHOICES = (1, 2, 4, 8)
 
 
-def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int, tta: int = 1) -> np.ndarray:
+def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int, tta: int = 1,
+              precision: str = "fp32") -> np.ndarray:
     """Predict one window; with ``tta`` > 1, the mean over that many axis flips (each un-flipped)."""
     shape = tile.shape
     pads = [(0, _round_up(s, multiple) - s) for s in shape]
@@ -100,7 +103,8 @@ def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int, tta: int = 
     y = None
     for axes in TTA_FLIPS[:tta]:
         dims = [a + 2 for a in axes]
-        out = model(torch.flip(x, dims) if dims else x)
+        with autocast(device, precision):
+            out = model(torch.flip(x, dims) if dims else x).float()
         out = torch.flip(out, dims) if dims else out
         y = out if y is None else y + out
     y = (y / tta)[0, 0].float().cpu().numpy()
@@ -181,7 +185,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
                     lo = [max(0, s0 - cfg.margin) for s0 in (z0, y0, x0)]
                     hi = [min(n, s0 + tt + cfg.margin) for n, s0, tt in zip(shape, (z0, y0, x0), t)]
                     tile = norm.apply(volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
-                    pred = _run_tile(model, tile, device, m, cfg.tta)
+                    pred = _run_tile(model, tile, device, m, cfg.tta, cfg.precision)
                     a = [s0 - l0 for s0, l0 in zip((z0, y0, x0), lo)]
                     pred = pred[a[0]:a[0] + t[0], a[1]:a[1] + t[1], a[2]:a[2] + t[2]]
                     pred *= wz[:, None, None]

@@ -50,6 +50,7 @@ import torch
 from .blindspot import RATIO_OF, blindspot_replace, centre_ratio
 from .choices import TRAIN_MODES
 from .data import PatchSampler, check_pair, fit_normalisation, split_train_val, take, validation_patches
+from .device import resolve_device, set_threads  # noqa: F401 (one place for devices; re-exported)
 from .errors import SCNetInputError
 from .losses import LossWeights, combined_loss, halves_loss
 from .model import ModelConfig, SCNet
@@ -225,24 +226,6 @@ def _coerce(f, v, source):
         raise SCNetInputError(f"{source}: option {f.name!r} has an invalid value {v!r} (expected {t}).") from None
 
 
-def resolve_device(device: str) -> torch.device:
-    """'cpu', 'cuda' or 'cuda:N'; a clear error when CUDA is requested but unavailable."""
-    d = str(device).strip().lower()
-    if d == "cpu":
-        return torch.device("cpu")
-    if d == "cuda" or d.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise SCNetInputError(f"device={device!r} requested but CUDA is not available in this "
-                                  "environment (no GPU or a CPU-only torch). Use --device cpu.")
-        dev = torch.device(d)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise SCNetInputError(f"device={device!r}: only {torch.cuda.device_count()} GPU(s) visible.")
-        return dev
-    raise SCNetInputError(f"device={device!r} is not understood: use cpu, cuda or cuda:N.")
-
-
-def set_threads() -> None:
-    torch.set_num_threads(os.cpu_count() or 1)
 
 
 def _save_atomic(obj, path: str) -> None:

@@ -27,3 +27,4 @@ TRAIN_SUMMARY = "training_summary.json"
 
 # the choices above (BACKENDS, PRIOR_FILTERS, TOPAZ_2D_MODELS, BASELINES, BLINDSPOT_RATIO_OF,
 # TRAIN_MODES, TTA_CHOICES) are the engine's: scnet/choices.py
+SIMULATION_JSON = "simulation.json"  # written last by `scnet simulate` into its --output-dir

@@ -153,7 +153,8 @@ def n2v_denoise(volume: np.ndarray, others=(), epochs: int = 10, steps_per_epoch
     n_val = max(1, min(batch_size // 2, int(np.prod([n // p for n in volume.shape])) // 8))
     if device != "cpu" and not torch.cuda.is_available():
         raise SCNetInputError(f"n2v: device {device!r} requested but CUDA is not available; use device 'cpu'.")
-    torch.set_num_threads(os.cpu_count() or 1)
+    from ..device import set_threads
+    set_threads()
     CAREamist, create_cfg = _import_careamics()
     if device == "cpu":
         trainer_params = {"accelerator": "cpu", "devices": 1}

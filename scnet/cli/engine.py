@@ -12,6 +12,7 @@ import argparse
 import os
 from dataclasses import fields
 
+from ..device import AUTO, DEVICE_HELP, device_name
 from ..errors import SCNetInputError
 
 _HELP = {
@@ -46,7 +47,7 @@ _HELP = {
     "depth": "encoder/decoder depth (paper: 3)",
     "val_fraction": "fraction of the longest axis held out for the validation loss",
     "seed": "random seed (same seed + same options = same model)",
-    "device": "cpu, cuda or cuda:N",
+    "device": DEVICE_HELP,
 }
 
 
@@ -89,11 +90,12 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args):
     from ..train import TrainConfig
-    cfg = TrainConfig.from_json(args.config) if getattr(args, "config", None) else TrainConfig()
+    cfg = TrainConfig.from_json(args.config) if getattr(args, "config", None) else TrainConfig(device=AUTO)
     for f in fields(TrainConfig):
         v = getattr(args, "cfg_" + f.name, None)
         if v is not None:
             setattr(cfg, f.name, v)
+    cfg.device = device_name(cfg.device)  # 'auto' -> the concrete choice, recorded in train_config.json
     cfg.validate()
     return cfg
 
@@ -134,16 +136,18 @@ def _train(args) -> int:
 
 
 def _predict_cfg(args, device):
+    from ..device import autocast
     from ..predict import PredictConfig
-    return PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device or "cpu",
-                         progress=not args.quiet, tta=args.tta)
+    cfg = PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device_name(device or AUTO),
+                        progress=not args.quiet, tta=args.tta, precision=args.precision)
+    autocast(cfg.device.split(",")[0], cfg.precision)  # fp16 without CUDA: an error before any work
+    return cfg
 
 
 def _predict(args) -> int:
     from ..io import read_info
     from ..predict import load_model, predict_file
-    from ..train import resolve_device
-    resolve_device(args.device or "cpu")
+    device_name(args.device)  # a clear error on a bad or absent device before any work
     load_model(args.model)  # fail early on a bad model file
     read_info(args.input)
     if os.path.abspath(args.input) == os.path.abspath(args.output):
@@ -179,8 +183,11 @@ def _predict_options(p, device=True):
     p.add_argument("--tta", type=int, default=1, choices=TTA_CHOICES, metavar="N",
                    help="test-time augmentation: average the prediction over N axis flips (1, 2, 4 or 8; "
                         "N times slower, slightly less noise) [1]")
+    from ..device import PRECISIONS
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                   help="inference precision: fp32, or bf16/fp16 autocast (fp16: CUDA only) [fp32]")
     if device:
-        p.add_argument("--device", default=None, help="cpu, cuda or cuda:N [cpu]")
+        p.add_argument("--device", default=AUTO, help=f"{DEVICE_HELP} [auto]")
 
 
 def _halves_options(p) -> None:

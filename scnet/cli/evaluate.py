@@ -220,8 +220,9 @@ def cmd_baseline(args) -> int:
             "batch_size": args.batch_size, "seed": args.seed}
     opts = {k: v for k, v in opts.items() if v is not None}
     if args.name in _TAKES_DEVICE:
-        opts["device"] = args.device
-    elif args.device not in (None, "cpu"):
+        from ..device import device_name
+        opts["device"] = device_name(args.device).split(",")[0]  # 'auto' -> cpu or cuda:0
+    elif args.device not in (None, "cpu", "auto"):
         log.info("baseline %s runs on the CPU; --device %s ignored", args.name, args.device)
     vol, info = _read(args.input)
     t0 = time.time()
@@ -285,5 +286,5 @@ def register(sub) -> None:
     p.add_argument("--patch-size", type=int, default=None, help="n2v: cubic patch size, multiple of 8 (32)")
     p.add_argument("--batch-size", type=int, default=None, help="n2v: batch size (4)")
     p.add_argument("--seed", type=int, default=None, help="n2v: random seed (1)")
-    add_device(p, f"{', '.join(BASELINES_WITH_DEVICE)}: cpu | cuda | cuda:N")
+    add_device(p, f"{', '.join(BASELINES_WITH_DEVICE)}: auto (the first GPU if any, else CPU), cpu, cuda or cuda:N", default="auto")
     p.set_defaults(func=cmd_baseline)

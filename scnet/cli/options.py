@@ -61,5 +61,5 @@ def add_subvolume(p: argparse.ArgumentParser, help_text: str) -> None:
     p.add_argument("--subvolume", default=None, metavar="Z,Y,X", help=help_text)
 
 
-def add_device(p: argparse.ArgumentParser, help_text: str = "cpu or cuda:N") -> None:
-    p.add_argument("--device", default="cpu", help=help_text)
+def add_device(p: argparse.ArgumentParser, help_text: str = "cpu or cuda:N", default: str = "cpu") -> None:
+    p.add_argument("--device", default=default, help=f"{help_text} [{default}]")

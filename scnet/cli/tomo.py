@@ -203,7 +203,7 @@ def register(sub) -> None:
     p.add_argument("--cutoff", type=float, default=0.5, help="low-pass cut-off, fraction of Nyquist (--method lowpass)")
     p.add_argument("--patch-size", type=int, default=1024,
                    help="Topaz: tile images larger than this (+128 px context) to bound memory; 0 = whole images")
-    add_device(p, "cpu or cuda:N (Topaz)")
+    add_device(p, "Topaz: auto (first GPU if any, else CPU), cpu, cuda or cuda:N", default="auto")
     p.set_defaults(func=cmd_filter)
 
     p = sub.add_parser(

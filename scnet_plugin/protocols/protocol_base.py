@@ -4,18 +4,22 @@ Protocols stay thin: they declare inputs, validate them, run the engine's
 ``scnet`` command (``runJob`` with the engine environment) and register
 outputs.  All numerics live in the engine.
 """
+import glob
 import json
 import os
 import shlex
+import threading
 
 import pyworkflow.protocol.params as params
 from pwem.objects import Transform
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol.constants import STEPS_PARALLEL
+from pyworkflow.constants import QUEUE_FOR_JOBS
 from tomo.objects import Tomogram
 from tomo.protocols import ProtTomoBase
 
 from .. import Plugin
+from ..constants import MODEL_FILE, SIMULATION_JSON
 
 
 class ProtSCNetBase(EMProtocol, ProtTomoBase):
@@ -31,19 +35,122 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
                        help="Run torch on a GPU (needs a CUDA build of torch in the engine env). "
                             "No: run on the CPU.")
         form.addHidden(params.GPU_LIST, params.StringParam, default="0",
-                       label="GPU id", help="GPU to use (the first id is used), e.g. 0.")
+                       label="GPU ids",
+                       help="GPUs to use, e.g. 0 or 0 1. With Threads > 2 each parallel per-tomogram step gets its "
+                            "own GPU(s). Under a queue the job's GPUs are renumbered from 0 and the engine is "
+                            "told so (cuda:0 ...); an engine call given several GPUs runs on the first.")
+
+    # ------------------------------------------------------------------ devices and queue
+    def _gpuOn(self) -> bool:
+        return bool(self.getAttributeValue(params.USE_GPU, False))
+
+    def getGpuList(self):
+        """The GPU ids asked for; none when 'Use GPU' is off (so a CPU run never requests a GPU
+        from the queue, whatever the hidden GPU list holds)."""
+        return super().getGpuList() if self._gpuOn() else []
+
+    def _stepGpuIds(self):
+        """GPU ids of the running step as its process sees them: the steps executor's list (under
+        a queue pyworkflow renumbers it from 0, as the job sees its GPUs; cryoCARE's plugin does
+        the same). Outside a step: the protocol's list, renumbered from 0 under a queue."""
+        gpus = self.getGpuList()
+        if not gpus:
+            return []
+        executor = getattr(self, "_stepsExecutor", None)
+        if executor is not None:
+            try:
+                got = executor.getGpuList()
+                if got:
+                    return list(got)
+            except AttributeError:  # not in a step thread
+                pass
+        return list(range(len(gpus))) if self.useQueue() else gpus
+
+    def getDevice(self) -> str:
+        """The engine's --device: 'cpu', or cuda:N for each GPU of the step ('cuda:0,cuda:1')."""
+        if not self._gpuOn():
+            return "cpu"
+        ids = self._stepGpuIds()
+        return ",".join(f"cuda:{g}" for g in ids) if ids else "cuda"
+
+    def _parallelSteps(self) -> int:
+        """Steps pyworkflow runs at once with this thread count (one thread drives the others)."""
+        n = max(1, self.numberOfThreads.get() or 1)
+        return max(1, n - 1)
+
+    def getSubmitDict(self):
+        """pyworkflow's submit dictionary; for one job per step, each job asks for its share of the
+        CPUs and GPUs (not the protocol's whole count, which stays PENDING forever on a small node)."""
+        d = super().getSubmitDict()
+        if self.useQueue() and d.get(QUEUE_FOR_JOBS) == "Y":
+            n = max(1, self.numberOfThreads.get() or 1)
+            steps = self._parallelSteps()
+            d["JOB_THREADS"] = max(1, n // steps)
+            d["JOB_CORES"] = d["JOB_THREADS"] * max(1, d.get("JOB_NODES", 1))
+            gpus = len(self.getGpuList())
+            if "GPU_COUNT" in d and str(d["GPU_COUNT"]) != "0":
+                d["GPU_COUNT"] = -(-gpus // steps) if gpus else 0  # the largest slot pyworkflow hands a step
+        return d
 
     # ------------------------------------------------------------------ engine
-    def getDevice(self) -> str:
-        if self.getAttributeValue(params.USE_GPU, False):
-            gpus = self.getGpuList()
-            return f"cuda:{gpus[0]}" if gpus else "cuda"
-        return "cpu"
+    def runScnet(self, *args, outputs=()):
+        """Run ``scnet ARGS`` from the engine env (absolute, quoted path); its stdout/stderr go to
+        the run log, or to the job's .out/.err when every step is a queue job.
 
-    def runScnet(self, *args):
-        """Run ``scnet ARGS`` from the engine env; its stdout/stderr go to the run log."""
-        self.runJob(Plugin.getScnetCommand(), " ".join(shlex.quote(str(a)) for a in args),
+        ``outputs``: files the call must produce (default: :meth:`expectedOutputs` of ARGS).
+        pyworkflow never reads a per-step job's exit status (a failed or lost job counts as
+        done), so they are checked here, and a missing one fails the step with a pointer to the
+        job's error log."""
+        self.runJob(shlex.quote(Plugin.getScnetCommand()), " ".join(shlex.quote(str(a)) for a in args),
                     env=Plugin.getEnviron(), cwd=os.getcwd(), numberOfMpi=1, numberOfThreads=1)
+        self._verifyOutputs(args[0] if args else "", list(outputs) or self.expectedOutputs(args))
+
+    @staticmethod
+    def expectedOutputs(args):
+        """Files a ``scnet`` command line writes (output options and positional outputs)."""
+        args = [str(a) for a in args]
+        if not args:
+            return []
+        cmd, out = args[0], []
+        for flag in ("--output", "--json", "--csv"):
+            out += [args[i + 1] for i, a in enumerate(args[:-1]) if a == flag]
+        if "--output-dir" in args[:-1]:
+            outDir = args[args.index("--output-dir") + 1]
+            out += {"train": [os.path.join(outDir, MODEL_FILE)],
+                    "simulate": [os.path.join(outDir, SIMULATION_JSON)]}.get(cmd, [])
+        positional = [a for i, a in enumerate(args[1:], 1) if not a.startswith("--")
+                      and not args[i - 1].startswith("--")]
+        if cmd in ("filter", "reconstruct") and len(positional) >= 2:
+            out.append(positional[1])
+        elif cmd == "baseline" and len(positional) >= 3:
+            out.append(positional[2])
+        return out
+
+    def _verifyOutputs(self, command, outputs):
+        missing = [f for f in outputs if not (os.path.isfile(f) and os.path.getsize(f) > 0)]
+        if not missing:
+            return
+        where = "the run log (Output log)"
+        if self.useQueueForSteps():
+            err = self._lastJobErrLog()
+            where = (f"the job's error log {err}" if err else
+                     f"the job's error log (*.err in {self._getLogsPath()})") + " and the run log"
+        raise RuntimeError(f"scnet {command} did not produce {', '.join(missing)}. "
+                           f"The engine's messages are in {where}.")
+
+    def _lastJobErrLog(self):
+        """The .err file of this step's last queue job (name as pyworkflow's QueueStepExecutor makes it)."""
+        executor = getattr(self, "_stepsExecutor", None)
+        try:
+            thId = threading.current_thread().thId
+            n = executor.threadCommands[thId]
+            name = self._getLogsPath(f"{self.strId()}-{thId}-{n}.err")  # sbatch -e JOB_LOGS.err
+            if os.path.exists(name):
+                return name
+        except Exception:  # not a queue step thread: fall back to the newest .err of this run
+            pass
+        errs = sorted(glob.glob(os.path.join(self._getLogsPath(), "*.err")), key=os.path.getmtime)
+        return errs[-1] if errs else None
 
     def _validateEngine(self):
         return Plugin.engineErrors()

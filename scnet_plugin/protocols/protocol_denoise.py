@@ -51,7 +51,7 @@ class ProtSCNetDenoise(ProtSCNetBase):
         return m
 
     def _insertAllSteps(self):
-        deps = [self._insertFunctionStep(self.denoiseStep, tomo.getTsId(), needsGPU=self.getDevice() != "cpu",
+        deps = [self._insertFunctionStep(self.denoiseStep, tomo.getTsId(), needsGPU=self._gpuOn(),
                                          prerequisites=[])
                 for tomo in self.inputTomograms.get().iterItems()]
         self._insertFunctionStep(self.createOutputStep, needsGPU=False, prerequisites=deps)

@@ -144,7 +144,7 @@ class ProtSCNetTrain(ProtSCNetBase):
 
     # ------------------------------------------------------------------ steps
     def _insertAllSteps(self):
-        deps = [self._insertFunctionStep(self.trainStep, tsId, needsGPU=self.getDevice() != "cpu",
+        deps = [self._insertFunctionStep(self.trainStep, tsId, needsGPU=self._gpuOn(),
                                          prerequisites=[]) for tsId in self._trainIds()]
         self._insertFunctionStep(self.createOutputStep, needsGPU=False, prerequisites=deps)
 
