@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from scnet.metrics import format_resolution, fsc, psnr, ssim3d  # noqa: E402
-from scnet.predict import TTA_CHOICES  # noqa: E402
+from scnet.choices import DEFAULT_TTA, TTA_CHOICES  # noqa: E402
 
 LABELS = {
     "noisy": "Noisy",
@@ -88,8 +88,8 @@ def parse_args(argv=None):
                    help="SC-Net iterations per epoch (default 0 = the user default)")
     p.add_argument("--scnet-patch", type=int, default=0, help="SC-Net patch size (0 = the default clipped to the volume)")
     p.add_argument("--scnet-config", default=None, help="JSON of extra TrainConfig fields for both SC-Net runs")
-    p.add_argument("--scnet-tta", type=int, default=1, choices=TTA_CHOICES,
-                   help="SC-Net prediction: average over this many axis flips (default 1 = off)")
+    p.add_argument("--scnet-tta", type=int, default=DEFAULT_TTA, choices=TTA_CHOICES,
+                   help=f"SC-Net prediction: average over this many axis flips (default {DEFAULT_TTA}, the user's)")
     p.add_argument("--n2v-epochs", type=int, default=20, help="N2V epochs (default 20)")
     p.add_argument("--n2v-steps", type=int, default=10, help="N2V batches per epoch (default 10)")
     p.add_argument("--n2v-patch", type=int, default=32, help="N2V patch size (default 32)")

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 
 from .blindspot import RATIO_OF, blindspot_replace, centre_ratio
+from . import choices
 from .choices import TRAIN_MODES
 from .data import PatchSampler, check_pair, fit_normalisation, split_train_val, take, validation_patches
 from .device import resolve_device, set_threads  # noqa: F401 (one place for devices; re-exported)
@@ -71,11 +72,11 @@ class TrainConfig:
     patch_size: int = 64
     batch_size: int = 2
     epochs: int = 0                        # 0 = stop on the validation plateau; N = fixed N epochs
-    iterations_per_epoch: int = 25         # iterations between two validations
-    min_iterations: int = 300              # floor of the automatic stop
-    max_iterations: int = 1500             # ceiling of the automatic stop
-    patience: int = 4                      # validations without improvement before stopping
-    min_delta: float = 0.003               # relative improvement of the smoothed validation loss that counts
+    iterations_per_epoch: int = choices.ITERATIONS_PER_EPOCH   # iterations between two validations
+    min_iterations: int = choices.MIN_ITERATIONS   # floor of the automatic stop
+    max_iterations: int = choices.MAX_ITERATIONS   # ceiling of the automatic stop
+    patience: int = choices.PATIENCE               # validations without improvement before stopping
+    min_delta: float = choices.MIN_DELTA           # relative improvement of the smoothed validation loss that counts
     max_minutes: float = 0.0               # wall-clock budget (0 = none); the best model so far is kept
     lr: float = 4e-4
     beta1: float = 0.5

@@ -7,7 +7,7 @@ re-typed: the distribution installs both packages in the Scipion environment.
 from scnet import __version__ as SCNET_VERSION
 from scnet import deps as _deps
 from scnet.choices import (BACKENDS, BASELINES, BLINDSPOT_RATIO_OF, PRIOR_FILTERS,  # noqa: F401
-                           TOPAZ_2D_MODELS, TRAIN_MODES, TTA_CHOICES)
+                           TOPAZ_2D_MODELS, TRAIN_MODES, TTA_CHOICES, DEFAULT_TTA)
 
 # Plugin variable: prefix of the engine environment (a venv holding torch + the `scnet` command)
 SCNET_ENGINE_HOME = "SCNET_ENGINE_HOME"

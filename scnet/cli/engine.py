@@ -13,6 +13,7 @@ import os
 from dataclasses import fields
 
 from ..device import AUTO, DEVICE_HELP, device_name
+from ..choices import DEFAULT_TTA
 from ..errors import SCNetInputError
 
 _HELP = {
@@ -180,9 +181,9 @@ def _predict_options(p, device=True):
     p.add_argument("--overlap", type=int, default=16, metavar="N",
                    help="overlap of neighbouring tiles, blended with cosine weights [16]")
     from ..predict import TTA_CHOICES
-    p.add_argument("--tta", type=int, default=1, choices=TTA_CHOICES, metavar="N",
+    p.add_argument("--tta", type=int, default=DEFAULT_TTA, choices=TTA_CHOICES, metavar="N",
                    help="test-time augmentation: average the prediction over N axis flips (1, 2, 4 or 8; "
-                        "N times slower, slightly less noise) [1]")
+                        f"N times slower, less noise; 1 = fastest) [{DEFAULT_TTA}]")
     from ..device import PRECISIONS
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="inference precision: fp32, or bf16/fp16 autocast (fp16: CUDA only) [fp32]")

@@ -6,7 +6,7 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTomograms
 
-from ..constants import TTA_CHOICES
+from ..constants import DEFAULT_TTA, TTA_CHOICES
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -36,7 +36,8 @@ class ProtSCNetDenoise(ProtSCNetBase):
                       label="Tile size (voxels)", help="Edge of the prediction tiles; memory grows with its cube.")
         form.addParam("overlap", params.IntParam, default=16, expertLevel=params.LEVEL_ADVANCED,
                       label="Tile overlap (voxels)", help="Overlap blended with a cosine window (no seams).")
-        form.addParam("tta", params.EnumParam, choices=[str(n) for n in TTA_CHOICES], default=0,
+        form.addParam("tta", params.EnumParam, choices=[str(n) for n in TTA_CHOICES],
+                      default=TTA_CHOICES.index(DEFAULT_TTA),
                       display=params.EnumParam.DISPLAY_HLIST, expertLevel=params.LEVEL_ADVANCED,
                       label="Test-time flips",
                       help="Average the prediction over this many axis flips of each tile (1 = off). "

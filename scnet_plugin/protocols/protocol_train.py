@@ -9,6 +9,7 @@ from pyworkflow.utils import makePath
 
 from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG, TRAIN_MODES,
                          TRAIN_SUMMARY)
+from scnet.choices import ITERATIONS_PER_EPOCH, MAX_ITERATIONS, MIN_ITERATIONS, PATIENCE
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -66,14 +67,14 @@ class ProtSCNetTrain(ProtSCNetBase):
         form.addParam("epochs", params.IntParam, default=0, label="Epochs (0 = until converged)",
                       help="0: train until the held-out validation loss stops improving (between the minimum "
                            "and maximum iterations below). N: exactly N epochs (paper: 15).")
-        form.addParam("iterationsPerEpoch", params.IntParam, default=25, label="Iterations per epoch",
+        form.addParam("iterationsPerEpoch", params.IntParam, default=ITERATIONS_PER_EPOCH, label="Iterations per epoch",
                       expertLevel=params.LEVEL_ADVANCED, help="Iterations between two validations.")
         line = form.addLine("Automatic stop: iterations", expertLevel=params.LEVEL_ADVANCED,
                             help="Never before 'min', always at 'max'; stop after 'patience' validations without "
                                  "improvement of the smoothed validation loss.")
-        line.addParam("minIterations", params.IntParam, default=300, label="min")
-        line.addParam("maxIterations", params.IntParam, default=1500, label="max")
-        line.addParam("patience", params.IntParam, default=4, label="patience")
+        line.addParam("minIterations", params.IntParam, default=MIN_ITERATIONS, label="min")
+        line.addParam("maxIterations", params.IntParam, default=MAX_ITERATIONS, label="max")
+        line.addParam("patience", params.IntParam, default=PATIENCE, label="patience")
         form.addParam("learningRate", params.FloatParam, default=4e-4, label="Learning rate",
                       expertLevel=params.LEVEL_ADVANCED, help="Adam, betas (0.5, 0.999) as in the paper.")
         form.addParam("blindspotSize", params.IntParam, default=3, label="Blind-spot block size n",

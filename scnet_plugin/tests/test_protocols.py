@@ -78,6 +78,13 @@ class TestSCNetChain(BaseTest):
         self.assertEqual(cfg["blindspot_ratio_of"], "replaced")
         with open(m.getLossLog()) as fh:
             self.assertEqual(len(fh.read().strip().splitlines()), 1 + 3)  # header + 3 iterations
+        # mode auto + tomograms with even/odd half maps -> the engine trained in the halves mode
+        self.assertEqual(cfg["mode"], "auto")
+        with open(os.path.join(os.path.dirname(m.getPath()), "training_summary.json")) as fh:
+            summary = json.load(fh)
+        self.assertEqual(summary["mode"], "halves")
+        self.assertEqual(summary["stop_reason"], "epochs")
+        self.assertTrue(any("halves mode" in line for line in self.prots["train"].summary()))
 
     def test_denoise_outputs(self):
         dn = self.prots["denoise"].Tomograms
