@@ -30,16 +30,17 @@ from typing import Optional
 import numpy as np
 import torch
 
-from .blindspot import RATIO_OF, blindspot_replace, centre_ratio
+from .blindspot import blindspot_replace, centre_ratio
 from .data import PatchSampler, check_pair, fit_normalisation, split_train_val, take, validation_patches
 from .errors import SCNetInputError
 from .losses import LossWeights, combined_loss
 from .model import ModelConfig, SCNet
+from . import modelfile, outputs, rules
 
 log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ["iteration", "epoch", "loss", "L_rec", "L_smooth", "L_exp", "L_reg", "val_loss", "seconds"]
-MODEL_FORMAT = "scnet-model-1"
+MODEL_FORMAT = rules.MODEL_FORMAT
 
 
 @dataclass
@@ -88,35 +89,10 @@ class TrainConfig:
         return ModelConfig(base_width=self.base_width, depth=self.depth, upsampling_block=self.upsampling_block)
 
     def validate(self) -> "TrainConfig":
-        def bad(name, why):
-            raise SCNetInputError(f"Training option {name}={getattr(self, name)!r}: {why}.")
-        m = self.model_config().multiple() if self.depth >= 1 else 1
-        if self.depth < 1 or self.depth > 5:
-            bad("depth", "use 1..5 (the paper uses 3)")
-        if self.base_width < 1:
-            bad("base_width", "must be >= 1")
-        if self.patch_size < max(m, 2 * self.blindspot_size + 2) or self.patch_size % m:
-            bad("patch_size", f"must be a multiple of {m} and > {2 * self.blindspot_size + 1}")
-        for name in ("batch_size", "epochs", "blindspot_size", "expectancy_kernel"):
-            if int(getattr(self, name)) < 1:
-                bad(name, "must be >= 1")
-        if self.iterations_per_epoch < 0:
-            bad("iterations_per_epoch", "must be >= 0 (0 = automatic)")
-        if self.blindspot_ratio_of not in RATIO_OF:
-            bad("blindspot_ratio_of", f"must be one of {', '.join(RATIO_OF)}")
-        if not 0 < self.blindspot_ratio <= 1 or (self.blindspot_ratio_of == "replaced" and self.blindspot_ratio >= 1):
-            bad("blindspot_ratio", "must be in (0, 1) (replaced voxels) or (0, 1] (centres)")
-        if not self.lr > 0:
-            bad("lr", "must be > 0")
-        for name in ("beta1", "beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                bad(name, "must be in [0, 1)")
-        if not 0 <= self.val_fraction < 0.5:
-            bad("val_fraction", "must be in [0, 0.5)")
-        for name in ("lambda_rec", "lambda_smooth", "lambda_exp", "lambda_reg"):
-            v = getattr(self, name)
-            if v is not None and (not math.isfinite(v) or v < 0):
-                bad(name, "must be >= 0 (or null for the paper default)")
+        """Raise SCNetInputError for the first bad option (rules in :mod:`scnet.rules`, shared with the plugin)."""
+        errors = rules.train_option_errors(self.to_dict())
+        if errors:
+            raise SCNetInputError(errors[0] if len(errors) == 1 else " ".join(errors))
         resolve_device(self.device)
         return self
 
@@ -206,9 +182,7 @@ def auto_iterations(n_voxels: int, cfg: TrainConfig) -> int:
 
 
 def _save_atomic(obj, path: str) -> None:
-    tmp = path + ".partial"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    modelfile.safe_save(obj, path)
 
 
 def _fmt_time(s: float) -> str:
@@ -217,13 +191,21 @@ def _fmt_time(s: float) -> str:
 
 
 def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_dir: str,
-                resume: bool = False, progress: bool = True) -> str:
-    """Train SC-Net on one (noisy, prior) pair; return the path of ``model.pt``."""
+                resume: bool = False, progress: bool = True, voxel_size: Optional[float] = None) -> str:
+    """Train SC-Net on one (noisy, prior) pair; return the path of ``model.pt``.
+
+    ``output_dir`` is locked for the whole run (a second training into it is refused).
+    """
     cfg.validate()
     check_pair(noisy, prior)
     device = resolve_device(cfg.device)
     set_threads()
-    os.makedirs(output_dir, exist_ok=True)
+    outputs.guard(dirs=[output_dir])
+    with outputs.lock_folder(output_dir):
+        return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device)
+
+
+def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device) -> str:
     ckpt_path = os.path.join(output_dir, "checkpoint.pt")
     log_path = os.path.join(output_dir, "loss_log.csv")
     model_path = os.path.join(output_dir, "model.pt")
@@ -250,10 +232,16 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     start_epoch, iteration, elapsed = 0, 0, 0.0
 
     if resume and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ck = modelfile.load_checkpoint(ckpt_path, device)
         if ck["model_config"] != cfg.model_config().to_dict():
             raise SCNetInputError(f"--resume: the network options differ from the checkpoint in {output_dir} "
                                   f"({ck['model_config']}); use the same options or a new output folder.")
+        diffs = modelfile.resume_differences(ck, cfg.to_dict(), noisy.shape, norm.to_dict())
+        if diffs:
+            raise SCNetInputError(f"--resume: {ckpt_path} was made with other data or options ("
+                                  + "; ".join(diffs) + "). Resume with the same ones, or train into a new "
+                                  "--output-dir (or without --resume to start again).")
+        outputs.remove_quietly([model_path])  # rewritten last; an old one must not look like this run's
         model.load_state_dict(ck["state_dict"])
         opt.load_state_dict(ck["optimizer"])
         rng.bit_generator.state = ck["numpy_rng"]
@@ -266,6 +254,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     else:
         if resume:
             log.warning("--resume: no checkpoint in %s, starting from scratch", output_dir)
+        outputs.remove_quietly([model_path, ckpt_path])  # a new run: no stale model/checkpoint beside its log
         with open(log_path, "w", newline="") as fh:
             csv.writer(fh).writerow(LOG_COLUMNS)
     cfg.to_json(os.path.join(output_dir, "train_config.json"))
@@ -288,6 +277,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
                 x_bs, mask = blindspot_replace(x, cfg.centre_ratio(), cfg.blindspot_size, generator=gen)
                 out = model(x_bs)
                 terms = combined_loss(out, x, mask, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)
+                modelfile.check_loss(terms["loss"], iteration + 1, epoch + 1, cfg.lr, output_dir)
                 opt.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 opt.step()
@@ -311,8 +301,9 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
                           "numpy_rng": rng.bit_generator.state, "torch_rng": gen.get_state(),
                           "epoch": epoch + 1, "iteration": iteration, "seconds": time.time() - t0,
                           "iterations_per_epoch": iters, "model_config": cfg.model_config().to_dict(),
-                          "train_config": cfg.to_dict(), "normalisation": norm.to_dict()}, ckpt_path)
-    save_model(model_path, model, cfg, norm)
+                          "train_config": cfg.to_dict(), "normalisation": norm.to_dict(),
+                          "data_shape": list(noisy.shape)}, ckpt_path)
+    save_model(model_path, model, cfg, norm, voxel_size)
     if progress:
         _progress(f"SC-Net training done in {_fmt_time(time.time() - t0)}: {model_path}")
     return model_path
@@ -349,11 +340,9 @@ def validation_loss(model: SCNet, val, cfg: TrainConfig, weights: LossWeights) -
     return loss
 
 
-def save_model(path: str, model: SCNet, cfg: TrainConfig, norm) -> None:
-    """model.pt: weights + configs + normalisation stats (what ``scnet predict`` needs)."""
-    _save_atomic({"format": MODEL_FORMAT, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                  "model_config": cfg.model_config().to_dict(), "train_config": cfg.to_dict(),
-                  "normalisation": norm.to_dict()}, path)
+def save_model(path: str, model: SCNet, cfg: TrainConfig, norm, voxel_size: Optional[float] = None) -> None:
+    """model.pt: weights + configs + normalisation stats (what ``scnet predict`` needs); see :mod:`scnet.modelfile`."""
+    modelfile.save_model(path, model, cfg, norm, voxel_size)
 
 
 def denoise_array(noisy: np.ndarray, prior: np.ndarray, train_cfg: TrainConfig, predict_cfg=None,

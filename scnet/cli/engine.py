@@ -92,7 +92,18 @@ def config_from_args(args):
 
 def _save_config(args, cfg) -> None:
     if getattr(args, "save_config", None):
-        cfg.to_json(args.save_config)
+        import json
+        from ..outputs import write_text
+        write_text(args.save_config, json.dumps(cfg.to_dict(), indent=2) + "\n")
+
+
+def _guard_training(args, extra_outputs=()) -> None:
+    """Before any work: the training folder's files and the other outputs must not be inputs."""
+    from ..outputs import guard
+    from ..rules import TRAIN_OUTPUTS
+    files = [os.path.join(args.output_dir, n) for n in TRAIN_OUTPUTS]
+    guard(outputs=list(extra_outputs) + [getattr(args, "save_config", None)] + files,
+          inputs=[args.noisy, args.prior, getattr(args, "config", None)], dirs=[args.output_dir])
 
 
 def _read_pair(args):
@@ -107,9 +118,11 @@ def _read_pair(args):
 def _train(args) -> int:
     from ..train import train_model
     cfg = config_from_args(args)
-    noisy, prior, _ = _read_pair(args)
+    _guard_training(args)
+    noisy, prior, info = _read_pair(args)
     _save_config(args, cfg)
-    path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet)
+    path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
+                       voxel_size=info.voxel_size)
     print(path)
     return 0
 
@@ -117,19 +130,21 @@ def _train(args) -> int:
 def _predict_cfg(args, device):
     from ..predict import PredictConfig
     return PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device or "cpu",
-                         progress=not args.quiet, tta=args.tta)
+                         progress=not args.quiet, tta=args.tta).validate()
 
 
 def _predict(args) -> int:
     from ..io import read_info
-    from ..predict import load_model, predict_file
+    from ..outputs import guard
+    from ..predict import check_sampling, load_model, predict_file
     from ..train import resolve_device
+    cfg = _predict_cfg(args, args.device)
     resolve_device(args.device or "cpu")
-    load_model(args.model)  # fail early on a bad model file
-    read_info(args.input)
-    if os.path.abspath(args.input) == os.path.abspath(args.output):
-        raise SCNetInputError("--output must differ from --input.")
-    predict_file(args.model, args.input, args.output, _predict_cfg(args, args.device))
+    guard(outputs=[args.output], inputs=[args.model, args.input])
+    _, _, ck = load_model(args.model)  # fail early on a bad model file
+    info = read_info(args.input)
+    check_sampling(ck, info.voxel_size, args.input, args.force)
+    predict_file(args.model, args.input, args.output, cfg, force=args.force)
     print(args.output)
     return 0
 
@@ -138,14 +153,14 @@ def _denoise(args) -> int:
     from ..predict import predict_file
     from ..train import train_model
     cfg = config_from_args(args)
-    if os.path.abspath(args.noisy) == os.path.abspath(args.output):
-        raise SCNetInputError("--output must differ from --noisy.")
-    _predict_cfg(args, cfg.device)
-    noisy, prior, _ = _read_pair(args)
+    pcfg = _predict_cfg(args, cfg.device)  # tiling options checked before the training, not after
+    _guard_training(args, extra_outputs=[args.output])
+    noisy, prior, info = _read_pair(args)
     _save_config(args, cfg)
-    model = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet)
+    model = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
+                        voxel_size=info.voxel_size)
     del noisy, prior
-    predict_file(model, args.noisy, args.output, _predict_cfg(args, cfg.device))
+    predict_file(model, args.noisy, args.output, pcfg)
     print(args.output)
     return 0
 
@@ -187,6 +202,8 @@ def register(sub) -> None:
     p.add_argument("--input", required=True, metavar="IN.mrc")
     p.add_argument("--output", required=True, metavar="OUT.mrc")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--force", action="store_true",
+                   help="apply the model even if it was trained at another voxel size (warning instead of error)")
     _predict_options(p)
     p.set_defaults(func=_predict)
 

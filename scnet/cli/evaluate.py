@@ -40,18 +40,9 @@ def _zyx(text, name="--subvolume"):
     return vals
 
 
-def _check_output(path, inputs=()):
-    if not path:
-        return
-    ap = os.path.abspath(path)
-    for p in inputs:
-        if p and os.path.abspath(p) == ap:
-            raise SCNetInputError(f"Output {path} is the same file as an input; choose another output name.")
-    if os.path.isdir(ap):
-        raise SCNetInputError(f"Output {path} is a folder; give a file name.")
-    d = os.path.dirname(ap)
-    if os.path.exists(d) and not os.access(d, os.W_OK):
-        raise SCNetInputError(f"Cannot write into {d} (permission denied).")
+def _check_output(path, inputs=(), others=()):
+    from ..outputs import guard
+    guard(outputs=[path] + list(others), inputs=inputs)
 
 
 def _read(path):
@@ -76,13 +67,8 @@ def _status(res):
 
 
 def _write_json(path, obj):
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    tmp = path + ".partial"
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=2, allow_nan=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    from ..outputs import write_text
+    write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 # --------------------------------------------------------------------------- fsc
@@ -94,8 +80,8 @@ def cmd_fsc(args) -> int:
         raise SCNetInputError(f"--threshold must be within (0, 1) (got {args.threshold}).")
     if args.voxel_size is not None and not args.voxel_size > 0:
         raise SCNetInputError(f"--voxel-size must be > 0 Angstrom (got {args.voxel_size}).")
-    for out in (args.csv, args.json):
-        _check_output(out, [args.vol1, args.vol2])
+    _check_output(args.csv, [args.vol1, args.vol2, args.mask if args.mask not in (None, "none", "soft") else None],
+                  others=[args.json])
     v1, i1 = _read(args.vol1)
     v2, i2 = _read(args.vol2)
     if v1.shape != v2.shape:
@@ -125,15 +111,13 @@ def cmd_fsc(args) -> int:
     print(f"FSC      = {key} at {format_resolution(res, voxel)} A")
     print(f"FSC_e/o  = {key} at {format_resolution(res_eo, voxel)} A   (eq. 10: 2 FSC / (FSC + 1))")
     if args.csv:
-        d = os.path.dirname(os.path.abspath(args.csv))
-        os.makedirs(d, exist_ok=True)
-        tmp = args.csv + ".partial"
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["shell", "frequency", "resolution", "fsc", "fsc_eo"])
-            for k, (f, r, c, e) in enumerate(zip(curve.frequency, curve.resolution, curve.fsc, curve.fsc_eo)):
-                w.writerow([k, f"{f:.6g}", f"{r:.6g}", f"{c:.6g}", f"{e:.6g}"])
-        os.replace(tmp, args.csv)
+        from ..outputs import atomic
+        with atomic(args.csv) as tmp:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["shell", "frequency", "resolution", "fsc", "fsc_eo"])
+                for k, (f, r, c, e) in enumerate(zip(curve.frequency, curve.resolution, curve.fsc, curve.fsc_eo)):
+                    w.writerow([k, f"{f:.6g}", f"{r:.6g}", f"{c:.6g}", f"{e:.6g}"])
     if args.json:
         _write_json(args.json, {
             f"resolution_fsc_{key}": _json_number(res),

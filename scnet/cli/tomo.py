@@ -18,6 +18,9 @@ from ..errors import SCNetInputError
 log = logging.getLogger(__name__)
 
 
+PHANTOM_FILES = ("phantom.mrc", "phantom_ts.mrcs", "phantom_ts.tlt")
+SIMULATION_FILES = ("ground_truth.mrc", "noisy_ts.mrcs", "noisy_ts.tlt", "noisy_rec.mrc", "simulation.json")
+
 # --------------------------------------------------------------------------- parsing helpers
 
 def _shape(text: str):
@@ -49,15 +52,8 @@ def _voxel_size(value, default):
 
 
 def _check_output(path: str, inputs=()) -> None:
-    ap = os.path.abspath(path)
-    for p in inputs:
-        if p and os.path.abspath(p) == ap:
-            raise SCNetInputError(f"Output {path} is the same file as an input; choose another output name.")
-    d = os.path.dirname(ap)
-    if os.path.isdir(ap):
-        raise SCNetInputError(f"Output {path} is a folder; give a file name (e.g. {os.path.join(path, 'out.mrc')}).")
-    if os.path.exists(d) and not os.access(d, os.W_OK):
-        raise SCNetInputError(f"Cannot write into {d} (permission denied).")
+    from ..outputs import guard
+    guard(outputs=[path], inputs=inputs)
 
 
 def _read_stack(path: str):
@@ -128,7 +124,8 @@ def cmd_phantom(args) -> int:
     shape = _check_shape(_shape(args.shape))
     angles = tilt_angles(args.tilt_range, args.tilt_step)
     vs = _voxel_size(args.voxel_size, 10.0)
-    _check_output(os.path.join(args.output_dir, "phantom.mrc"))
+    from ..outputs import guard
+    guard(outputs=[os.path.join(args.output_dir, n) for n in PHANTOM_FILES], dirs=[args.output_dir])
     t0 = time.time()
     vol = make_phantom(shape, args.seed, vs)
     stack = reproject(vol, angles)
@@ -149,7 +146,9 @@ def cmd_simulate(args) -> int:
         raise SCNetInputError("give either --phantom or --tilt-series TS --angles TLT (exactly one source).")
     if args.tilt_series and not args.angles:
         raise SCNetInputError("--tilt-series needs --angles FILE.tlt (one tilt angle per image).")
-    _check_output(os.path.join(args.output_dir, "ground_truth.mrc"), [args.tilt_series])
+    from ..outputs import guard
+    guard(outputs=[os.path.join(args.output_dir, n) for n in SIMULATION_FILES],
+          inputs=[args.tilt_series, args.angles], dirs=[args.output_dir])
     radial = _pair(args.radial, "--radial")
     gsig = args.gaussian_sigma if args.gaussian_sigma is not None else (0.0 if args.phantom else 2.0)
     cfg = SimulationConfig(sigma=args.sigma, thickness=args.thickness, gaussian_sigma=gsig, seed=args.seed,
