@@ -48,7 +48,7 @@ def safe_load(path: str, what: str = "model", device="cpu"):
     except pickle.UnpicklingError as exc:
         raise SCNetInputError(
             f"{path} holds Python objects other than tensors and plain values; it was NOT loaded because "
-            f"loading it could run code from the file (torch: {str(exc).split(".")[0][:120]}). Use a {what} file "
+            f"loading it could run code from the file (torch: {str(exc).split('.')[0][:120]}). Use a {what} file "
             f"written by `scnet train`.") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as exc:
         msg = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
