@@ -186,3 +186,22 @@ def model_file_errors(path: str) -> List[str]:
         return [f"{path} is a training checkpoint (checkpoint.pt), not a model: give model.pt from the same folder."]
     return [f"{path} is a torch file but not an SC-Net model (no '{MODEL_FORMAT}' format entry): give the "
             f"model.pt written by `scnet train`."]
+
+
+def model_file_voxel_size(path: str) -> Optional[float]:
+    """The training voxel size (A/px) stored in ``model.pt``, read torch-free without unpickling; None if absent."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            pkl = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+            data = z.read(pkl[0]) if pkl else b""
+        after_key = False
+        for op, arg, _ in pickletools.genops(data):
+            if after_key and op.name in ("BINFLOAT", "FLOAT"):
+                return float(arg) if arg > 0 else None
+            if after_key and op.name not in ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT"):
+                after_key = False
+            if arg == "voxel_size":
+                after_key = True
+    except Exception:  # unreadable: model_file_errors says why
+        return None
+    return None

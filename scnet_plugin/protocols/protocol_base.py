@@ -15,6 +15,8 @@ from pyworkflow.protocol.constants import STEPS_PARALLEL
 from tomo.objects import Tomogram
 from tomo.protocols import ProtTomoBase
 
+from scnet.rules import tilt_angle_errors
+
 from .. import Plugin
 
 
@@ -42,7 +44,7 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
 
     def runScnet(self, *args):
         """Run ``scnet ARGS`` from the engine env; its stdout/stderr go to the run log."""
-        self.runJob(Plugin.getScnetCommand(), " ".join(shlex.quote(str(a)) for a in args),
+        self.runJob(Plugin.getScnetProgram(), " ".join(shlex.quote(str(a)) for a in args),
                     env=Plugin.getEnviron(), cwd=os.getcwd(), numberOfMpi=1, numberOfThreads=1)
 
     def _validateEngine(self):
@@ -97,6 +99,8 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
             if n < minTilts:
                 errors.append(f"Tilt series {ts.getTsId()} has {n} tilt images (excluded views not counted); "
                               f"at least {minTilts} are needed{hint}.")
+            angles = [ti.getTiltAngle() for ti in ts.iterItems(orderBy="_tiltAngle") if ti.isEnabled()]
+            errors += tilt_angle_errors(angles, name=f"Tilt series {ts.getTsId()}")
             acq = ts.getAcquisition()
             axis = acq.getTiltAxisAngle() if acq is not None else None
             if axis is not None and abs(axis) > 5 and not ts.hasAlignment():

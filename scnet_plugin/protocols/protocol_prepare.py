@@ -115,7 +115,9 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         priorSet = self._createSetOfTomograms("prior")
         for s in (noisySet, priorSet):
             s.setSamplingRate(inSet.getSamplingRate())
-            s.setAcquisition(inSet.getAcquisition())
+            acq = inSet.getAcquisition()
+            s.setAcquisition(acq.clone() if acq is not None else None)  # one copy per set: a shared object
+            # is stored twice ("Circular reference ... _acquisition found twice") and the run's end is lost
         for ts in inSet.iterItems():
             tsId = ts.getTsId()
             halves = None

@@ -8,6 +8,8 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 
 from ..constants import BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG
+from scnet.rules import train_option_errors
+
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -185,14 +187,9 @@ class ProtSCNetTrain(ProtSCNetBase):
                               f"size (x, y, z); reconstruct them with the same geometry.")
             elif min(t.getDim()) < 8:
                 errors.append(f"{t.getTsId()}: tomogram {t.getDim()} is too small for SC-Net.")
-        if self.batchSize.get() < 1 or self.epochs.get() < 1:
-            errors.append("Batch size and epochs must be >= 1.")
-        if not 0 < self.blindspotRatio.get() < 1:
-            errors.append(f"Blind-spot ratio must be in (0, 1), got {self.blindspotRatio.get()}.")
-        if self.blindspotSize.get() < 1:
-            errors.append("Blind-spot block size must be >= 1.")
-        if self.learningRate.get() <= 0:
-            errors.append("Learning rate must be > 0.")
+        cfg = self.trainConfig()
+        cfg.pop("device", None)
+        errors += train_option_errors(cfg)  # the engine's TrainConfig rules (scnet.rules), not re-typed
         return errors
 
     def _summary(self):
