@@ -22,6 +22,7 @@ RATIO_OF = ("replaced", "centres")
 TTA_CHOICES = (1, 2, 4, 8)
 SEED_MAX = 2 ** 32 - 2          # numpy/torch seeds are unsigned; the training uses seed and seed + 1
 MIN_TILE = 8
+MAX_PATCH = 512   # training patch edge: 512^3 float32 activations already need tens of GB
 MODEL_FORMAT = "scnet-model-1"  # the "format" entry of model.pt
 # files `scnet train` writes into its --output-dir
 TRAIN_OUTPUTS = ("model.pt", "checkpoint.pt", "loss_log.csv", "train_config.json")
@@ -77,6 +78,8 @@ def train_option_errors(opts: Dict[str, object]) -> List[str]:
             bad("patch_size", f"must be a multiple of {m} and > {2 * bs + 1}")
         elif has("expectancy_kernel") and opts["expectancy_kernel"] > ps:
             bad("expectancy_kernel", f"must be at most the patch size ({ps}); the paper uses 5")
+    if has("patch_size") and opts["patch_size"] > MAX_PATCH:
+        bad("patch_size", f"must be at most {MAX_PATCH} (memory grows with its cube; the paper uses 128)")
     if has("iterations_per_epoch") and opts["iterations_per_epoch"] < 0:
         bad("iterations_per_epoch", "must be >= 0 (0 = automatic)")
     if has("blindspot_ratio_of") and opts["blindspot_ratio_of"] not in RATIO_OF:
@@ -205,3 +208,11 @@ def model_file_voxel_size(path: str) -> Optional[float]:
     except Exception:  # unreadable: model_file_errors says why
         return None
     return None
+
+
+def patch_volume_errors(patch_size: int, shape: Sequence[int], name: str = "the tomogram") -> List[str]:
+    """A training patch much larger than the volume only trains on reflected padding."""
+    if shape and patch_size > 2 * max(int(n) for n in shape):
+        return [f"Training option patch_size={patch_size}: more than twice the largest dimension of {name} "
+                f"{tuple(int(n) for n in shape)}; use a patch of at most {max(int(n) for n in shape)} voxels."]
+    return []

@@ -198,6 +198,8 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     """
     cfg.validate()
     check_pair(noisy, prior)
+    for why in rules.patch_volume_errors(cfg.patch_size, noisy.shape):
+        raise SCNetInputError(why)
     device = resolve_device(cfg.device)
     set_threads()
     outputs.guard(dirs=[output_dir])

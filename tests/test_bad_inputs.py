@@ -251,6 +251,8 @@ CASES = {
                                                      str(fx / "prior.mrc"), "--output-dir", str(t / "f.txt" / "run"),
                                                      "--output", str(t / "o.mrc")] + TINY, "existing file"),
     "--expectancy-kernel 1000": (lambda fx, t: _train(fx, t, "--expectancy-kernel", "1000"), "expectancy_kernel"),
+    "--patch-size 100000 (memory)": (lambda fx, t: _train(fx, t, "--patch-size", "100000"), "patch_size"),
+    "patch far larger than the volume": (lambda fx, t: _train(fx, t, "--patch-size", "64"), "twice the largest"),
     "--seed -1": (lambda fx, t: _train(fx, t, "--seed", "-1"), "seed"),
     "--base-width 0": (lambda fx, t: _train(fx, t, "--base-width", "0"), "base_width"),
     "--iterations-per-epoch -3": (lambda fx, t: _train(fx, t, "--iterations-per-epoch", "-3"), "iterations"),
@@ -430,6 +432,20 @@ def test_sigterm_removes_partial_output(tmp_path, writer):
     rc = _kill_during(code, tmp_path, tmp_path)
     assert rc == -signal.SIGTERM
     assert os.listdir(tmp_path) == []  # neither the output nor a partial file
+
+
+def test_killed_predict_leaves_no_output_and_no_partial(fx, tmp_path):
+    """SIGTERM to a running `scnet predict`: neither OUT.mrc nor OUT.mrc.partial-<pid> remains."""
+    vol = np.random.default_rng(0).normal(size=(64, 64, 64)).astype(np.float32)
+    write_volume(str(tmp_path / "big.mrc"), vol, voxel_size=2.0)
+    work = tmp_path / "out"
+    work.mkdir()
+    code = ("import sys; from scnet.cli import main; sys.exit(main(['predict', '--model', %r, '--input', %r, "
+            "'--output', %r, '--tile-size', '16', '--overlap', '4', '--tta', '8', '--quiet']))"
+            % (str(fx / "run" / "model.pt"), str(tmp_path / "big.mrc"), str(work / "den.mrc")))
+    rc = _kill_during(code, work, tmp_path)
+    assert rc == -signal.SIGTERM
+    assert os.listdir(work) == []
 
 
 def test_stale_partial_of_a_dead_process_is_cleaned_and_never_named_mrc(fx, tmp_path):
