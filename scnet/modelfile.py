@@ -43,6 +43,9 @@ def safe_load(path: str, what: str = "model", device="cpu"):
         raise SCNetInputError(f"The {what} file {path} was not found: {hint}.")
     if os.path.isdir(path):
         raise SCNetInputError(f"The {what} file {path} is a folder; give the file ({what}.pt).")
+    if not zipfile.is_zipfile(path):
+        raise SCNetInputError(f"{path} is not a torch {what} file (expected the zip archive written by "
+                              f"`scnet train`); it may be truncated or another kind of file.")
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -60,11 +60,12 @@ def guard(outputs: Iterable[Optional[str]] = (), inputs: Iterable[Optional[str]]
     ``outputs``: files the command will write; ``inputs``: files it reads; ``dirs``: output
     folders (must not be existing files, must be creatable and writable).
     """
-    outs = [o for o in outputs if o]
+    outs = [o for o in outputs if o is not None]
     ins = [i for i in inputs if i]
+    dirs = [d for d in dirs if d is not None]
+    if any(not str(p).strip() for p in outs + dirs):
+        raise SCNetInputError("An output path is empty; give a file or folder name.")
     for d in dirs:
-        if not d:
-            continue
         if os.path.exists(d) and not os.path.isdir(d):
             raise SCNetInputError(f"Output folder {d} is an existing file; give a folder name.")
         _writable_parent(d, f"Output folder {d}")

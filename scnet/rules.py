@@ -103,6 +103,20 @@ def train_option_errors(opts: Dict[str, object]) -> List[str]:
     return errors
 
 
+def radial_errors(r1, r2, option: str = "--radial") -> List[str]:
+    """The radial filter R1,R2 (cycles/pixel, IMOD -RADIAL): 0 < R1 <= 0.5, R2 >= 0, finite."""
+    if not (_num(r1) and _num(r2)) or not 0 < r1 <= 0.5 or r2 < 0:
+        return [f"{option} {r1},{r2}: must be R1,R2 with 0 < R1 <= 0.5 and R2 >= 0 (cycles/pixel; default 0.35,0.035)."]
+    return []
+
+
+def seed_errors(seed, option: str = "--seed") -> List[str]:
+    """Seeds are unsigned (numpy); 0..SEED_MAX."""
+    if not _int(seed) or not 0 <= seed <= SEED_MAX:
+        return [f"{option} {seed!r}: must be an integer in 0..{SEED_MAX}."]
+    return []
+
+
 def predict_option_errors(tile_size: int, overlap: int, tta: int = 1, margin: int = 0) -> List[str]:
     """Errors for the tiling options of ``scnet predict`` / ``denoise``."""
     errors = []

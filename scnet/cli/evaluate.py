@@ -78,8 +78,8 @@ def cmd_fsc(args) -> int:
     sub = _zyx(args.subvolume)
     if not 0 < args.threshold < 1:
         raise SCNetInputError(f"--threshold must be within (0, 1) (got {args.threshold}).")
-    if args.voxel_size is not None and not args.voxel_size > 0:
-        raise SCNetInputError(f"--voxel-size must be > 0 Angstrom (got {args.voxel_size}).")
+    if args.voxel_size is not None and not 0 < args.voxel_size < math.inf:
+        raise SCNetInputError(f"--voxel-size must be a finite number > 0 Angstrom (got {args.voxel_size}).")
     _check_output(args.csv, [args.vol1, args.vol2, args.mask if args.mask not in (None, "none", "soft") else None],
                   others=[args.json])
     v1, i1 = _read(args.vol1)
@@ -150,8 +150,8 @@ def cmd_evaluate(args) -> int:
     if len(labels) != len(args.volumes):
         raise SCNetInputError(f"--labels gives {len(labels)} label(s) for {len(args.volumes)} volume(s); "
                               "give one label per volume, comma-separated.")
-    if args.data_range is not None and not args.data_range > 0:
-        raise SCNetInputError(f"--data-range must be > 0 (got {args.data_range}).")
+    if args.data_range is not None and not 0 < args.data_range < math.inf:
+        raise SCNetInputError(f"--data-range must be a finite number > 0 (got {args.data_range}).")
     _check_output(args.json, [args.ground_truth] + list(args.volumes))
     gt, _ = _read(args.ground_truth)
     vols = []

@@ -46,9 +46,23 @@ def _pair(text: str, name: str):
 def _voxel_size(value, default):
     if value is None:
         return float(default)
-    if not (float(value) > 0):
-        raise SCNetInputError(f"--voxel-size must be > 0 Angstrom (got {value}).")
+    if not (0 < float(value) < float("inf")):
+        raise SCNetInputError(f"--voxel-size must be a finite number > 0 Angstrom (got {value}).")
     return float(value)
+
+
+def _radial(text: str):
+    from ..rules import radial_errors
+    r = _pair(text, "--radial")
+    for why in radial_errors(*r):
+        raise SCNetInputError(why)
+    return r
+
+
+def _check_seed(seed) -> None:
+    from ..rules import seed_errors
+    for why in seed_errors(seed):
+        raise SCNetInputError(why)
 
 
 def _check_output(path: str, inputs=()) -> None:
@@ -95,7 +109,7 @@ def cmd_reconstruct(args) -> int:
     from ..recon import ReconConfig, reconstruct, resolve_thickness, _pick_backend
     from ..tiltseries import read_tilt_series, split_even_odd
     _check_output(args.output, [args.input, args.angles])
-    radial = _pair(args.radial, "--radial")
+    radial = _radial(args.radial)
     ts = read_tilt_series(args.input, args.angles)
     thickness = resolve_thickness(args.thickness, ts.data.shape[2])
     cfg = ReconConfig(thickness=thickness, backend=args.backend, method=args.method,
@@ -121,6 +135,7 @@ def cmd_phantom(args) -> int:
     from ..phantom import _check_shape, make_phantom, tilt_angles
     from ..recon import reproject
     from ..tiltseries import write_angles
+    _check_seed(args.seed)
     shape = _check_shape(_shape(args.shape))
     angles = tilt_angles(args.tilt_range, args.tilt_step)
     vs = _voxel_size(args.voxel_size, 10.0)
@@ -149,7 +164,8 @@ def cmd_simulate(args) -> int:
     from ..outputs import guard
     guard(outputs=[os.path.join(args.output_dir, n) for n in SIMULATION_FILES],
           inputs=[args.tilt_series, args.angles], dirs=[args.output_dir])
-    radial = _pair(args.radial, "--radial")
+    _check_seed(args.seed)
+    radial = _radial(args.radial)
     gsig = args.gaussian_sigma if args.gaussian_sigma is not None else (0.0 if args.phantom else 2.0)
     cfg = SimulationConfig(sigma=args.sigma, thickness=args.thickness, gaussian_sigma=gsig, seed=args.seed,
                            backend=args.backend, radial=radial)

@@ -8,6 +8,8 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTomograms
 
+from scnet.rules import radial_errors
+
 from ..constants import BACKENDS, PRIOR_FILTERS, TOPAZ_2D_MODELS
 from .protocol_base import ProtSCNetBase
 
@@ -150,8 +152,10 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         r = self.radial.get() or ""
         try:
             r1, r2 = (float(v) for v in r.split(","))
-            assert 0 < r1 <= 0.5 and r2 >= 0
-        except Exception:
+            bad = radial_errors(r1, r2)  # the engine's rule (scnet.rules)
+        except ValueError:
+            bad = [r]
+        if bad:
             errors.append(f"Radial filter must be 'R1,R2' with 0 < R1 <= 0.5 and R2 >= 0 (cycles/pixel); got {r!r}.")
         if self.priorFilter.get() == 1 and self.gaussianSigma.get() <= 0:
             errors.append("Gaussian sigma must be > 0.")
