@@ -27,11 +27,13 @@ from .errors import SCNetInputError
 from .outputs import atomic
 from .rules import MODEL_FORMAT
 
-MODEL_KEYS = {"format", "state_dict", "model_config", "train_config", "normalisation", "voxel_size"}
+MODEL_KEYS = {"format", "state_dict", "model_config", "train_config", "normalisation", "voxel_size",
+              "mode"}  # mode: the training mode (single | halves), written by the automatic-stop trainer
 MODEL_REQUIRED = {"format", "state_dict", "model_config", "normalisation"}
 CHECKPOINT_REQUIRED = {"state_dict", "optimizer", "numpy_rng", "torch_rng", "epoch", "iteration",
                        "model_config", "train_config", "normalisation"}
-CHECKPOINT_KEYS = CHECKPOINT_REQUIRED | {"seconds", "iterations_per_epoch", "data_shape", "voxel_size"}
+CHECKPOINT_KEYS = CHECKPOINT_REQUIRED | {"seconds", "iterations_per_epoch", "data_shape", "voxel_size",
+                                         "stopper", "best_state_dict", "mode"}
 
 
 # --------------------------------------------------------------------------- raw load / save
@@ -195,6 +197,8 @@ def load_checkpoint(path: str, device="cpu") -> dict:
     _check_keys(ck, path, CHECKPOINT_KEYS, CHECKPOINT_REQUIRED, "checkpoint")
     model = model_from_config(ck["model_config"], path)
     load_weights(model, ck["state_dict"], path)
+    if ck.get("best_state_dict") is not None:
+        load_weights(model_from_config(ck["model_config"], path), ck["best_state_dict"], path)
     check_normalisation(ck["normalisation"], path)
     return ck
 

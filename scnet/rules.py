@@ -16,10 +16,12 @@ import pickletools
 import zipfile
 from typing import Dict, Iterable, List, Optional, Sequence
 
-# TrainConfig.blindspot_ratio_of (scnet.blindspot.RATIO_OF is the same tuple; a test keeps them equal)
-RATIO_OF = ("replaced", "centres")
-# `scnet predict --tta N`
-TTA_CHOICES = (1, 2, 4, 8)
+try:  # the shared choices module (torch-free) where it exists; these fallbacks are the same tuples
+    from .choices import BLINDSPOT_RATIO_OF as RATIO_OF, TRAIN_MODES, TTA_CHOICES
+except ImportError:  # pragma: no cover - before scnet.choices
+    RATIO_OF = ("replaced", "centres")   # TrainConfig.blindspot_ratio_of (= scnet.blindspot.RATIO_OF)
+    TTA_CHOICES = (1, 2, 4, 8)           # `scnet predict --tta N`
+    TRAIN_MODES = ("auto", "single", "halves")
 SEED_MAX = 2 ** 32 - 2          # numpy/torch seeds are unsigned; the training uses seed and seed + 1
 MIN_TILE = 8
 MAX_PATCH = 512   # training patch edge: 512^3 float32 activations already need tens of GB
@@ -53,7 +55,8 @@ def train_option_errors(opts: Dict[str, object]) -> List[str]:
         return name in opts and opts[name] is not None
 
     for name in ("patch_size", "batch_size", "epochs", "iterations_per_epoch", "blindspot_size",
-                 "expectancy_kernel", "base_width", "depth", "seed"):
+                 "expectancy_kernel", "base_width", "depth", "seed", "patience", "min_iterations",
+                 "max_iterations"):
         if has(name) and not _int(opts[name]):
             bad(name, "must be an integer")
     for name in ("lr", "beta1", "beta2", "blindspot_ratio", "val_fraction"):
@@ -66,9 +69,21 @@ def train_option_errors(opts: Dict[str, object]) -> List[str]:
         bad("depth", "use 1..5 (the paper uses 3)")
     if has("base_width") and not 1 <= opts["base_width"] <= 1024:
         bad("base_width", "must be in 1..1024 (channels at the first network level; default 8)")
-    for name in ("batch_size", "epochs", "blindspot_size", "expectancy_kernel"):
+    for name in ("batch_size", "blindspot_size", "expectancy_kernel", "patience", "max_iterations"):
         if has(name) and opts[name] < 1:
             bad(name, "must be >= 1")
+    auto_stop = "max_iterations" in opts  # automatic stop: epochs 0 = until the validation loss converged
+    if has("epochs") and opts["epochs"] < (0 if auto_stop else 1):
+        bad("epochs", "must be >= 0 (0 = stop when the validation loss has converged)" if auto_stop
+            else "must be >= 1")
+    if has("mode") and opts["mode"] not in TRAIN_MODES:
+        bad("mode", f"must be one of {', '.join(TRAIN_MODES)}")
+    if has("min_iterations") and has("max_iterations") and not 0 <= opts["min_iterations"] <= opts["max_iterations"]:
+        bad("min_iterations", f"must be in [0, max_iterations={opts['max_iterations']}]")
+    if has("min_delta") and not (_num(opts["min_delta"]) and 0 <= opts["min_delta"] < 1):
+        bad("min_delta", "must be in [0, 1)")
+    if has("max_minutes") and not (_num(opts["max_minutes"]) and opts["max_minutes"] >= 0):
+        bad("max_minutes", "must be >= 0 (0 = no time limit)")
     if has("patch_size"):
         ps = opts["patch_size"]
         bs = opts.get("blindspot_size") or 1
@@ -80,8 +95,8 @@ def train_option_errors(opts: Dict[str, object]) -> List[str]:
             bad("expectancy_kernel", f"must be at most the patch size ({ps}); the paper uses 5")
     if has("patch_size") and opts["patch_size"] > MAX_PATCH:
         bad("patch_size", f"must be at most {MAX_PATCH} (memory grows with its cube; the paper uses 128)")
-    if has("iterations_per_epoch") and opts["iterations_per_epoch"] < 0:
-        bad("iterations_per_epoch", "must be >= 0 (0 = automatic)")
+    if has("iterations_per_epoch") and opts["iterations_per_epoch"] < (1 if auto_stop else 0):
+        bad("iterations_per_epoch", "must be >= 1" if auto_stop else "must be >= 0 (0 = automatic)")
     if has("blindspot_ratio_of") and opts["blindspot_ratio_of"] not in RATIO_OF:
         bad("blindspot_ratio_of", f"must be one of {', '.join(RATIO_OF)}")
     if has("blindspot_ratio"):

@@ -515,3 +515,15 @@ def test_model_file_rule_without_torch(fx, tmp_path):
     assert "truncated" in model_file_errors(_truncated(fx, tmp_path))[0]
     (tmp_path / "zip.pt").write_bytes(b"PK\x03\x04" + b"\x00" * 100)
     assert model_file_errors(str(tmp_path / "zip.pt"))
+
+
+def test_rules_of_the_automatic_stop_options():
+    """Options of the automatic-stop trainer (when present): epochs 0 allowed, the stop bounds checked."""
+    from scnet.rules import train_option_errors
+    ok = {"epochs": 0, "iterations_per_epoch": 25, "min_iterations": 300, "max_iterations": 1500, "patience": 4,
+          "min_delta": 0.003, "max_minutes": 0.0, "mode": "auto"}
+    assert train_option_errors(ok) == []
+    for k, v in (("min_iterations", 2000), ("patience", 0), ("min_delta", 1.5), ("max_minutes", -1),
+                 ("mode", "both"), ("iterations_per_epoch", 0), ("epochs", -1)):
+        assert any(k in e for e in train_option_errors(dict(ok, **{k: v}))), k
+    assert any("epochs" in e for e in train_option_errors({"epochs": 0}))  # fixed-epoch trainer
