@@ -312,6 +312,13 @@ CASES = {
                                             "inf"], "voxel-size"),
     "evaluate --data-range inf": (lambda fx, t: ["evaluate", "--ground-truth", str(fx / "noisy.mrc"),
                                                  str(fx / "prior.mrc"), "--data-range", "inf"], "data-range"),
+    "filter --cutoff nan with another method": (lambda fx, t: ["filter", str(fx / "stack.mrcs"), str(t / "o.mrcs"),
+                                                               "--method", "gaussian", "--cutoff", "nan"], "cutoff"),
+    "filter --patch-size -1": (lambda fx, t: ["filter", str(fx / "stack.mrcs"), str(t / "o.mrcs"), "--method",
+                                              "gaussian", "--patch-size", "-1"], "patch-size"),
+    "reconstruct --sirt-iterations 0 with wbp": (lambda fx, t: ["reconstruct", str(fx / "stack.mrcs"), str(t / "o.mrc"),
+                                                                "--angles", str(fx / "stack.tlt"), "--sirt-iterations",
+                                                                "0"], "sirt-iterations"),
     "simulate negative sigma": (lambda fx, t: ["simulate", "--phantom", "--output-dir", str(t / "p"), "--sigma", "-1"],
                                 "sigma"),
 }

@@ -84,10 +84,10 @@ def cmd_filter(args) -> int:
     from ..filters import (TOPAZ_MODELS_2D, _check_cutoff, _check_sigma, _torch_device, filter_stack)
     from ..io import write_volume
     _check_output(args.output, [args.input])
-    if args.method == "gaussian":
-        _check_sigma(args.sigma)
-    if args.method == "lowpass":
-        _check_cutoff(args.cutoff, 0.1)
+    _check_sigma(args.sigma)  # every option is checked, also those of another --method (never silently ignored)
+    _check_cutoff(args.cutoff, 0.1)
+    if args.patch_size is None or args.patch_size < 0:
+        raise SCNetInputError(f"--patch-size must be >= 0 (0 = whole images; got {args.patch_size}).")
     if args.method == "topaz":
         if args.topaz_model not in TOPAZ_MODELS_2D:
             raise SCNetInputError(f"--topaz-model {args.topaz_model!r} unknown; choose {', '.join(TOPAZ_MODELS_2D)}.")
@@ -115,7 +115,7 @@ def cmd_reconstruct(args) -> int:
     cfg = ReconConfig(thickness=thickness, backend=args.backend, method=args.method,
                       sirt_iterations=args.sirt_iterations, radial=radial, use_gpu=args.imod_gpu)
     _pick_backend(cfg.backend)
-    if cfg.method == "sirt" and cfg.sirt_iterations < 1:
+    if cfg.sirt_iterations < 1:
         raise SCNetInputError(f"--sirt-iterations must be >= 1 (got {cfg.sirt_iterations}).")
     vs = _voxel_size(args.voxel_size, ts.voxel_size)
     data, angles = ts.data, ts.angles
