@@ -149,7 +149,7 @@ def check_normalisation(d, path: str):
 
 # --------------------------------------------------------------------------- model.pt
 
-def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None) -> None:
+def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, mode: Optional[str] = None) -> None:
     """Write ``model.pt`` (atomically, last): weights + configs + normalisation (+ voxel size in A)."""
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
@@ -161,6 +161,8 @@ def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None) 
     check_normalisation(ck["normalisation"], path)
     if voxel_size:
         ck["voxel_size"] = float(voxel_size)
+    if mode is not None:
+        ck["mode"] = str(mode)
     safe_save(ck, path)
 
 
