@@ -8,8 +8,10 @@ Conventions used across the engine:
 * ``origin`` is the MRC header origin ``(x, y, z)`` in Angstrom, copied
   unchanged from input to output so that Scipion / IMOD see the same frame.
 
-Outputs are written to a temporary name in the same folder and renamed only
-once complete and validated, so a half-written file never looks valid.
+Outputs are written to ``NAME.partial-<pid>`` in the same folder (see
+:mod:`scnet.outputs`) and renamed only once complete, finite and validated, so a
+half-written file never looks valid.  Every voxel of an input is checked for
+NaN/Inf, in slabs so memory stays bounded; complex MRC data (modes 3, 4) is refused.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import mrcfile
 import numpy as np
 
 from .errors import SCNetInputError
+from .outputs import clean_stale, partial_name, atomic
 
 
 @dataclass
@@ -69,6 +72,11 @@ def read_info(path: str) -> VolumeInfo:
 
 
 def _info(mrc, path: str) -> VolumeInfo:
+    mode = int(mrc.header.mode)
+    if mode in (3, 4) or np.iscomplexobj(mrc.data):
+        raise SCNetInputError(
+            f"{path} holds complex numbers (MRC mode {mode}), e.g. a Fourier transform; a real-valued "
+            "tomogram or tilt stack is needed (reading it would silently drop the imaginary part).")
     shape = mrc.data.shape
     if mrc.data.ndim == 2:
         shape = (1,) + tuple(shape)
@@ -104,50 +112,85 @@ def read_volume(path: str, mmap: bool = False, check: bool = True) -> Tuple[np.n
     return arr, info
 
 
-def check_volume(arr: np.ndarray, name: str = "volume", max_samples: int = 4_000_000) -> None:
+CHUNK_VOXELS = 8_000_000  # voxels per slab when scanning a volume (bounded memory on memory maps)
+
+
+def _slabs(arr: np.ndarray, chunk: int = CHUNK_VOXELS):
+    rows = max(1, chunk // max(1, int(np.prod(arr.shape[1:]))))
+    for z in range(0, arr.shape[0], rows):
+        yield z, np.asarray(arr[z:z + rows])
+
+
+def count_nonfinite(arr: np.ndarray, chunk: int = CHUNK_VOXELS) -> Tuple[int, Optional[Tuple[int, ...]]]:
+    """Number of NaN/Inf voxels over EVERY voxel (streamed by z-slabs) and the index of the first one."""
+    bad, first = 0, None
+    for z, slab in _slabs(arr, chunk):
+        fin = np.isfinite(slab)
+        if not fin.all():
+            nb = int(fin.size - np.count_nonzero(fin))
+            if first is None:
+                idx = np.argwhere(~fin)[0]
+                first = (int(idx[0]) + z,) + tuple(int(i) for i in idx[1:])
+            bad += nb
+    return bad, first
+
+
+def check_volume(arr: np.ndarray, name: str = "volume", chunk: int = CHUNK_VOXELS) -> None:
     """Raise :class:`SCNetInputError` for NaN/Inf voxels or a constant volume.
 
-    Large arrays are checked on a strided subsample of about ``max_samples`` voxels.
+    Every voxel is checked, slab by slab (``chunk`` voxels at a time), so a memory map stays cheap.
     """
     if arr.ndim != 3:
         raise SCNetInputError(f"{name}: expected a 3D volume, got shape {arr.shape}.")
     if min(arr.shape) < 1 or arr.size == 0:
         raise SCNetInputError(f"{name} is empty (shape {arr.shape}).")
-    step = max(1, int(np.ceil((arr.size / max_samples) ** (1 / 3))))
-    sample = np.asarray(arr[::step, ::step, ::step], dtype=np.float64)
-    if not np.all(np.isfinite(sample)):
-        bad = int(np.count_nonzero(~np.isfinite(sample)))
+    if np.iscomplexobj(arr):
+        raise SCNetInputError(f"{name} holds complex values; a real-valued volume is needed.")
+    bad, first = 0, None
+    lo, hi = np.inf, -np.inf
+    for z, slab in _slabs(arr, chunk):
+        fin = np.isfinite(slab)
+        if not fin.all():
+            if first is None:
+                idx = np.argwhere(~fin)[0]
+                first = (int(idx[0]) + z,) + tuple(int(i) for i in idx[1:])
+            bad += int(fin.size - np.count_nonzero(fin))
+        elif bad == 0:
+            lo, hi = min(lo, float(slab.min())), max(hi, float(slab.max()))
+    if bad:
         raise SCNetInputError(
-            f"{name} contains NaN or Inf voxels ({bad} in a checked sample of {sample.size}). "
-            "Fix the reconstruction that produced it (or replace the bad voxels) before denoising.")
-    if float(sample.std()) == 0.0 and float(np.asarray(arr, dtype=np.float64).std()) == 0.0:
+            f"{name} contains {bad} NaN or Inf voxel(s) (first at z,y,x = {first}). "
+            "Fix the reconstruction that produced it (or replace the bad voxels) before using it.")
+    if lo == hi:
         raise SCNetInputError(
-            f"{name} is constant (every voxel = {float(sample.flat[0])}): there is nothing to denoise. "
+            f"{name} is constant (every voxel = {lo}): there is nothing to denoise. "
             "Check that the right file was given.")
 
 
 def write_volume(path: str, data: np.ndarray, voxel_size: float = 1.0,
                  origin: Optional[Tuple[float, float, float]] = None) -> None:
     """Write float32 MRC with voxel size and origin, atomically, then validate it."""
+    if np.iscomplexobj(data):
+        raise SCNetInputError(f"Cannot write {path}: complex data (a real-valued volume is needed).")
     data = np.asarray(data, dtype=np.float32)
     if data.ndim not in (2, 3):
         raise SCNetInputError(f"Cannot write {path}: data must be 2D or 3D, got shape {data.shape}.")
-    tmp = _tmp_name(path)
-    try:
+    bad, first = count_nonfinite(data if data.ndim == 3 else data[None])
+    if bad:
+        raise SCNetInputError(f"Refusing to write {path}: the result holds {bad} NaN/Inf value(s) (first at "
+                              f"{first}); the computation that produced it failed. Nothing was written.")
+    with atomic(path) as tmp:
         with mrcfile.new(tmp, overwrite=True) as mrc:
             mrc.set_data(data)
             _set_geometry(mrc, voxel_size, origin)
         _validate(tmp, path)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _tmp_name(path: str) -> str:
-    d, b = os.path.split(os.path.abspath(path))
+    d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
-    return os.path.join(d, f".{b}.partial.mrc")
+    clean_stale(path)
+    return partial_name(path)
 
 
 def _set_geometry(mrc, voxel_size: float, origin) -> None:
@@ -183,6 +226,10 @@ class VolumeWriter:
         self._mrc = None
 
     def __enter__(self) -> "VolumeWriter":
+        from . import outputs
+        outputs._install_handler()
+        with outputs._live_lock:
+            outputs._live.add(self._tmp)
         self._mrc = mrcfile.new_mmap(self._tmp, shape=self.shape, mrc_mode=2, overwrite=True)
         return self
 
@@ -199,5 +246,8 @@ class VolumeWriter:
                 _validate(self._tmp, self.path)
                 os.replace(self._tmp, self.path)
         finally:
+            from . import outputs
+            with outputs._live_lock:
+                outputs._live.discard(self._tmp)
             if os.path.exists(self._tmp):
                 os.remove(self._tmp)

@@ -29,8 +29,10 @@ import torch
 from .data import Normalisation
 from .device import autocast
 from .errors import SCNetInputError
+from . import rules
 from .io import VolumeWriter, read_volume
-from .model import ModelConfig, SCNet, fold_batchnorm
+from .model import SCNet
+from .modelfile import load_model_file
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +47,32 @@ class PredictConfig:
     tta: int = 1            # test-time augmentation: average over 1, 2, 4 or 8 axis flips of each tile
     precision: str = "fp32"  # fp32, or bf16/fp16 autocast (scnet.device.autocast; fp16 on CUDA only)
 
+    def validate(self) -> "PredictConfig":
+        """Raise SCNetInputError for bad tiling options (rules in :mod:`scnet.rules`)."""
+        errors = rules.predict_option_errors(self.tile_size, self.overlap, self.tta, self.margin)
+        if errors:
+            raise SCNetInputError(" ".join(errors))
+        return self
+
 
 def load_model(model_path: str, device="cpu") -> Tuple[SCNet, Normalisation, dict]:
-    """Load ``model.pt`` -> (model in eval mode, normalisation, raw dict)."""
-    from .train import MODEL_FORMAT
-    try:
-        ck = torch.load(model_path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise SCNetInputError(f"Model {model_path} not found: train one with `scnet train`.") from None
-    except Exception as exc:  # corrupt / not a torch file
-        raise SCNetInputError(f"{model_path} is not a readable SC-Net model ({exc}).") from None
-    if not isinstance(ck, dict) or ck.get("format") != MODEL_FORMAT:
-        raise SCNetInputError(f"{model_path} is not an SC-Net model.pt (written by `scnet train`).")
-    model = SCNet(ModelConfig(**ck["model_config"]))
-    model.load_state_dict(ck["state_dict"])
-    model.to(device).eval()
-    fold_batchnorm(model)
-    return model, Normalisation(**ck["normalisation"]), ck
+    """Load ``model.pt`` -> (model in eval mode, normalisation, raw dict).
+
+    Read with ``torch.load(weights_only=True)`` and validated (see :mod:`scnet.modelfile`):
+    a file carrying code, a truncated file, weights that do not fit their configuration,
+    non-finite weights or a zero normalisation std are refused with a clear error.
+    """
+    return load_model_file(model_path, device)
+
+
+def check_sampling(ck: dict, voxel_size: float, input_name: str, force: bool = False) -> None:
+    """Refuse (unless ``force``: warn) a model trained at another voxel size than the tomogram's."""
+    why = rules.sampling_mismatch(ck.get("voxel_size"), voxel_size)
+    if why is None:
+        return
+    if not force:
+        raise SCNetInputError(f"{input_name}: {why}. Give --force to apply it anyway.")
+    log.warning("%s: %s (--force given: going on).", input_name, why)
 
 
 def _starts(n: int, t: int, overlap: int) -> List[int]:
@@ -89,7 +100,7 @@ def _round_up(n: int, m: int) -> int:
 
 
 TTA_FLIPS = ((), (2,), (1,), (1, 2), (0,), (0, 2), (0, 1), (0, 1, 2))  # first n used for tta = n
-TTA_CHOICES = (1, 2, 4, 8)
+TTA_CHOICES = rules.TTA_CHOICES
 
 
 def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int, tta: int = 1,
@@ -135,13 +146,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     the tile grid, so their sum is an outer product of three 1D sums and is never stored per voxel),
     one tile window, and ``sink`` calls of at most 16 rows.
     """
-    if cfg.margin < 0:
-        raise SCNetInputError(f"margin={cfg.margin} must be >= 0.")
-    if cfg.tta not in TTA_CHOICES:
-        raise SCNetInputError(f"tta={cfg.tta}: use one of {', '.join(map(str, TTA_CHOICES))} (flips averaged).")
-    if cfg.tile_size < 8 or cfg.overlap < 0 or cfg.overlap >= cfg.tile_size // 2 + 1:
-        raise SCNetInputError(f"tile_size={cfg.tile_size} / overlap={cfg.overlap}: need tile_size >= 8 and "
-                              "0 <= overlap <= tile_size/2.")
+    cfg.validate()
     device = next(model.parameters()).device
     m = model.cfg.multiple()
     shape = tuple(int(n) for n in volume.shape)
@@ -215,20 +220,34 @@ def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None
     def sink(z0, z1, rows):
         out[z0:z1] = norm.invert(rows)
 
-    predict_stream(model, norm, vol, sink, cfg)
+    predict_stream(model, norm, vol, sink, (cfg or PredictConfig()).validate())
+    if not np.isfinite(out).all():
+        raise SCNetInputError(f"The prediction with {model_path} holds NaN/Inf values; the model is unusable: "
+                              "train it again.")
     return out
 
 
-def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig = None) -> None:
-    """Denoise an MRC file into a float32 MRC with the input's voxel size and origin (bounded memory)."""
-    cfg = cfg or PredictConfig()
+def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig = None,
+                 force: bool = False) -> None:
+    """Denoise an MRC file into a float32 MRC with the input's voxel size and origin (bounded memory).
+
+    The output is written as ``OUT.partial-<pid>`` and renamed when complete; a non-finite
+    predicted voxel stops the run and no output is left.  ``force``: apply a model trained at
+    another voxel size (a warning instead of an error).
+    """
+    cfg = (cfg or PredictConfig()).validate()
     from .train import resolve_device, set_threads
     set_threads()
-    model, norm, _ = load_model(model_path, resolve_device(cfg.device))
+    model, norm, ck = load_model(model_path, resolve_device(cfg.device))
     vol, info = read_volume(in_mrc, mmap=True)
+    check_sampling(ck, info.voxel_size, in_mrc, force)
     with VolumeWriter(out_mrc, vol.shape, info.voxel_size, info.origin) as w:
         def sink(z0, z1, rows):
-            w.data[z0:z1] = norm.invert(rows)
+            rows = norm.invert(rows)
+            if not np.isfinite(rows).all():
+                raise SCNetInputError(f"The prediction of {in_mrc} holds NaN/Inf (z rows {z0}..{z1}); {out_mrc} "
+                                      f"was not written. The model {model_path} is unusable: train it again.")
+            w.data[z0:z1] = rows
             if z1 % 64 < z1 - z0 or z1 == vol.shape[0]:
                 _drop_pages(w.data)  # written rows go to disk, not into our resident set
         predict_stream(model, norm, vol, sink, cfg)

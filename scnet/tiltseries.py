@@ -19,6 +19,8 @@ import numpy as np
 from .angles import check_angles
 from .errors import SCNetInputError
 from .io import read_volume, write_volume
+from .outputs import atomic
+from .rules import tilt_angle_errors
 
 STACK_EXTENSIONS = (".mrc", ".mrcs", ".st", ".ali", ".preali", ".map")
 
@@ -53,13 +55,10 @@ def read_angles(path: str) -> np.ndarray:
 def write_angles(path: str, angles: Sequence[float]) -> None:
     """Write one angle per line (IMOD .tlt format, 2 decimals)."""
     a = np.asarray(angles, dtype=np.float64).ravel()
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    tmp = path + ".partial"
-    with open(tmp, "w") as fh:
-        for v in a:
-            fh.write(f"{v:.2f}\n")
-    os.replace(tmp, path)
+    with atomic(path) as tmp:
+        with open(tmp, "w") as fh:
+            for v in a:
+                fh.write(f"{v:.2f}\n")
 
 
 def check_tilt_series(data: np.ndarray, angles, stack_name: str = "tilt stack",
@@ -75,6 +74,9 @@ def check_tilt_series(data: np.ndarray, angles, stack_name: str = "tilt stack",
         raise SCNetInputError(
             f"{angles_name} has {a.size} tilt angles but {stack_name} has {data.shape[0]} images; "
             "they must match (one angle per image, in stack order).")
+    errors = tilt_angle_errors(a, name=angles_name)
+    if errors:
+        raise SCNetInputError(errors[0])
     return check_angles(a, data.shape[0], name=angles_name)
 
 

@@ -47,7 +47,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from .blindspot import RATIO_OF, blindspot_replace, centre_ratio
+from .blindspot import blindspot_replace, centre_ratio
 from . import choices
 from .choices import TRAIN_MODES
 from .data import PatchSampler, check_pair, fit_normalisation, split_train_val, take, validation_patches
@@ -55,11 +55,12 @@ from .device import resolve_device, set_threads  # noqa: F401 (one place for dev
 from .errors import SCNetInputError
 from .losses import LossWeights, combined_loss, halves_loss
 from .model import ModelConfig, SCNet
+from . import modelfile, outputs, rules
 
 log = logging.getLogger(__name__)
 
 LOG_COLUMNS = ["iteration", "epoch", "loss", "L_rec", "L_smooth", "L_exp", "L_reg", "val_loss", "seconds"]
-MODEL_FORMAT = "scnet-model-1"
+MODEL_FORMAT = rules.MODEL_FORMAT
 MODES = TRAIN_MODES
 STOP_REASONS = ("plateau", "max_iterations", "max_minutes", "epochs")
 
@@ -116,46 +117,10 @@ class TrainConfig:
         return ModelConfig(base_width=self.base_width, depth=self.depth, upsampling_block=self.upsampling_block)
 
     def validate(self) -> "TrainConfig":
-        def bad(name, why):
-            raise SCNetInputError(f"Training option {name}={getattr(self, name)!r}: {why}.")
-        m = self.model_config().multiple() if self.depth >= 1 else 1
-        if self.depth < 1 or self.depth > 5:
-            bad("depth", "use 1..5 (the paper uses 3)")
-        if self.base_width < 1:
-            bad("base_width", "must be >= 1")
-        if self.patch_size < max(m, 2 * self.blindspot_size + 2) or self.patch_size % m:
-            bad("patch_size", f"must be a multiple of {m} and > {2 * self.blindspot_size + 1}")
-        if self.mode not in MODES:
-            bad("mode", f"must be one of {', '.join(MODES)}")
-        for name in ("batch_size", "iterations_per_epoch", "blindspot_size", "expectancy_kernel", "patience",
-                     "max_iterations"):
-            if int(getattr(self, name)) < 1:
-                bad(name, "must be >= 1")
-        if self.epochs < 0:
-            bad("epochs", "must be >= 0 (0 = stop when the validation loss has converged)")
-        if not 0 <= self.min_iterations <= self.max_iterations:
-            bad("min_iterations", f"must be in [0, max_iterations={self.max_iterations}]")
-        if not (math.isfinite(self.min_delta) and 0 <= self.min_delta < 1):
-            bad("min_delta", "must be in [0, 1)")
-        if not (math.isfinite(self.max_minutes) and self.max_minutes >= 0):
-            bad("max_minutes", "must be >= 0 (0 = no time limit)")
-        if self.expectancy_kernel > self.patch_size:
-            bad("expectancy_kernel", f"must be <= patch_size ({self.patch_size})")
-        if self.blindspot_ratio_of not in RATIO_OF:
-            bad("blindspot_ratio_of", f"must be one of {', '.join(RATIO_OF)}")
-        if not 0 < self.blindspot_ratio <= 1 or (self.blindspot_ratio_of == "replaced" and self.blindspot_ratio >= 1):
-            bad("blindspot_ratio", "must be in (0, 1) (replaced voxels) or (0, 1] (centres)")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            bad("lr", "must be > 0")
-        for name in ("beta1", "beta2"):
-            if not 0 <= getattr(self, name) < 1:
-                bad(name, "must be in [0, 1)")
-        if not 0 <= self.val_fraction < 0.5:
-            bad("val_fraction", "must be in [0, 0.5)")
-        for name in ("lambda_rec", "lambda_smooth", "lambda_exp", "lambda_reg"):
-            v = getattr(self, name)
-            if v is not None and (not math.isfinite(v) or v < 0):
-                bad(name, "must be >= 0 (or null for the paper default)")
+        """Raise SCNetInputError for the first bad option (rules in :mod:`scnet.rules`, shared with the plugin)."""
+        errors = rules.train_option_errors(self.to_dict())
+        if errors:
+            raise SCNetInputError(errors[0] if len(errors) == 1 else " ".join(errors))
         resolve_device(self.device)
         return self
 
@@ -230,9 +195,7 @@ def _coerce(f, v, source):
 
 
 def _save_atomic(obj, path: str) -> None:
-    tmp = path + ".partial"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    modelfile.safe_save(obj, path)
 
 
 def _fmt_time(s: float) -> str:
@@ -298,17 +261,28 @@ def _prepare_halves(halves, noisy, norm):
 
 def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_dir: str,
                 resume: bool = False, progress: bool = True, halves: Optional[Sequence[np.ndarray]] = None,
-                on_validation: Optional[Callable[[SCNet, int, float], None]] = None) -> str:
+                on_validation: Optional[Callable[[SCNet, int, float], None]] = None,
+                voxel_size: Optional[float] = None) -> str:
     """Train SC-Net on one (noisy, prior) pair (and its even/odd ``halves``); return ``model.pt``'s path.
 
     ``on_validation(model, iteration, val_loss)`` is called after each validation (benchmarks).
+    ``output_dir`` is locked for the whole run (a second training into it is refused).
     """
     cfg.validate()
     check_pair(noisy, prior)
     mode = cfg.resolved_mode(halves is not None)
+    for why in rules.patch_volume_errors(cfg.patch_size, noisy.shape):
+        raise SCNetInputError(why)
     device = resolve_device(cfg.device)
     set_threads()
-    os.makedirs(output_dir, exist_ok=True)
+    outputs.guard(dirs=[output_dir])
+    with outputs.lock_folder(output_dir):
+        return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
+                             on_validation)
+
+
+def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
+                  on_validation) -> str:
     ckpt_path = os.path.join(output_dir, "checkpoint.pt")
     log_path = os.path.join(output_dir, "loss_log.csv")
     model_path = os.path.join(output_dir, "model.pt")
@@ -341,22 +315,30 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     start_epoch, iteration, elapsed = 0, 0, 0.0
 
     if resume and os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ck = modelfile.load_checkpoint(ckpt_path, device)
         if ck["model_config"] != cfg.model_config().to_dict():
             raise SCNetInputError(f"--resume: the network options differ from the checkpoint in {output_dir} "
                                   f"({ck['model_config']}); use the same options or a new output folder.")
+        diffs = modelfile.resume_differences(ck, cfg.to_dict(), noisy.shape, norm.to_dict())
+        if diffs:
+            raise SCNetInputError(f"--resume: {ckpt_path} was made with other data or options ("
+                                  + "; ".join(diffs) + "). Resume with the same ones, or train into a new "
+                                  "--output-dir (or without --resume to start again).")
+        outputs.remove_quietly([model_path])  # rewritten last; an old one must not look like this run's
         model.load_state_dict(ck["state_dict"])
         opt.load_state_dict(ck["optimizer"])
         rng.bit_generator.state = ck["numpy_rng"]
         gen.set_state(ck["torch_rng"])
         start_epoch, iteration, elapsed = ck["epoch"], ck["iteration"], ck.get("seconds", 0.0)
-        stopper.state.update(ck.get("stopper", {}))
+        stopper.state.update(ck.get("stopper") or {})
         best_state = ck.get("best_state_dict")
         log.info("resuming from %s at epoch %d (iteration %d)", ckpt_path, start_epoch, iteration)
         _truncate_log(log_path, iteration)
     else:
         if resume:
             log.warning("--resume: no checkpoint in %s, starting from scratch", output_dir)
+        # a new run: no stale model/checkpoint/summary beside its log
+        outputs.remove_quietly([model_path, ckpt_path, os.path.join(output_dir, "training_summary.json")])
         with open(log_path, "w", newline="") as fh:
             csv.writer(fh).writerow(LOG_COLUMNS)
     cfg.to_json(os.path.join(output_dir, "train_config.json"))
@@ -381,10 +363,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
                 batch = [torch.from_numpy(a).to(device) for a in sampler.sample(rng, cfg.batch_size)]
                 terms = _step_loss(model, batch, mode, cfg, weights, gen)
                 loss = terms["loss"]
-                if not torch.isfinite(loss):
-                    raise SCNetInputError(
-                        f"Training diverged at iteration {iteration + 1}: the loss is {float(loss)}. "
-                        f"Lower the learning rate (lr={cfg.lr:g}) or check the input volumes.")
+                modelfile.check_loss(loss, iteration + 1, epoch + 1, cfg.lr, output_dir)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -424,15 +403,15 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
                           "epoch": epoch, "iteration": iteration, "seconds": time.time() - t0,
                           "iterations_per_epoch": iters, "model_config": cfg.model_config().to_dict(),
                           "train_config": cfg.to_dict(), "normalisation": norm.to_dict(),
-                          "stopper": dict(stopper.state), "best_state_dict": best_state}, ckpt_path)
+                          "stopper": dict(stopper.state), "best_state_dict": best_state,
+                          "data_shape": list(noisy.shape)}, ckpt_path)
     if best_state is not None:
         model.load_state_dict(best_state)
-    save_model(model_path, model, cfg, norm, mode)
+    save_model(model_path, model, cfg, norm, voxel_size, mode)
     summary = {"mode": mode, "iterations": iteration, "epochs": epoch, "seconds": round(time.time() - t0, 1),
                "stop_reason": reason, "stop_explanation": stopper.explain(reason, iteration),
                "best_iteration": stopper.state["best_iteration"], "best_val_loss": stopper.state["best"]}
-    with open(os.path.join(output_dir, "training_summary.json"), "w", encoding="utf-8") as fh:
-        json.dump(summary, fh, indent=2)
+    outputs.write_text(os.path.join(output_dir, "training_summary.json"), json.dumps(summary, indent=2) + "\n")
     if progress:
         _progress(f"stopped after {iteration} iterations: {summary['stop_explanation']}; kept the weights of "
                   f"iteration {summary['best_iteration']}")
@@ -499,8 +478,7 @@ def validation_loss(model: SCNet, val, mode: str, cfg: TrainConfig, weights: Los
     return loss
 
 
-def save_model(path: str, model: SCNet, cfg: TrainConfig, norm, mode: str = "single") -> None:
-    """model.pt: weights + configs + normalisation stats (what ``scnet predict`` needs)."""
-    _save_atomic({"format": MODEL_FORMAT, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                  "model_config": cfg.model_config().to_dict(), "train_config": cfg.to_dict(),
-                  "normalisation": norm.to_dict(), "mode": mode}, path)
+def save_model(path: str, model: SCNet, cfg: TrainConfig, norm, voxel_size: Optional[float] = None,
+               mode: str = "single") -> None:
+    """model.pt: weights + configs + normalisation stats (what ``scnet predict`` needs); see :mod:`scnet.modelfile`."""
+    modelfile.save_model(path, model, cfg, norm, voxel_size, mode)

@@ -49,6 +49,11 @@ class Plugin(pwem.Plugin):
         return os.path.join(cls.getEngineHome(), "bin", "scnet")
 
     @classmethod
+    def getScnetProgram(cls) -> str:
+        """The ``scnet`` command quoted for the shell that ``runJob`` uses (paths with spaces or quotes)."""
+        return shlex.quote(cls.getScnetCommand())
+
+    @classmethod
     def getEnviron(cls):
         """Environment for the engine: its bin first on PATH, no stray PYTHONPATH from Scipion."""
         env = Environ(os.environ)

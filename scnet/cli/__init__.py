@@ -52,6 +52,19 @@ def main(argv=None) -> int:
     except SCNetInputError as exc:
         print(f"scnet {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permission changed during the run...: a clear line, not a traceback
+        print(f"scnet {args.command}: error: {exc.strerror or exc}"
+              f"{' (' + exc.filename + ')' if getattr(exc, 'filename', None) else ''}; nothing valid was "
+              f"written there.", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"scnet {args.command}: error: not enough memory for these options and data; use smaller "
+              f"patches/tiles (--patch-size, --batch-size, --tile-size) or a machine with more memory. Nothing "
+              f"valid was written.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"scnet {args.command}: interrupted; partial outputs were removed.", file=sys.stderr)
+        return 130
     return int(rc or 0)
 
 

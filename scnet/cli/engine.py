@@ -103,7 +103,19 @@ def config_from_args(args):
 
 def _save_config(args, cfg) -> None:
     if getattr(args, "save_config", None):
-        cfg.to_json(args.save_config)
+        import json
+        from ..outputs import write_text
+        write_text(args.save_config, json.dumps(cfg.to_dict(), indent=2) + "\n")
+
+
+def _guard_training(args, extra_outputs=()) -> None:
+    """Before any work: the training folder's files and the other outputs must not be inputs."""
+    from ..outputs import guard
+    from ..rules import TRAIN_OUTPUTS
+    files = [os.path.join(args.output_dir, n) for n in TRAIN_OUTPUTS]
+    guard(outputs=list(extra_outputs) + [getattr(args, "save_config", None)] + files,
+          inputs=[args.noisy, args.prior, getattr(args, "config", None), getattr(args, "even", None),
+                  getattr(args, "odd", None)], dirs=[args.output_dir])
 
 
 def _read_pair(args):
@@ -127,11 +139,12 @@ def _read_pair(args):
 def _train(args) -> int:
     from ..train import train_model
     cfg = config_from_args(args)
-    noisy, prior, _, halves = _read_pair(args)
+    _guard_training(args)
+    noisy, prior, info, halves = _read_pair(args)
     cfg.resolved_mode(halves is not None)
     _save_config(args, cfg)
     path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
-                       halves=halves)
+                       halves=halves, voxel_size=info.voxel_size)
     print(path)
     return 0
 
@@ -140,20 +153,21 @@ def _predict_cfg(args, device):
     from ..device import autocast
     from ..predict import PredictConfig
     cfg = PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device_name(device or AUTO),
-                        progress=not args.quiet, tta=args.tta, precision=args.precision)
+                        progress=not args.quiet, tta=args.tta, precision=args.precision).validate()
     autocast(cfg.device.split(",")[0], cfg.precision)  # fp16 without CUDA: an error before any work
     return cfg
 
 
 def _predict(args) -> int:
     from ..io import read_info
-    from ..predict import load_model, predict_file
-    device_name(args.device)  # a clear error on a bad or absent device before any work
-    load_model(args.model)  # fail early on a bad model file
-    read_info(args.input)
-    if os.path.abspath(args.input) == os.path.abspath(args.output):
-        raise SCNetInputError("--output must differ from --input.")
-    predict_file(args.model, args.input, args.output, _predict_cfg(args, args.device))
+    from ..outputs import guard
+    from ..predict import check_sampling, load_model, predict_file
+    cfg = _predict_cfg(args, args.device)  # a clear error on a bad or absent device before any work
+    guard(outputs=[args.output], inputs=[args.model, args.input])
+    _, _, ck = load_model(args.model)  # fail early on a bad model file
+    info = read_info(args.input)
+    check_sampling(ck, info.voxel_size, args.input, args.force)
+    predict_file(args.model, args.input, args.output, cfg, force=args.force)
     print(args.output)
     return 0
 
@@ -162,16 +176,15 @@ def _denoise(args) -> int:
     from ..predict import predict_file
     from ..train import train_model
     cfg = config_from_args(args)
-    if os.path.abspath(args.noisy) == os.path.abspath(args.output):
-        raise SCNetInputError("--output must differ from --noisy.")
-    _predict_cfg(args, cfg.device)
-    noisy, prior, _, halves = _read_pair(args)
+    pcfg = _predict_cfg(args, cfg.device)  # tiling options checked before the training, not after
+    _guard_training(args, extra_outputs=[args.output])
+    noisy, prior, info, halves = _read_pair(args)
     cfg.resolved_mode(halves is not None)
     _save_config(args, cfg)
     model = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
-                        halves=halves)
+                        halves=halves, voxel_size=info.voxel_size)
     del noisy, prior, halves
-    predict_file(model, args.noisy, args.output, _predict_cfg(args, cfg.device))
+    predict_file(model, args.noisy, args.output, pcfg)
     print(args.output)
     return 0
 
@@ -222,6 +235,8 @@ def register(sub) -> None:
     p.add_argument("--input", required=True, metavar="IN.mrc")
     p.add_argument("--output", required=True, metavar="OUT.mrc")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--force", action="store_true",
+                   help="apply the model even if it was trained at another voxel size (warning instead of error)")
     _predict_options(p)
     p.set_defaults(func=_predict)
 

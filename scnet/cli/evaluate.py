@@ -33,18 +33,9 @@ def _zyx(text, name="--subvolume"):
     return parse_zyx(text, name, allow_zero=True)
 
 
-def _check_output(path, inputs=()):
-    if not path:
-        return
-    ap = os.path.abspath(path)
-    for p in inputs:
-        if p and os.path.abspath(p) == ap:
-            raise SCNetInputError(f"Output {path} is the same file as an input; choose another output name.")
-    if os.path.isdir(ap):
-        raise SCNetInputError(f"Output {path} is a folder; give a file name.")
-    d = os.path.dirname(ap)
-    if os.path.exists(d) and not os.access(d, os.W_OK):
-        raise SCNetInputError(f"Cannot write into {d} (permission denied).")
+def _check_output(path, inputs=(), others=()):
+    from ..outputs import guard
+    guard(outputs=[path] + list(others), inputs=inputs)
 
 
 def _read(path):
@@ -69,13 +60,8 @@ def _status(res):
 
 
 def _write_json(path, obj):
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    tmp = path + ".partial"
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=2, allow_nan=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    from ..outputs import write_text
+    write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
 
 
 # --------------------------------------------------------------------------- fsc
@@ -85,10 +71,10 @@ def cmd_fsc(args) -> int:
     sub = _zyx(args.subvolume)
     if not 0 < args.threshold < 1:
         raise SCNetInputError(f"--threshold must be within (0, 1) (got {args.threshold}).")
-    if args.voxel_size is not None and not args.voxel_size > 0:
-        raise SCNetInputError(f"--voxel-size must be > 0 Angstrom (got {args.voxel_size}).")
-    for out in (args.csv, args.json):
-        _check_output(out, [args.vol1, args.vol2])
+    if args.voxel_size is not None and not 0 < args.voxel_size < math.inf:
+        raise SCNetInputError(f"--voxel-size must be a finite number > 0 Angstrom (got {args.voxel_size}).")
+    _check_output(args.csv, [args.vol1, args.vol2, args.mask if args.mask not in (None, "none", "soft") else None],
+                  others=[args.json])
     v1, i1 = _read(args.vol1)
     v2, i2 = _read(args.vol2)
     if v1.shape != v2.shape:
@@ -118,15 +104,13 @@ def cmd_fsc(args) -> int:
     print(f"FSC      = {key} at {format_resolution(res, voxel)} A")
     print(f"FSC_e/o  = {key} at {format_resolution(res_eo, voxel)} A   (eq. 10: 2 FSC / (FSC + 1))")
     if args.csv:
-        d = os.path.dirname(os.path.abspath(args.csv))
-        os.makedirs(d, exist_ok=True)
-        tmp = args.csv + ".partial"
-        with open(tmp, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["shell", "frequency", "resolution", "fsc", "fsc_eo"])
-            for k, (f, r, c, e) in enumerate(zip(curve.frequency, curve.resolution, curve.fsc, curve.fsc_eo)):
-                w.writerow([k, f"{f:.6g}", f"{r:.6g}", f"{c:.6g}", f"{e:.6g}"])
-        os.replace(tmp, args.csv)
+        from ..outputs import atomic
+        with atomic(args.csv) as tmp:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["shell", "frequency", "resolution", "fsc", "fsc_eo"])
+                for k, (f, r, c, e) in enumerate(zip(curve.frequency, curve.resolution, curve.fsc, curve.fsc_eo)):
+                    w.writerow([k, f"{f:.6g}", f"{r:.6g}", f"{c:.6g}", f"{e:.6g}"])
     if args.json:
         _write_json(args.json, {
             f"resolution_fsc_{key}": _json_number(res),
@@ -159,8 +143,8 @@ def cmd_evaluate(args) -> int:
     if len(labels) != len(args.volumes):
         raise SCNetInputError(f"--labels gives {len(labels)} label(s) for {len(args.volumes)} volume(s); "
                               "give one label per volume, comma-separated.")
-    if args.data_range is not None and not args.data_range > 0:
-        raise SCNetInputError(f"--data-range must be > 0 (got {args.data_range}).")
+    if args.data_range is not None and not 0 < args.data_range < math.inf:
+        raise SCNetInputError(f"--data-range must be a finite number > 0 (got {args.data_range}).")
     _check_output(args.json, [args.ground_truth] + list(args.volumes))
     gt, _ = _read(args.ground_truth)
     vols = []

@@ -21,6 +21,9 @@ from .options import (add_device, add_phantom, add_reconstruction, add_voxel_siz
 log = logging.getLogger(__name__)
 
 
+PHANTOM_FILES = ("phantom.mrc", "phantom_ts.mrcs", "phantom_ts.tlt")
+SIMULATION_FILES = ("ground_truth.mrc", "noisy_ts.mrcs", "noisy_ts.tlt", "noisy_rec.mrc", "simulation.json")
+
 # --------------------------------------------------------------------------- parsing helpers
 
 def _shape(text: str):
@@ -30,21 +33,28 @@ def _shape(text: str):
 def _voxel_size(value, default):
     if value is None:
         return float(default)
-    if not (float(value) > 0):
-        raise SCNetInputError(f"--voxel-size must be > 0 Angstrom (got {value}).")
+    if not (0 < float(value) < float("inf")):
+        raise SCNetInputError(f"--voxel-size must be a finite number > 0 Angstrom (got {value}).")
     return float(value)
 
 
+def _radial(text: str):
+    from ..rules import radial_errors
+    r = _pair(text, "--radial")
+    for why in radial_errors(*r):
+        raise SCNetInputError(why)
+    return r
+
+
+def _check_seed(seed) -> None:
+    from ..rules import seed_errors
+    for why in seed_errors(seed):
+        raise SCNetInputError(why)
+
+
 def _check_output(path: str, inputs=()) -> None:
-    ap = os.path.abspath(path)
-    for p in inputs:
-        if p and os.path.abspath(p) == ap:
-            raise SCNetInputError(f"Output {path} is the same file as an input; choose another output name.")
-    d = os.path.dirname(ap)
-    if os.path.isdir(ap):
-        raise SCNetInputError(f"Output {path} is a folder; give a file name (e.g. {os.path.join(path, 'out.mrc')}).")
-    if os.path.exists(d) and not os.access(d, os.W_OK):
-        raise SCNetInputError(f"Cannot write into {d} (permission denied).")
+    from ..outputs import guard
+    guard(outputs=[path], inputs=inputs)
 
 
 def _read_stack(path: str):
@@ -61,10 +71,10 @@ def cmd_filter(args) -> int:
     from ..filters import (TOPAZ_MODELS_2D, _check_cutoff, _check_sigma, _torch_device, filter_stack)
     from ..io import write_volume
     _check_output(args.output, [args.input])
-    if args.method == "gaussian":
-        _check_sigma(args.sigma)
-    if args.method == "lowpass":
-        _check_cutoff(args.cutoff, 0.1)
+    _check_sigma(args.sigma)  # every option is checked, also those of another --method (never silently ignored)
+    _check_cutoff(args.cutoff, 0.1)
+    if args.patch_size is None or args.patch_size < 0:
+        raise SCNetInputError(f"--patch-size must be >= 0 (0 = whole images; got {args.patch_size}).")
     if args.method == "topaz":
         if args.topaz_model not in TOPAZ_MODELS_2D:
             raise SCNetInputError(f"--topaz-model {args.topaz_model!r} unknown; choose {', '.join(TOPAZ_MODELS_2D)}.")
@@ -86,13 +96,13 @@ def cmd_reconstruct(args) -> int:
     from ..recon import ReconConfig, reconstruct, resolve_thickness, _pick_backend
     from ..tiltseries import read_tilt_series, split_even_odd
     _check_output(args.output, [args.input, args.angles])
-    radial = _pair(args.radial, "--radial")
+    radial = _radial(args.radial)
     ts = read_tilt_series(args.input, args.angles)
     thickness = resolve_thickness(args.thickness, ts.data.shape[2])
     cfg = ReconConfig(thickness=thickness, backend=args.backend, method=args.method,
                       sirt_iterations=args.sirt_iterations, radial=radial, use_gpu=args.imod_gpu)
     _pick_backend(cfg.backend)
-    if cfg.method == "sirt" and cfg.sirt_iterations < 1:
+    if cfg.sirt_iterations < 1:
         raise SCNetInputError(f"--sirt-iterations must be >= 1 (got {cfg.sirt_iterations}).")
     vs = _voxel_size(args.voxel_size, ts.voxel_size)
     data, angles = ts.data, ts.angles
@@ -112,10 +122,12 @@ def cmd_phantom(args) -> int:
     from ..phantom import _check_shape, make_phantom, tilt_angles
     from ..recon import reproject
     from ..tiltseries import write_angles
+    _check_seed(args.seed)
     shape = _check_shape(_shape(args.shape))
     angles = tilt_angles(args.tilt_range, args.tilt_step)
     vs = _voxel_size(args.voxel_size, 10.0)
-    _check_output(os.path.join(args.output_dir, "phantom.mrc"))
+    from ..outputs import guard
+    guard(outputs=[os.path.join(args.output_dir, n) for n in PHANTOM_FILES], dirs=[args.output_dir])
     t0 = time.time()
     vol = make_phantom(shape, args.seed, vs)
     stack = reproject(vol, angles)
@@ -136,8 +148,11 @@ def cmd_simulate(args) -> int:
         raise SCNetInputError("give either --phantom or --tilt-series TS --angles TLT (exactly one source).")
     if args.tilt_series and not args.angles:
         raise SCNetInputError("--tilt-series needs --angles FILE.tlt (one tilt angle per image).")
-    _check_output(os.path.join(args.output_dir, "ground_truth.mrc"), [args.tilt_series])
-    radial = _pair(args.radial, "--radial")
+    from ..outputs import guard
+    guard(outputs=[os.path.join(args.output_dir, n) for n in SIMULATION_FILES],
+          inputs=[args.tilt_series, args.angles], dirs=[args.output_dir])
+    _check_seed(args.seed)
+    radial = _radial(args.radial)
     gsig = args.gaussian_sigma if args.gaussian_sigma is not None else (0.0 if args.phantom else 2.0)
     cfg = SimulationConfig(sigma=args.sigma, thickness=args.thickness, gaussian_sigma=gsig, seed=args.seed,
                            backend=args.backend, radial=radial)

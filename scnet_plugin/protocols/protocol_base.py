@@ -18,6 +18,8 @@ from pyworkflow.constants import QUEUE_FOR_JOBS
 from tomo.objects import Tomogram
 from tomo.protocols import ProtTomoBase
 
+from scnet.rules import tilt_angle_errors
+
 from .. import Plugin
 from ..constants import MODEL_FILE, SIMULATION_JSON
 
@@ -101,7 +103,7 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
         pyworkflow never reads a per-step job's exit status (a failed or lost job counts as
         done), so they are checked here, and a missing one fails the step with a pointer to the
         job's error log."""
-        self.runJob(shlex.quote(Plugin.getScnetCommand()), " ".join(shlex.quote(str(a)) for a in args),
+        self.runJob(Plugin.getScnetProgram(), " ".join(shlex.quote(str(a)) for a in args),
                     env=Plugin.getEnviron(), cwd=os.getcwd(), numberOfMpi=1, numberOfThreads=1)
         self._verifyOutputs(args[0] if args else "", list(outputs) or self.expectedOutputs(args))
 
@@ -204,6 +206,8 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
             if n < minTilts:
                 errors.append(f"Tilt series {ts.getTsId()} has {n} tilt images (excluded views not counted); "
                               f"at least {minTilts} are needed{hint}.")
+            angles = [ti.getTiltAngle() for ti in ts.iterItems(orderBy="_tiltAngle") if ti.isEnabled()]
+            errors += tilt_angle_errors(angles, name=f"Tilt series {ts.getTsId()}")
             acq = ts.getAcquisition()
             axis = acq.getTiltAxisAngle() if acq is not None else None
             if axis is not None and abs(axis) > 5 and not ts.hasAlignment():

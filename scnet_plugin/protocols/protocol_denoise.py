@@ -6,6 +6,8 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTomograms
 
+from scnet.rules import predict_option_errors, sampling_mismatch
+
 from ..constants import DEFAULT_TTA, TTA_CHOICES
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
@@ -107,6 +109,13 @@ class ProtSCNetDenoise(ProtSCNetBase):
                               f"tomogram for these, or use a single model ('one model for all').")
         elif isinstance(model, SCNetModel) and not os.path.exists(model.getPath() or ""):
             errors.append(f"The model file {model.getPath()} does not exist.")
+        models = list(model.iterItems()) if isinstance(model, SetOfSCNetModels) else [model]
+        for m in models:
+            why = sampling_mismatch(m.getSamplingRate(), tomos.getSamplingRate())
+            if why:
+                errors.append(f"Model {m.getTsId() or os.path.basename(m.getPath() or '')}: {why}.")
+                break
+        errors += predict_option_errors(self.tileSize.get(), self.overlap.get(), self._tta())
         if self.tileSize.get() < 16 or self.tileSize.get() % 8:
             errors.append(f"Tile size must be a multiple of 8 and >= 16, got {self.tileSize.get()}.")
         if not 0 <= self.overlap.get() < self.tileSize.get() // 2:

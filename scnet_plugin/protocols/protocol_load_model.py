@@ -6,6 +6,8 @@ from enum import Enum
 import pyworkflow.protocol.params as params
 from pyworkflow.protocol.constants import STEPS_SERIAL
 
+from scnet.rules import model_file_errors, model_file_voxel_size
+
 from ..objects import SCNetModel
 from .protocol_base import ProtSCNetBase
 
@@ -43,19 +45,13 @@ class ProtSCNetLoadModel(ProtSCNetBase):
         cfg, log = self._getExtraPath("train_config.json"), self._getExtraPath("loss_log.csv")
         model = SCNetModel(path=self._getExtraPath("model.pt"), configPath=cfg if os.path.exists(cfg) else None,
                            lossLog=log if os.path.exists(log) else None)
+        sr = model_file_voxel_size(self._getExtraPath("model.pt"))
+        if sr:
+            model.setSamplingRate(sr)  # the training voxel size, so 'denoise' can refuse another sampling
         self._defineOutputs(**{LoadModelOutputs.Model.name: model})
 
     def _validate(self):
-        p = self.modelFile.get()
-        if not p:
-            return ["Give the model file (model.pt)."]
-        if not os.path.isfile(p):
-            return [f"Model file not found: {p}."]
-        with open(p, "rb") as fh:
-            head = fh.read(4)
-        if head[:2] != b"PK":  # torch.save writes a zip archive
-            return [f"{p} is not a torch model file (expected the zip archive written by `scnet train`)."]
-        return []
+        return model_file_errors(self.modelFile.get())  # the engine's own check (torch-free, nothing unpickled)
 
     def _summary(self):
         return [f"Model: {self.modelFile.get()}"]

@@ -8,6 +8,8 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTomograms
 
+from scnet.rules import radial_errors
+
 from ..constants import BACKENDS, PRIOR_FILTERS, TOPAZ_2D_MODELS
 from .protocol_base import ProtSCNetBase
 
@@ -115,7 +117,9 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         priorSet = self._createSetOfTomograms("prior")
         for s in (noisySet, priorSet):
             s.setSamplingRate(inSet.getSamplingRate())
-            s.setAcquisition(inSet.getAcquisition())
+            acq = inSet.getAcquisition()
+            s.setAcquisition(acq.clone() if acq is not None else None)  # one copy per set: a shared object
+            # is stored twice ("Circular reference ... _acquisition found twice") and the run's end is lost
         for ts in inSet.iterItems():
             tsId = ts.getTsId()
             halves = None
@@ -148,8 +152,10 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         r = self.radial.get() or ""
         try:
             r1, r2 = (float(v) for v in r.split(","))
-            assert 0 < r1 <= 0.5 and r2 >= 0
-        except Exception:
+            bad = radial_errors(r1, r2)  # the engine's rule (scnet.rules)
+        except ValueError:
+            bad = [r]
+        if bad:
             errors.append(f"Radial filter must be 'R1,R2' with 0 < R1 <= 0.5 and R2 >= 0 (cycles/pixel); got {r!r}.")
         if self.priorFilter.get() == 1 and self.gaussianSigma.get() <= 0:
             errors.append("Gaussian sigma must be > 0.")

@@ -10,6 +10,7 @@ from pyworkflow.utils import makePath
 from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG, TRAIN_MODES,
                          TRAIN_SUMMARY)
 from scnet.choices import ITERATIONS_PER_EPOCH, MAX_ITERATIONS, MIN_ITERATIONS, PATIENCE
+from scnet.rules import train_option_errors
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -227,24 +228,15 @@ class ProtSCNetTrain(ProtSCNetBase):
                               f"size (x, y, z); reconstruct them with the same geometry.")
             elif min(t.getDim()) < 8:
                 errors.append(f"{t.getTsId()}: tomogram {t.getDim()} is too small for SC-Net.")
-        if self.batchSize.get() < 1 or self.epochs.get() < 0:
-            errors.append("Batch size must be >= 1 and epochs >= 0 (0 = until converged).")
         if TRAIN_MODES[self.trainingMode.get()] == "halves":
             lacking = [t.getTsId() for t, _ in self._pairs() if not self._halves(t)]
             if lacking:
                 errors.append(f"Training mode 'halves' needs even/odd half maps, which tomograms "
                               f"{', '.join(map(str, lacking))} lack: run 'prepare tomograms' with 'Reconstruct "
                               f"even/odd halves' = Yes, or choose mode 'auto' or 'single'.")
-        if not (self.minIterations.get() or 0) <= (self.maxIterations.get() or 0) or self.patience.get() < 1:
-            errors.append("Automatic stop: need 0 <= min <= max iterations and patience >= 1.")
-        if (self.maxMinutes.get() or 0) < 0:
-            errors.append("The time budget must be >= 0 minutes (0 = none).")
-        if not 0 < self.blindspotRatio.get() < 1:
-            errors.append(f"Blind-spot ratio must be in (0, 1), got {self.blindspotRatio.get()}.")
-        if self.blindspotSize.get() < 1:
-            errors.append("Blind-spot block size must be >= 1.")
-        if self.learningRate.get() <= 0:
-            errors.append("Learning rate must be > 0.")
+        cfg = self.trainConfig()
+        cfg.pop("device", None)
+        errors += train_option_errors(cfg)  # the engine's TrainConfig rules (scnet.rules), not re-typed
         return errors
 
     def _summary(self):

@@ -158,7 +158,7 @@ class TestSCNetChain(BaseTest):
         tr.inputPriors.set(self.prots["denoise"].Tomograms)  # same tsId, so only the parameter errors
         err = self._errors(tr)
         self.assertIn("Patch size must be a multiple of 8", err)
-        self.assertIn("Blind-spot ratio must be in (0, 1)", err)
+        self.assertIn("blindspot_ratio=1.5", err)  # the engine's rule (scnet.rules)
         tr2 = self.newProtocol(ProtSCNetTrain, trainMode=1, trainTsId="nope")
         tr2.inputTomograms.set(prep.Tomograms)
         tr2.inputPriors.set(prep.PriorTomograms)
