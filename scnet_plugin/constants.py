@@ -24,3 +24,25 @@ BASELINES = ["lowpass", "gaussian", "topaz3d", "n2v", "bm4d"]
 BLINDSPOT_RATIO_OF = ["replaced", "centres"]
 # `scnet predict --tta N`: number of axis flips averaged at prediction time
 TTA_CHOICES = [1, 2, 4, 8]
+
+# ---------------------------------------------------------------- output file names
+# Every tomogram a protocol writes is named after its tsId, so tomo's protocols that match
+# files by base name (e.g. import coordinates: TS_01.mrc <-> TS_01.txt) pair them right.
+HALF_TAGS = ("odd", "even")  # order of Tomogram.setHalfMaps([odd, even]) in tomo
+
+
+def tomogramFile(tsId) -> str:
+    """``<tsId>.mrc``: the tomogram (noisy or denoised) of one tilt series."""
+    return f"{tsId}.mrc"
+
+
+def halfFile(tsId, half: str) -> str:
+    """``<tsId>_even.mrc`` / ``<tsId>_odd.mrc``: a half tomogram (``half`` in HALF_TAGS)."""
+    if half not in HALF_TAGS:
+        raise ValueError(f"half must be one of {HALF_TAGS}, got {half!r}")
+    return f"{tsId}_{half}.mrc"
+
+
+def priorFile(tsId) -> str:
+    """``<tsId>_prior.mrc``: the smoothed prior tomogram SC-Net trains against."""
+    return f"{tsId}_prior.mrc"

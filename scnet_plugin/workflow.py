@@ -17,12 +17,13 @@ from . import Plugin
 TS_ID = "TS_01"
 
 
-def simulate_phantom(outDir, shape=(64, 128, 128), sigma=15.0, seed=0, voxelSize=10.0, tiltStep=3.0):
-    """Run ``scnet simulate --phantom`` and lay out TS_01.mrcs + TS_01.tlt for tomo's importer.
+def simulate_phantom(outDir, shape=(64, 128, 128), sigma=15.0, seed=0, voxelSize=10.0, tiltStep=3.0,
+                     tsId=TS_ID):
+    """Run ``scnet simulate --phantom`` and lay out <tsId>.mrcs + <tsId>.tlt for tomo's importer.
 
     Returns (tilt-series folder, ground-truth MRC path).
     """
-    simDir = os.path.join(outDir, "simulation")
+    simDir = os.path.join(outDir, "simulation" if tsId == TS_ID else f"simulation_{tsId}")
     os.makedirs(simDir, exist_ok=True)
     z, y, x = shape
     cmd = [Plugin.getScnetCommand(), "simulate", "--phantom", "--output-dir", simDir,
@@ -31,8 +32,8 @@ def simulate_phantom(outDir, shape=(64, 128, 128), sigma=15.0, seed=0, voxelSize
     subprocess.run(cmd, check=True, env=Plugin.getEnviron())
     tsDir = os.path.join(outDir, "tilt_series")
     os.makedirs(tsDir, exist_ok=True)
-    shutil.copy(os.path.join(simDir, "noisy_ts.mrcs"), os.path.join(tsDir, f"{TS_ID}.mrcs"))
-    shutil.copy(os.path.join(simDir, "noisy_ts.tlt"), os.path.join(tsDir, f"{TS_ID}.tlt"))
+    shutil.copy(os.path.join(simDir, "noisy_ts.mrcs"), os.path.join(tsDir, f"{tsId}.mrcs"))
+    shutil.copy(os.path.join(simDir, "noisy_ts.tlt"), os.path.join(tsDir, f"{tsId}.tlt"))
     return tsDir, os.path.join(simDir, "ground_truth.mrc")
 
 

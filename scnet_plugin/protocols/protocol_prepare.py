@@ -8,7 +8,7 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTomograms
 
-from ..constants import BACKENDS, PRIOR_FILTERS, TOPAZ_2D_MODELS
+from ..constants import BACKENDS, PRIOR_FILTERS, TOPAZ_2D_MODELS, HALF_TAGS, halfFile, priorFile, tomogramFile
 from .protocol_base import ProtSCNetBase
 
 
@@ -21,7 +21,7 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
     Reconstruction: IMOD `tilt` when IMOD is installed (backend auto/imod), else the
     built-in weighted back-projection (astra-toolbox, CPU).
     """
-    _label = "prepare tomograms"
+    _label = "SC-Net prepare tomograms"
     # two outputs of the same class: an Enum would alias them, so a dict lists them
     _possibleOutputs = {"Tomograms": SetOfTomograms, "PriorTomograms": SetOfTomograms}
 
@@ -103,11 +103,11 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         return args
 
     def reconstructStep(self, tsId):
-        self.runScnet(*self._reconArgs(tsId, "stack.mrcs", "noisy.mrc"))
-        self.runScnet(*self._reconArgs(tsId, "filtered.mrcs", "prior.mrc"))
+        self.runScnet(*self._reconArgs(tsId, "stack.mrcs", tomogramFile(tsId)))
+        self.runScnet(*self._reconArgs(tsId, "filtered.mrcs", priorFile(tsId)))
         if self.doEvenOdd.get():
-            self.runScnet(*self._reconArgs(tsId, "stack.mrcs", "noisy_even.mrc", "even"))
-            self.runScnet(*self._reconArgs(tsId, "stack.mrcs", "noisy_odd.mrc", "odd"))
+            for half in ("even", "odd"):
+                self.runScnet(*self._reconArgs(tsId, "stack.mrcs", halfFile(tsId, half), half))
 
     def createOutputStep(self):
         inSet = self.inputSetOfTiltSeries.get()
@@ -120,10 +120,10 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
             tsId = ts.getTsId()
             halves = None
             if self.doEvenOdd.get():
-                halves = [self._tsPath(tsId, "noisy_odd.mrc"), self._tsPath(tsId, "noisy_even.mrc")]
-            noisySet.append(self._newTomogram(self._tsPath(tsId, "noisy.mrc"), tsId, ts.getSamplingRate(),
+                halves = [self._tsPath(tsId, halfFile(tsId, h)) for h in HALF_TAGS]
+            noisySet.append(self._newTomogram(self._tsPath(tsId, tomogramFile(tsId)), tsId, ts.getSamplingRate(),
                                               ts.getAcquisition(), halves))
-            priorSet.append(self._newTomogram(self._tsPath(tsId, "prior.mrc"), tsId, ts.getSamplingRate(),
+            priorSet.append(self._newTomogram(self._tsPath(tsId, priorFile(tsId)), tsId, ts.getSamplingRate(),
                                               ts.getAcquisition()))
         self._defineOutputs(Tomograms=noisySet, PriorTomograms=priorSet)
         self._defineSourceRelation(self.inputSetOfTiltSeries, noisySet)
@@ -161,9 +161,9 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         lines = []
         if self.isFinished() and hasattr(self, "Tomograms"):
             t = self.Tomograms
-            lines.append(f"{t.getSize()} noisy tomograms (sampling {t.getSamplingRate():.2f} A/px"
+            lines.append(f"{self._count(t.getSize(), 'noisy tomogram')} (sampling {t.getSamplingRate():.2f} A/px"
                          f"{', with even/odd half maps' if self.doEvenOdd.get() else ''}) and "
-                         f"{self.PriorTomograms.getSize()} prior tomograms.")
+                         f"{self._count(self.PriorTomograms.getSize(), 'prior tomogram')}.")
         lines.append(f"Prior filter: {self._filterText()}; reconstruction: {BACKENDS[self.backend.get()]} "
                      f"(radial {self.radial.get()}), thickness "
                      f"{self.thickness.get() or 'half the width'} px.")

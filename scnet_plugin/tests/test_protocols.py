@@ -82,8 +82,10 @@ class TestSCNetChain(BaseTest):
         self.assertAlmostEqual(t.getSamplingRate(), SR, places=3)
         self.assertEqual(t.getOrigin().getShifts(), prep.getFirstItem().getOrigin().getShifts())
         self.assertTrue(dn.hasOddEven())
+        self.assertEqual(os.path.basename(t.getFileName()), f"{TS_ID}.mrc")
+        self.assertEqual([os.path.basename(h) for h in t.getHalfMaps(asList=True)],
+                         [f"{TS_ID}_odd.mrc", f"{TS_ID}_even.mrc"])
         for h in t.getHalfMaps(asList=True):
-            self.assertIn("denoised_", h)
             self.assertTrue(os.path.exists(h))
         import mrcfile
         with mrcfile.open(t.getFileName()) as mrc:
