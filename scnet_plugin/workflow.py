@@ -38,8 +38,9 @@ def simulate_phantom(outDir, shape=(64, 128, 128), sigma=15.0, seed=0, voxelSize
 
 
 def run_chain(new, launch, tsDir, samplingRate, thickness, train=None, denoise=None, groundTruth=None,
-              log=print):
-    """Run the whole chain; returns the protocols by name."""
+              log=print, independentFsc=True):
+    """Run the whole chain; returns the protocols by name. ``independentFsc``: also the honest
+    FSC e/o (halves denoised by independently trained networks: two more trainings)."""
     from tomo.protocols import ProtImportTs
 
     from .protocols import (ProtSCNetDenoise, ProtSCNetEvaluate, ProtSCNetFscEo,
@@ -69,11 +70,18 @@ def run_chain(new, launch, tsDir, samplingRate, thickness, train=None, denoise=N
     dn.inputTomograms.set(prep.Tomograms)
     prots["denoise"] = launch(dn)
 
-    log("[chain] 5/6 FSC e/o (before / after denoising)")
+    log("[chain] 5/6 FSC e/o (before / after denoising, halves as given)")
     fsc = new(ProtSCNetFscEo, label1="noisy", label2="SC-Net")
     fsc.inputTomograms.set(prep.Tomograms)
     fsc.inputTomograms2.set(dn.Tomograms)
     prots["fsc"] = launch(fsc)
+
+    if independentFsc:
+        log("[chain] 5/6 FSC e/o, independent networks (each half denoised by its own network)")
+        gold = new(ProtSCNetFscEo, measure=1, label1="noisy", label2="SC-Net")
+        gold.inputTomograms.set(prep.Tomograms)
+        gold.inputModel.set(getattr(tr, "Models", None) or tr.Model)
+        prots["fsc_independent"] = launch(gold)
 
     if groundTruth:
         log("[chain] 6/6 evaluate PSNR/SSIM against the ground truth")

@@ -16,7 +16,7 @@ class ProtSCNetEvaluate(ProtSCNetBase):
     (data range = ground truth max - min). Baselines (low-pass, Gaussian, Topaz-3D, Noise2Void,
     BM4D) can be run on the FIRST input set (the noisy tomograms) and scored alongside,
     giving the paper's Table 1-2 comparison on your data. Results: extra/evaluation_<tsId>.json."""
-    _label = "evaluate"
+    _label = "SC-Net evaluate"
     stepsExecutionMode = STEPS_SERIAL  # baselines are heavy: one at a time
 
     def _defineParams(self, form):

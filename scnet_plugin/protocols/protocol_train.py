@@ -26,7 +26,7 @@ class ProtSCNetTrain(ProtSCNetBase):
     losses computed against the smoothed prior tomogram. No clean data needed.
     Continue (re-launch with 'Continue') resumes from the last epoch checkpoint.
     """
-    _label = "train"
+    _label = "SC-Net train"
     _possibleOutputs = TrainOutputs
 
     def _defineParams(self, form):

@@ -98,6 +98,11 @@ class _StubProt:
     def _getExtraPath(self, *p):
         return str(self.d.joinpath(*p))
 
+    threshold = type("P", (), {"get": lambda self: 0.5})()
+
+    def measureNote(self):
+        return "halves as given"
+
 
 def test_viewers_write_results(tmp_path):
     from scnet_plugin.viewers.viewers import SCNetEvaluateViewer, SCNetFscViewer, PngView
@@ -107,6 +112,7 @@ def test_viewers_write_results(tmp_path):
     ev.protocol = _StubProt(tmp_path)
     views = ev._showTable()
     assert isinstance(views[0], TextView)
+    assert views[0].getFileList() == [str(tmp_path / "evaluation_table.md")]  # a list, not a path
     assert "| SC-Net | 20.50 | 0.6000 |" in (tmp_path / "evaluation_table.md").read_text()
     _fsc_csv(tmp_path / "ts1_noisy_fsc.csv", 0.03)
     _fsc_csv(tmp_path / "ts1_denoised_fsc.csv", 0.1)
