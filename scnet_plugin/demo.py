@@ -39,6 +39,7 @@ def main(argv=None):
     from pyworkflow.project import Manager
 
     from . import Plugin
+    from .project_settings import useTomographyView
     from .workflow import run_chain, simulate_phantom
     errors = Plugin.engineErrors()
     if errors:
@@ -51,6 +52,7 @@ def main(argv=None):
         manager.deleteProject(args.project)
     project = manager.createProject(args.project)
     os.chdir(project.getPath())
+    useTomographyView(project.getPath())  # the GUI opens on tomo's tree, where SC-Net's protocols are
 
     def new(cls, **kw):
         return project.newProtocol(cls, **kw)
@@ -87,6 +89,7 @@ def write_report(prots, out, gt):
     from .viewers.figures import fsc_figure, loss_curves_figure, scores_table, slices_figure
     from .workflow import TS_ID
     prep, train, dn, fsc, ev = (prots.get(k) for k in ("prepare", "train", "denoise", "fsc", "evaluate"))
+    gold = prots.get("fsc_independent")
     vols = {"ground truth": gt,
             "noisy": prep.Tomograms.getFirstItem().getFileName(),
             "prior (Topaz 2D)": prep.PriorTomograms.getFirstItem().getFileName(),
@@ -96,15 +99,29 @@ def write_report(prots, out, gt):
     model = model.getFirstItem() if model is not None else train.Model
     loss_curves_figure(model.getLossLog(), os.path.join(out, "training_curves.png"))
     curves = {"noisy": fsc._getExtraPath(f"{TS_ID}_noisy_fsc.csv"),
-              "SC-Net": fsc._getExtraPath(f"{TS_ID}_SC-Net_fsc.csv")}
-    fsc_figure(curves, os.path.join(out, "fsc_eo.png"))
+              "SC-Net, one network for both halves (flatters)": fsc._getExtraPath(f"{TS_ID}_SC-Net_fsc.csv")}
+    if gold is not None:
+        curves["SC-Net, independent networks"] = gold._getExtraPath(f"{TS_ID}_SC-Net_independent_fsc.csv")
+    fsc_figure(curves, os.path.join(out, "fsc_eo.png"),
+               title="FSC e/o of the halves; honest measure: independent networks (one per half)")
     lines = ["# SC-Net demo: metrics", "", "PSNR / SSIM against the simulation's ground truth (Tables 1-2 layout):", ""]
     if ev is not None:
         for tsId, rows in ev.results().items():  # the protocol's Scores output
             lines.append(scores_table(rows, f"Tomogram {tsId}"))
-    lines += ["", "FSC e/o resolution at 0.5 (Table 3 layout):", "", "| Volume | Resolution (A) |", "|---|---:|"]
-    for (label, tsId), r in sorted(fsc.resolutions().items()):
-        lines.append(f"| {tsId} {label} | {'%.1f' % r if r is not None else 'not reached'} |")
+    lines += ["", "FSC e/o, first crossings (Table 3 layout; 'rises again' = the curve climbs back above the",
+              "threshold after its first crossing):", "",
+              "| Volume | Measure | 0.5 (A) | 0.143 (A) |", "|---|---|---:|---:|"]
+    for prot in (fsc, gold):
+        if prot is None:
+            continue
+        for (label, tsId), cs in sorted(prot.crossings().items()):
+            if prot is gold and label == "noisy":  # the same noisy halves as in `fsc`
+                continue
+            cells = [("%.1f" % c["resolution"] if c["resolution"] is not None else "not reached")
+                     + (" (rises again)" if c["rises_again"] else "") for c in cs[:2]]
+            measure = "independent networks" if prot.isGold() and label != "noisy" else \
+                "halves as given" + (" (one network: flatters)" if label != "noisy" else "")
+            lines.append(f"| {tsId} {label} | {measure} | {cells[0]} | {cells[1]} |")
     text = "\n".join(lines) + "\n"
     with open(os.path.join(out, "metrics.md"), "w") as fh:
         fh.write(text)

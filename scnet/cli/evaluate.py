@@ -66,7 +66,7 @@ def _write_json(path, obj):
 
 # --------------------------------------------------------------------------- fsc
 def cmd_fsc(args) -> int:
-    from ..metrics import central_subvolume, format_resolution, fsc
+    from ..metrics import FSC_THRESHOLDS, central_subvolume, crossing_warning, crossings, format_resolution, fsc
 
     sub = _zyx(args.subvolume)
     if not 0 < args.threshold < 1:
@@ -103,6 +103,15 @@ def cmd_fsc(args) -> int:
     key = f"{t:g}"
     print(f"FSC      = {key} at {format_resolution(res, voxel)} A")
     print(f"FSC_e/o  = {key} at {format_resolution(res_eo, voxel)} A   (eq. 10: 2 FSC / (FSC + 1))")
+    thresholds = tuple(dict.fromkeys(FSC_THRESHOLDS + (t,)))
+    cross = {name: crossings(curve.frequency, values, thresholds)
+             for name, values in (("fsc", curve.fsc), ("fsc_eo", curve.fsc_eo))}
+    for name, label in (("fsc", "FSC"), ("fsc_eo", "FSC_e/o")):
+        for c in cross[name]:
+            print(f"{label:8s} first crossing of {c['threshold']:g}: {format_resolution(c['resolution'], voxel)} A")
+            warning = crossing_warning(c, label)
+            if warning:
+                log.warning(warning)
     if args.csv:
         from ..outputs import atomic
         with atomic(args.csv) as tmp:
@@ -119,6 +128,10 @@ def cmd_fsc(args) -> int:
             "threshold": t,
             "status_fsc": _status(res),
             "status_fsc_eo": _status(res_eo),
+            # first crossings of 0.5 / 0.143 (/ --threshold) and whether the curve rises above again
+            "crossings": {name: [{**c, "resolution": _json_number(c["resolution"]), "status": _status(c["resolution"])}
+                                 for c in cs]
+                          for name, cs in cross.items()},
             "nyquist_resolution": 2.0 * float(voxel),
             "volume1": os.path.abspath(args.vol1), "volume2": os.path.abspath(args.vol2),
             "shape": list(v1c.shape), "subvolume": list(sub) if sub else None,

@@ -11,6 +11,7 @@ import shlex
 import threading
 
 import pyworkflow.protocol.params as params
+from pyworkflow import BETA
 from pwem.objects import Transform
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol.constants import STEPS_PARALLEL
@@ -22,12 +23,30 @@ from scnet.rules import tilt_angle_errors
 
 from .. import Plugin
 from ..constants import MODEL_FILE, SIMULATION_JSON
+from ..project_settings import useTomographyView
 
 
 class ProtSCNetBase(EMProtocol, ProtTomoBase):
     """Base class: engine access, device choice and common validation."""
     _label = None
+    _devStatus = BETA  # until the GPU and IMOD paths have been run by users
     stepsExecutionMode = STEPS_PARALLEL
+
+    @classmethod
+    def getClassLabel(cls, prependPackageName=True):
+        """The label alone ("SC-Net train"): it names the method already, so the tree, the
+        run names and the graph boxes read the same, without the "scnet_plugin - " prefix."""
+        return cls.__dict__.get("_label") or cls.__name__
+
+    def _run(self):
+        # runs in the protocol's own process, whose cwd is the project folder
+        useTomographyView(".")
+        super()._run()
+
+    @staticmethod
+    def _count(n, noun, plural=None):
+        """'1 tomogram', '2 tomograms' (summaries)."""
+        return f"{n} {noun if n == 1 else (plural or noun + 's')}"
 
     # ------------------------------------------------------------------ form helpers
     @staticmethod
@@ -191,9 +210,10 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
         present = ts.getTsPresentAcqOrders() if ts.hasExcludedViews() else None
         ts.generateTltFile(tltPath, presentAcqOrders=present)
 
-    def _validateTiltSeriesSet(self, inSet, minTilts=3, hint=""):
+    def _validateTiltSeriesSet(self, inSet, minTilts=3, hint="", axisRotation=0):
         """Errors for an empty set, repeated tsIds, tilt series with fewer than ``minTilts`` images
-        (excluded views not counted) and a tilt axis away from Y without an alignment to bring it there."""
+        (excluded views not counted) and a tilt axis away from Y without an alignment to bring it there
+        (``axisRotation``: degrees counter-clockwise the images will be rotated by before reconstruction)."""
         errors = []
         ids = self._tsIds(inSet)
         if not ids:
@@ -210,10 +230,13 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
             errors += tilt_angle_errors(angles, name=f"Tilt series {ts.getTsId()}")
             acq = ts.getAcquisition()
             axis = acq.getTiltAxisAngle() if acq is not None else None
-            if axis is not None and abs(axis) > 5 and not ts.hasAlignment():
-                errors.append(f"Tilt series {ts.getTsId()}: the tilt axis is at {axis:g} deg from Y and the series has "
-                              f"no alignment to bring it there. Align it first (e.g. IMOD or AreTomo protocols), "
-                              f"or import it with the tilt axis along Y.")
+            rotated = None if axis is None else (axis + axisRotation + 180.0) % 360.0 - 180.0
+            if rotated is not None and abs(rotated) > 5 and not ts.hasAlignment():
+                errors.append(f"Tilt series {ts.getTsId()}: the tilt axis is at {axis:g} deg from Y"
+                              + (f" ({rotated:g} deg after the {axisRotation:+g} deg rotation)" if axisRotation else "")
+                              + " and the series has no alignment to bring it there. Align it first (e.g. IMOD or "
+                              "AreTomo protocols), import it with the tilt axis along Y, or, for an axis along X "
+                              "(+/-90 deg), choose 'Rotate tilt images' in 'SC-Net prepare'.")
         return errors
 
     @staticmethod

@@ -8,7 +8,7 @@ from tomo.objects import SetOfTomograms
 
 from scnet.rules import predict_option_errors, sampling_mismatch
 
-from ..constants import DEFAULT_TTA, TTA_CHOICES
+from ..constants import DEFAULT_TTA, HALF_TAGS, TTA_CHOICES, halfFile, tomogramFile
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -23,7 +23,7 @@ class ProtSCNetDenoise(ProtSCNetBase):
     Half maps (even/odd) are denoised with the same model, so FSC e/o can measure the
     denoised result. Output: a standard SetOfTomograms (same sampling rate, origin and tsId)
     ready for picking and subtomogram averaging."""
-    _label = "denoise"
+    _label = "SC-Net denoise"
     _possibleOutputs = DenoiseOutputs
 
     def _defineParams(self, form):
@@ -31,7 +31,9 @@ class ProtSCNetDenoise(ProtSCNetBase):
         form.addParam("inputModel", params.PointerParam, pointerClass="SCNetModel,SetOfSCNetModels",
                       important=True, label="SC-Net model(s)", help="From 'train' or 'load model'.")
         form.addParam("inputTomograms", params.PointerParam, pointerClass="SetOfTomograms", important=True,
-                      label="Tomograms to denoise")
+                      label="Tomograms to denoise",
+                      help="Noisy tomograms on the grid the model was trained on (e.g. 'SC-Net prepare tomograms' "
+                           "output Tomograms), matched to per-tomogram models by tsId. Outputs are <tsId>.mrc.")
         form.addParam("denoiseHalves", params.BooleanParam, default=True, label="Denoise half maps too?",
                       help="When the tomograms have even/odd half maps, denoise them as well (for FSC e/o).")
         form.addParam("tileSize", params.IntParam, default=96, expertLevel=params.LEVEL_ADVANCED,
@@ -74,10 +76,10 @@ class ProtSCNetDenoise(ProtSCNetBase):
         makePath(self._getExtraPath(tsId))
         tomo = self.inputTomograms.get().getItem("_tsId", tsId)
         model = self._modelFor(tsId)
-        self._predict(model, tomo.getFileName(), self._out(tsId, "denoised.mrc"))
+        self._predict(model, tomo.getFileName(), self._out(tsId, tomogramFile(tsId)))
         if self.denoiseHalves.get() and tomo.hasHalfMaps():
-            for tag, half in zip(("odd", "even"), tomo.getHalfMaps(asList=True)):
-                self._predict(model, half, self._out(tsId, f"denoised_{tag}.mrc"))
+            for tag, half in zip(HALF_TAGS, tomo.getHalfMaps(asList=True)):
+                self._predict(model, half, self._out(tsId, halfFile(tsId, tag)))
 
     def createOutputStep(self):
         inSet = self.inputTomograms.get()
@@ -86,9 +88,9 @@ class ProtSCNetDenoise(ProtSCNetBase):
         for tomo in inSet.iterItems():
             tsId = tomo.getTsId()
             new = tomo.clone()
-            new.setLocation(self._out(tsId, "denoised.mrc"))
+            new.setLocation(self._out(tsId, tomogramFile(tsId)))
             if self.denoiseHalves.get() and tomo.hasHalfMaps():
-                new.setHalfMaps([self._out(tsId, "denoised_odd.mrc"), self._out(tsId, "denoised_even.mrc")])
+                new.setHalfMaps([self._out(tsId, halfFile(tsId, tag)) for tag in HALF_TAGS])
             else:
                 new.setHalfMaps([])
             outSet.append(new)
@@ -126,7 +128,7 @@ class ProtSCNetDenoise(ProtSCNetBase):
         lines = [f"Tiles {self.tileSize.get()}^3 with {self.overlap.get()} voxels overlap, "
                  f"{self._tta()} test-time flip(s), device {self.getDevice()}."]
         if self.isFinished() and hasattr(self, "Tomograms"):
-            lines.insert(0, f"{self.Tomograms.getSize()} tomograms denoised"
+            lines.insert(0, f"{self._count(self.Tomograms.getSize(), 'tomogram')} denoised"
                             f"{' (with half maps)' if self.Tomograms.hasOddEven() else ''}.")
         return lines
 

@@ -30,7 +30,7 @@ class ProtSCNetEvaluate(ProtSCNetBase):
     BM4D) can be run on the FIRST input set (the noisy tomograms) and scored alongside,
     giving the paper's Table 1-2 comparison on your data. Outputs: Scores (PSNR/SSIM per tsId
     and volume) and one set of tomograms per baseline."""
-    _label = "evaluate"
+    _label = "SC-Net evaluate"
     # Scores + one set per baseline (several SetOfTomograms: an Enum would alias them)
     _possibleOutputs = {SCORES: SetOfSCNetScores, **{baselineOutputName(b): SetOfTomograms for b in BASELINES}}
     stepsExecutionMode = STEPS_SERIAL  # baselines are heavy: one at a time

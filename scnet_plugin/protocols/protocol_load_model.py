@@ -19,7 +19,7 @@ class LoadModelOutputs(Enum):
 class ProtSCNetLoadModel(ProtSCNetBase):
     """Imports a trained SC-Net model (model.pt written by `scnet train`), e.g. from
     another project or a command-line run, so 'denoise' can use it."""
-    _label = "load model"
+    _label = "SC-Net model"
     _possibleOutputs = LoadModelOutputs
     stepsExecutionMode = STEPS_SERIAL
 

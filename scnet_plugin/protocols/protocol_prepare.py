@@ -10,7 +10,8 @@ from tomo.objects import SetOfTomograms
 
 from scnet.rules import radial_errors
 
-from ..constants import BACKENDS, PRIOR_FILTERS, TOPAZ_2D_MODELS
+from ..constants import (BACKENDS, HALF_TAGS, PRIOR_FILTERS, ROTATION_DEGREES, ROTATIONS, TOPAZ_2D_MODELS, halfFile,
+                         priorFile, tomogramFile)
 from .protocol_base import ProtSCNetBase
 
 
@@ -23,7 +24,7 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
     Reconstruction: IMOD `tilt` when IMOD is installed (backend auto/imod), else the
     built-in weighted back-projection (astra-toolbox, CPU).
     """
-    _label = "prepare tomograms"
+    _label = "SC-Net prepare"
     # two outputs of the same class: an Enum would alias them, so a dict lists them
     _possibleOutputs = {"Tomograms": SetOfTomograms, "PriorTomograms": SetOfTomograms}
 
@@ -33,6 +34,12 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
                       important=True, label="Tilt series (aligned)",
                       help="Aligned tilt series; the tilt axis must be along Y (as after IMOD/AreTomo alignment "
                            "with the transform applied). Alignment transforms present are applied.")
+        form.addParam("rotateImages", params.EnumParam, choices=ROTATIONS, default=0,
+                      display=params.EnumParam.DISPLAY_HLIST, label="Rotate tilt images",
+                      help="For a tilt axis along X (e.g. STEM series) without an alignment: rotate every image "
+                           "by 90 deg (exactly, no interpolation) so that the tilt axis is along Y. The tilt axis "
+                           "angle (from Y, counter-clockwise, as imported) must become ~0: for +90 deg choose "
+                           "clockwise, for -90 deg counter-clockwise. The tomograms then have X and Y swapped.")
         form.addParam("thickness", params.IntParam, default=0, label="Thickness (px)",
                       help="Tomogram thickness in pixels of the tilt series. 0 = half the image width.")
         form.addParam("backend", params.EnumParam, choices=BACKENDS, default=0, label="Reconstruction",
@@ -54,9 +61,10 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
                       condition="priorFilter==0", label="Topaz model",
                       help="unet = unet_L2_v0.2.2 (default, used by the paper). Weights ship with topaz-em.")
         form.addParam("gaussianSigma", params.FloatParam, default=2.0, condition="priorFilter==1",
-                      label="Gaussian sigma (px)")
+                      label="Gaussian sigma (px)", help="Standard deviation of the 2D Gaussian blur of each tilt image.")
         form.addParam("lowpassCutoff", params.FloatParam, default=0.3, condition="priorFilter==2",
-                      label="Low-pass cut-off (fraction of Nyquist)")
+                      label="Low-pass cut-off (fraction of Nyquist)",
+                      help="Spatial frequencies above this fraction of Nyquist are removed from each tilt image.")
         self._defineDeviceParams(form)
         form.addParallelSection(threads=2, mpi=0)
 
@@ -82,6 +90,24 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         makePath(self._tsPath(tsId))
         ts = self._getTs(tsId)
         self._exportTiltSeries(ts, self._tsPath(tsId, "stack.mrcs"), self._tsPath(tsId, "stack.tlt"))
+        if self._rotation():
+            self._rotateStack(self._tsPath(tsId, "stack.mrcs"), self._rotation())
+
+    def _rotation(self):
+        return ROTATION_DEGREES[self.rotateImages.get() or 0]
+
+    @staticmethod
+    def _rotateStack(path, degrees):
+        """Rotate every image of an MRC stack by +/-90 deg (counter-clockwise > 0, y up as displayed),
+        in place, keeping the voxel size. Exact (np.rot90): a re-indexing, no resampling."""
+        import mrcfile
+        import numpy as np
+        with mrcfile.open(path, permissive=True) as mrc:
+            data, voxel = np.asarray(mrc.data), mrc.voxel_size.copy()
+        rotated = np.ascontiguousarray(np.rot90(data, 1 if degrees > 0 else -1, axes=(2, 1)))
+        with mrcfile.new(path, overwrite=True) as mrc:
+            mrc.set_data(rotated)
+            mrc.voxel_size = (voxel.y, voxel.x, voxel.z)
 
     def filterStep(self, tsId):
         method = PRIOR_FILTERS[self.priorFilter.get()]
@@ -105,11 +131,11 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         return args
 
     def reconstructStep(self, tsId):
-        self.runScnet(*self._reconArgs(tsId, "stack.mrcs", "noisy.mrc"))
-        self.runScnet(*self._reconArgs(tsId, "filtered.mrcs", "prior.mrc"))
+        self.runScnet(*self._reconArgs(tsId, "stack.mrcs", tomogramFile(tsId)))
+        self.runScnet(*self._reconArgs(tsId, "filtered.mrcs", priorFile(tsId)))
         if self.doEvenOdd.get():
-            self.runScnet(*self._reconArgs(tsId, "stack.mrcs", "noisy_even.mrc", "even"))
-            self.runScnet(*self._reconArgs(tsId, "stack.mrcs", "noisy_odd.mrc", "odd"))
+            for half in ("even", "odd"):
+                self.runScnet(*self._reconArgs(tsId, "stack.mrcs", halfFile(tsId, half), half))
 
     def createOutputStep(self):
         inSet = self.inputSetOfTiltSeries.get()
@@ -124,10 +150,10 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
             tsId = ts.getTsId()
             halves = None
             if self.doEvenOdd.get():
-                halves = [self._tsPath(tsId, "noisy_odd.mrc"), self._tsPath(tsId, "noisy_even.mrc")]
-            noisySet.append(self._newTomogram(self._tsPath(tsId, "noisy.mrc"), tsId, ts.getSamplingRate(),
+                halves = [self._tsPath(tsId, halfFile(tsId, h)) for h in HALF_TAGS]
+            noisySet.append(self._newTomogram(self._tsPath(tsId, tomogramFile(tsId)), tsId, ts.getSamplingRate(),
                                               ts.getAcquisition(), halves))
-            priorSet.append(self._newTomogram(self._tsPath(tsId, "prior.mrc"), tsId, ts.getSamplingRate(),
+            priorSet.append(self._newTomogram(self._tsPath(tsId, priorFile(tsId)), tsId, ts.getSamplingRate(),
                                               ts.getAcquisition()))
         self._defineOutputs(Tomograms=noisySet, PriorTomograms=priorSet)
         self._defineSourceRelation(self.inputSetOfTiltSeries, noisySet)
@@ -141,9 +167,10 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
             return errors + ["Input tilt series are missing."]
         if self.doEvenOdd.get():
             errors += self._validateTiltSeriesSet(inSet, 6, " to split them into even/odd halves (or set "
-                                                           "'Reconstruct even/odd halves?' to No)")
+                                                           "'Reconstruct even/odd halves?' to No)",
+                                                  axisRotation=self._rotation())
         else:
-            errors += self._validateTiltSeriesSet(inSet, 3)
+            errors += self._validateTiltSeriesSet(inSet, 3, axisRotation=self._rotation())
         if self.thickness.get() < 0:
             errors.append(f"Thickness must be >= 0 (0 = automatic), got {self.thickness.get()}.")
         dims = inSet.getDimensions()
@@ -167,9 +194,9 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         lines = []
         if self.isFinished() and hasattr(self, "Tomograms"):
             t = self.Tomograms
-            lines.append(f"{t.getSize()} noisy tomograms (sampling {t.getSamplingRate():.2f} A/px"
+            lines.append(f"{self._count(t.getSize(), 'noisy tomogram')} (sampling {t.getSamplingRate():.2f} A/px"
                          f"{', with even/odd half maps' if self.doEvenOdd.get() else ''}) and "
-                         f"{self.PriorTomograms.getSize()} prior tomograms.")
+                         f"{self._count(self.PriorTomograms.getSize(), 'prior tomogram')}.")
         lines.append(f"Prior filter: {self._filterText()}; reconstruction: {BACKENDS[self.backend.get()]} "
                      f"(radial {self.radial.get()}), thickness "
                      f"{self.thickness.get() or 'half the width'} px.")

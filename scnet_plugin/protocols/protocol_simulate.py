@@ -13,7 +13,7 @@ from pwem.objects import Transform
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTiltSeries, SetOfTomograms, TiltImage, TiltSeries, TomoAcquisition
 
-from ..constants import BACKENDS
+from ..constants import BACKENDS, tomogramFile
 from .protocol_base import ProtSCNetBase
 
 PHANTOM_TS_ID = "phantom"
@@ -28,7 +28,7 @@ class ProtSCNetSimulate(ProtSCNetBase):
     (membranes, vesicles, filaments, macromolecules) is used.  The ground truth is the
     reconstruction of the clean projections (same grid, scale and missing wedge as the
     noisy tomogram), so PSNR/SSIM from 'evaluate' compare like with like."""
-    _label = "simulate"
+    _label = "SC-Net simulate"
     # three outputs, two of them SetOfTomograms (an Enum would alias them)
     _possibleOutputs = {"NoisyTiltSeries": SetOfTiltSeries, "GroundTruth": SetOfTomograms,
                         "NoisyTomograms": SetOfTomograms}
@@ -47,8 +47,9 @@ class ProtSCNetSimulate(ProtSCNetBase):
         form.addParam("samplingRate", params.FloatParam, default=10.0, condition="source==0",
                       label="Phantom sampling rate (A/px)", help="Sets the physical size of the features.")
         form.addParam("tiltRange", params.FloatParam, default=60.0, condition="source==0",
-                      label="Tilt range (+/- deg)")
-        form.addParam("tiltStep", params.FloatParam, default=3.0, condition="source==0", label="Tilt step (deg)")
+                      label="Tilt range (+/- deg)", help="Tilts from -range to +range (paper §5.2: +/-60).")
+        form.addParam("tiltStep", params.FloatParam, default=3.0, condition="source==0", label="Tilt step (deg)",
+                      help="Angle between consecutive tilt images (paper §5.2: 3).")
         form.addSection(label="Simulation")
         form.addParam("sigma", params.FloatParam, default=15.0, label="Noise sigma (0..255 scale)",
                       help="Std of the white Gaussian noise added to projections normalised to 0..255 "
@@ -151,8 +152,13 @@ class ProtSCNetSimulate(ProtSCNetBase):
             origin.setShifts(-x / 2.0 * sr, -y / 2.0 * sr, 0.0)
             ts.setOrigin(origin)
             tsSet.update(ts)
-            for s, name in ((gtSet, "ground_truth.mrc"), (recSet, "noisy_rec.mrc")):
-                s.append(self._newTomogram(self._outDir(tsId, "sim", name), tsId, sr, acq))
+            for s, name, sub in ((gtSet, "ground_truth.mrc", "ground_truth"), (recSet, "noisy_rec.mrc", "noisy")):
+                # output tomograms are <tsId>.mrc (tomo matches files by base name); a hard link, no copy
+                makePath(self._outDir(tsId, sub))
+                dst = self._outDir(tsId, sub, tomogramFile(tsId))
+                if not os.path.exists(dst):
+                    os.link(self._outDir(tsId, "sim", name), dst)
+                s.append(self._newTomogram(dst, tsId, sr, acq))
             self.info(f"{tsId}: sigma {sim.get('sigma')} on 0..255 projections, {len(angles)} tilts")
         self._defineOutputs(NoisyTiltSeries=tsSet, GroundTruth=gtSet, NoisyTomograms=recSet)
         if not self._fromPhantom():

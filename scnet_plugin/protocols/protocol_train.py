@@ -32,7 +32,7 @@ class ProtSCNetTrain(ProtSCNetBase):
     Training stops by itself when the held-out validation loss stops improving.
     Continue (re-launch with 'Continue') resumes from the last checkpoint.
     """
-    _label = "train"
+    _label = "SC-Net train"
     _possibleOutputs = TrainOutputs
 
     def _defineParams(self, form):

@@ -116,6 +116,11 @@ class _StubProt:
     def results(self):
         return self._results
 
+    threshold = type("P", (), {"get": lambda self: 0.5})()
+
+    def measureNote(self):
+        return "halves as given"
+
 
 class TestViewers(_TmpDirTest):
     def test_evaluate_viewer_shows_the_scores_output(self):
@@ -125,6 +130,7 @@ class TestViewers(_TmpDirTest):
         ev.protocol = _StubProt(self.tmp, {"TS_01": ROWS})
         views = ev._showTable()
         self.assertIsInstance(views[0], TextView)
+        self.assertEqual(views[0].getFileList(), [str(self.tmp / "evaluation_table.md")])  # a list, not a path
         text = (self.tmp / "evaluation_table.md").read_text()
         self.assertIn("## TS_01", text)
         self.assertIn("| SC-Net | 20.50 | 0.6000 |", text)

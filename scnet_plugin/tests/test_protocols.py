@@ -96,8 +96,10 @@ class TestSCNetChain(BaseTest):
         self.assertAlmostEqual(t.getSamplingRate(), SR, places=3)
         self.assertEqual(t.getOrigin().getShifts(), prep.getFirstItem().getOrigin().getShifts())
         self.assertTrue(dn.hasOddEven())
+        self.assertEqual(os.path.basename(t.getFileName()), f"{TS_ID}.mrc")
+        self.assertEqual([os.path.basename(h) for h in t.getHalfMaps(asList=True)],
+                         [f"{TS_ID}_odd.mrc", f"{TS_ID}_even.mrc"])
         for h in t.getHalfMaps(asList=True):
-            self.assertIn("denoised_", h)
             self.assertTrue(os.path.exists(h))
         import mrcfile
         with mrcfile.open(t.getFileName()) as mrc:
@@ -112,7 +114,25 @@ class TestSCNetChain(BaseTest):
         self.assertGreater(len(x), 5)
         self.assertTrue(all(-1.0 <= float(v) <= 1.0 for v in y))
         self.assertEqual(set(fsc.resolutions()), {("noisy", TS_ID), ("SC-Net", TS_ID)})
-        self.assertIn("Resolution at FSC e/o", "\n".join(fsc.summary()))
+        self.assertIn("First crossings of FSC e/o", "\n".join(fsc.summary()))
+        self.assertIn("Measure: halves as given", "\n".join(fsc.summary()))
+
+    def test_fsc_independent_networks(self):
+        """The honest FSC e/o: each noisy half denoised by its own network trained on that half only."""
+        gold = self.prots["fsc_independent"]
+        self.assertEqual(sorted(f.getObjLabel() for f in gold.FSCs.iterItems()),
+                         sorted([f"{TS_ID} noisy (FSC e/o)", f"{TS_ID} SC-Net independent (FSC e/o)"]))
+        d = gold._getExtraPath("independent", TS_ID)
+        for half in ("even", "odd"):  # one network per half, trained like the judged model
+            self.assertTrue(os.path.exists(os.path.join(d, f"model_{half}", "model.pt")))
+            self.assertTrue(os.path.exists(os.path.join(d, f"{TS_ID}_{half}.mrc")))
+            with open(os.path.join(d, f"model_{half}", "train_config.json")) as fh:
+                self.assertEqual(json.load(fh)["patch_size"], 16)
+        cross = gold.crossings()[("SC-Net independent", TS_ID)]
+        self.assertEqual([c["threshold"] for c in cross], [0.5, 0.143])
+        summary = "\n".join(gold.summary())
+        self.assertIn("independent networks", summary)
+        self.assertIn(f"{TS_ID} SC-Net independent: 0.5:", summary)
 
     def test_evaluate_outputs(self):
         ev = self.prots["evaluate"]
@@ -254,6 +274,7 @@ class TestSCNetChain(BaseTest):
             self.assertIsInstance(tomos, SetOfTomograms)
             t = tomos.getFirstItem()
             self.assertEqual(t.getTsId(), tsId)
+            self.assertEqual(os.path.basename(t.getFileName()), f"{tsId}.mrc")  # tomo matches by base name
             self.assertEqual(t.getDim(), dims)
             self.assertAlmostEqual(t.getSamplingRate(), sr, places=3)
             self.assertAlmostEqual(t.getOrigin().getShifts()[0], -dims[0] / 2 * sr)

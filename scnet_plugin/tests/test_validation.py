@@ -17,7 +17,7 @@ from scnet_plugin import Plugin
 from scnet_plugin.objects import SCNetModel
 from scnet_plugin.protocols import (ProtSCNetDenoise, ProtSCNetLoadModel, ProtSCNetPrepareTomograms,
                                     ProtSCNetTrain)
-from scnet_plugin.workflow import TS_ID, simulate_phantom
+from scnet_plugin.workflow import TS_ID, simulate_phantom_files
 
 SR = 10.0
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -68,7 +68,7 @@ class TestTrustInScipion(BaseTest):
         from tomo.protocols import ProtImportTs
         setupTestProject(cls)
         work = os.path.abspath(cls.proj.getTmpPath("sim"))
-        cls.tsDir, cls.gt = simulate_phantom(work, shape=SHAPE, sigma=15, seed=1, voxelSize=SR, tiltStep=10)
+        cls.tsDir, cls.gt = simulate_phantom_files(work, shape=SHAPE, sigma=15, seed=1, voxelSize=SR, tiltStep=10)
         cls.imp = cls._import(cls.tsDir)
         cls.prep = cls.newProtocol(ProtSCNetPrepareTomograms, thickness=SHAPE[0], backend=1, priorFilter=1,
                                    doEvenOdd=False)

@@ -119,20 +119,53 @@ def crossing_resolution(freq, curve, threshold=0.5):
     return None
 
 
-def fsc_figure(curves, out_png, use_eo=True, threshold=0.5):
-    """FSC_e/o (or FSC) vs spatial frequency (1/A) for label -> CSV path, dashed threshold line,
-    crossing resolutions in the legend."""
+def _engine_crossings(csv_path, use_eo):
+    """The engine's first crossings for a `scnet fsc` CSV (its sibling .json), or None."""
+    js = csv_path[:-len(".csv")] + ".json" if csv_path.endswith(".csv") else None
+    if not js or not os.path.exists(js):
+        return None
+    with open(js) as f:
+        data = json.load(f)
+    return data.get("crossings", {}).get("fsc_eo" if use_eo else "fsc")
+
+
+def _crossing_text(cross):
+    parts = []
+    for c in cross:
+        r = c.get("resolution")
+        parts.append(f"{c['threshold']:g}: {r:.1f} Å" if r else f"{c['threshold']:g}: not reached")
+    text = ", ".join(parts)
+    if any(c.get("rises_again") for c in cross):
+        text += "; rises again!"
+    return text
+
+
+def fsc_figure(curves, out_png, use_eo=True, threshold=0.5, title=None):
+    """FSC_e/o (or FSC) vs spatial frequency (1/A) for label -> CSV path, dashed threshold lines.
+    The legend gives the engine's first crossings (the CSV's sibling JSON from `scnet fsc --json`:
+    0.5 and 0.143, flagged when the curve rises above a threshold again); without that JSON, the
+    first crossing of ``threshold``. ``title``: which measure is shown."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    lines = {threshold}
     for label, path in curves.items():
         freq, curve = read_fsc_csv(path, use_eo)
-        res = crossing_resolution(freq, curve, threshold)
-        txt = f"{res:.1f} Å" if res else "not reached"
-        ax.plot(freq, curve, label=f"{label} ({threshold} at {txt})")
-    ax.axhline(threshold, ls="--", color="k", lw=1)
+        cross = _engine_crossings(path, use_eo)
+        if cross:
+            txt = _crossing_text(cross)
+            lines |= {c["threshold"] for c in cross}
+        else:
+            res = crossing_resolution(freq, curve, threshold)
+            txt = f"{threshold} at {res:.1f} Å" if res else f"{threshold} not reached"
+        ax.plot(freq, curve, label=f"{label} ({txt})")
+    for t in sorted(lines):
+        ax.axhline(t, ls="--", color="k", lw=0.8)
     ax.set_xlabel("spatial frequency (1/Å)")
     ax.set_ylabel("FSC$_{e/o}$" if use_eo else "FSC")
     ax.set_ylim(-0.1, 1.05)
+    if title:
+        import textwrap
+        ax.set_title("\n".join(textwrap.wrap(title, 95)), fontsize=8)
     return _finish(fig, ax, out_png)
 
 

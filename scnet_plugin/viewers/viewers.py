@@ -132,7 +132,8 @@ class SCNetModelLossViewer(Viewer):
 
 
 class SCNetFscViewer(ProtocolViewer):
-    """FSC_e/o before/after denoising (from extra/*_fsc.csv), or pwem's FscViewer on the FSCs output."""
+    """FSC_e/o curves (from extra/*_fsc.csv) with the engine's first 0.5 / 0.143 crossings; the title says
+    which measure is shown (halves as given, or independent networks); or pwem's FscViewer on the outputs."""
     _label = "SC-Net FSC e/o viewer"
     _targets = [ProtSCNetFscEo]
     _environments = [DESKTOP_TKINTER]
@@ -153,7 +154,8 @@ class SCNetFscViewer(ProtocolViewer):
             return [self.errorMessage("No FSC curves in extra/ yet.", "SC-Net")]
         curves = {os.path.basename(c)[:-len("_fsc.csv")].replace("_", " "): c for c in csvs}
         png = self.protocol._getExtraPath("fsc_eo.png")
-        figures.fsc_figure(curves, png, use_eo=self.useEo.get())
+        figures.fsc_figure(curves, png, use_eo=self.useEo.get(), threshold=self.protocol.threshold.get(),
+                           title="Measure: " + self.protocol.measureNote())
         return [PngView(png, "SC-Net FSC")]
 
     def _showPwem(self, e=None):
@@ -187,4 +189,5 @@ class SCNetEvaluateViewer(ProtocolViewer):
         md = self.protocol._getExtraPath("evaluation_table.md")
         with open(md, "w") as f:
             f.write(text)
-        return [TextView(md)]
+        # a list of files (a plain path is read as a folder: IsADirectoryError), over the viewer's form
+        return [TextView([md], title="SC-Net evaluation (PSNR / SSIM)", tkParent=getattr(self, "formWindow", None))]
