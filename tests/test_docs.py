@@ -1,32 +1,32 @@
-"""Documentation rules of issue #13: the README draft stays short and no document points outside the
+"""Documentation rules of issue #13: the README stays short and no document points outside the
 repository (machine-specific paths, notes beside the repository, locks in /tmp)."""
 import glob
 import os
 import re
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-README_DRAFT = os.path.join(REPO, "docs", "README.draft.md")
+README = os.path.join(REPO, "README.md")
 OUTSIDE = re.compile(r"(/work/|/tmp/|/root/|/home/|\.\./shared|shared/notes|flock )")
 
 
-def test_readme_draft_is_short_and_starts_with_the_two_commands():
-    with open(README_DRAFT, "rb") as fh:
+def test_readme_is_short_and_starts_with_the_two_commands():
+    with open(README, "rb") as fh:
         text = fh.read()
-    assert len(text) <= 12 * 1024, f"docs/README.draft.md is {len(text)} bytes (at most 12 KB)"
+    assert len(text) <= 12 * 1024, f"README.md is {len(text)} bytes (at most 12 KB)"
     head = text.decode("utf-8").splitlines()[:5]
     assert any("make demo" in line for line in head) and any("make test" in line for line in head)
 
 
 def test_docs_point_only_inside_the_repository():
-    for path in glob.glob(os.path.join(REPO, "docs", "*.md")):
+    for path in glob.glob(os.path.join(REPO, "docs", "*.md")) + [README]:
         with open(path, encoding="utf-8") as fh:
             for i, line in enumerate(fh, 1):
                 assert not OUTSIDE.search(line), f"{os.path.relpath(path, REPO)}:{i}: {line.strip()}"
 
 
 def test_docs_links_exist():
-    for path in glob.glob(os.path.join(REPO, "docs", "*.md")):
-        base = REPO if path == README_DRAFT else os.path.dirname(path)  # the draft becomes README.md
+    for path in glob.glob(os.path.join(REPO, "docs", "*.md")) + [README]:
+        base = os.path.dirname(path)
         with open(path, encoding="utf-8") as fh:
             for target in re.findall(r"\]\(([^)#:]+)\)", fh.read()):
                 assert os.path.exists(os.path.join(base, target)), f"{os.path.relpath(path, REPO)} -> {target}"
