@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+import unittest
 
 import pyworkflow
 import pyworkflow.protocol.params as params
@@ -19,74 +20,73 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PROTOCOLS = [getattr(sp, n) for n in dir(sp) if n.startswith("ProtSCNet") and n != "ProtSCNetBase"]
 
 
-def test_every_protocol_is_beta_and_labelled_with_the_method():
-    assert len(PROTOCOLS) == 7
-    for cls in PROTOCOLS:
-        assert cls.isBeta(), cls
-        assert cls._devStatus == pyworkflow.BETA
-        label = cls.getClassLabel()
-        assert label.startswith("SC-Net ") and label == cls._label, label
-        assert len(label) <= 15, f"{label!r}: longer labels are cut in the tree at its default width"
+class TestTexts(unittest.TestCase):
+    """Labels, help, link, plurals, the tree file and the make targets a user reads."""
 
+    def test_every_protocol_is_beta_and_labelled_with_the_method(self):
+        self.assertEqual(len(PROTOCOLS), 7)
+        for cls in PROTOCOLS:
+            self.assertTrue(cls.isBeta(), cls)
+            self.assertEqual(cls._devStatus, pyworkflow.BETA)
+            label = cls.getClassLabel()
+            self.assertTrue(label.startswith("SC-Net "), label)
+            self.assertEqual(label, cls._label)
+            self.assertLessEqual(len(label), 15, f"{label!r}: longer labels are cut in the tree at its default width")
 
-def test_every_form_parameter_has_help():
-    missing = []
-    for cls in PROTOCOLS:
-        prot = cls()
-        for name, param in prot._definition.iterAllParams():
-            if isinstance(param, (params.Line, params.Group, params.LabelParam)) or not param.label.get():
-                continue
-            if name in (params.USE_GPU, params.GPU_LIST, "numberOfThreads", "numberOfMpi", "hostName",
-                        "runName", "runMode", "comment", "queueParams") or name.startswith("lambda"):
-                # (lambda*: the four loss weights of one form line; the line has the help)
-                continue
-            if not param.help.get():
-                missing.append(f"{cls.__name__}.{name} ({param.label.get()!r})")
-    assert not missing, "no help: " + ", ".join(missing)
+    def test_every_form_parameter_has_help(self):
+        missing = []
+        for cls in PROTOCOLS:
+            prot = cls()
+            for name, param in prot._definition.iterAllParams():
+                if isinstance(param, (params.Line, params.Group, params.LabelParam)) or not param.label.get():
+                    continue
+                if name in (params.USE_GPU, params.GPU_LIST, "numberOfThreads", "numberOfMpi", "hostName",
+                            "runName", "runMode", "comment", "queueParams") or name.startswith("lambda"):
+                    # (lambda*: the four loss weights of one form line; the line has the help)
+                    continue
+                if not param.help.get():
+                    missing.append(f"{cls.__name__}.{name} ({param.label.get()!r})")
+        self.assertFalse(missing, "no help: " + ", ".join(missing))
 
+    def test_help_link_is_the_papers_doi(self):
+        url = Plugin.getUrl()
+        with open(os.path.join(os.path.dirname(scnet_plugin.__file__), "bibtex.py")) as fh:
+            dois = re.findall(r"doi = \{([^}]+)\}", fh.read())
+        self.assertEqual(url, f"https://doi.org/{dois[0]}")
 
-def test_help_link_is_the_papers_doi():
-    url = Plugin.getUrl()
-    with open(os.path.join(os.path.dirname(scnet_plugin.__file__), "bibtex.py")) as fh:
-        dois = re.findall(r"doi = \{([^}]+)\}", fh.read())
-    assert url == f"https://doi.org/{dois[0]}"
+    def test_summaries_count_in_singular_and_plural(self):
+        self.assertEqual(protocol_base.ProtSCNetBase._count(1, "tomogram"), "1 tomogram")
+        self.assertEqual(protocol_base.ProtSCNetBase._count(2, "tomogram"), "2 tomograms")
+        self.assertEqual(protocol_base.ProtSCNetBase._count(0, "noisy tomogram"), "0 noisy tomograms")
 
+    def test_protocols_conf_places_every_protocol_in_tomos_groups(self):
+        cp = configparser.ConfigParser()
+        cp.optionxform = str
+        cp.read(os.path.join(os.path.dirname(scnet_plugin.__file__), "protocols.conf"))
+        tree = json.loads(cp.get("PROTOCOLS", "Tomography"))
+        found = set()
 
-def test_summaries_count_in_singular_and_plural():
-    assert protocol_base.ProtSCNetBase._count(1, "tomogram") == "1 tomogram"
-    assert protocol_base.ProtSCNetBase._count(2, "tomogram") == "2 tomograms"
-    assert protocol_base.ProtSCNetBase._count(0, "noisy tomogram") == "0 noisy tomograms"
+        def walk(nodes, path):
+            for n in nodes:
+                if n["tag"] == "protocol":
+                    found.add(n["value"])
+                else:
+                    walk(n.get("children", []), path + [n["text"]])
+        walk(tree, [])
+        self.assertEqual(found, {c.__name__ for c in PROTOCOLS})
+        self.assertLessEqual({n["text"] for n in tree}, {"Imports", "Tomograms"})  # tomo's own sections, no new one
 
+    def test_make_gui_without_display_says_so(self):
+        env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
+        r = subprocess.run(["make", "-s", "-o", "envs", "gui"], cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no display", r.stdout)
+        self.assertNotIn("Traceback", r.stdout + r.stderr)
 
-def test_protocols_conf_places_every_protocol_in_tomos_groups():
-    cp = configparser.ConfigParser()
-    cp.optionxform = str
-    cp.read(os.path.join(os.path.dirname(scnet_plugin.__file__), "protocols.conf"))
-    tree = json.loads(cp.get("PROTOCOLS", "Tomography"))
-    found = set()
-
-    def walk(nodes, path):
-        for n in nodes:
-            if n["tag"] == "protocol":
-                found.add(n["value"])
-            else:
-                walk(n.get("children", []), path + [n["text"]])
-    walk(tree, [])
-    assert found == {c.__name__ for c in PROTOCOLS}
-    assert {n["text"] for n in tree} <= {"Imports", "Tomograms"}  # tomo's own sections, no new one
-
-
-def test_make_gui_without_display_says_so():
-    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"}
-    r = subprocess.run(["make", "-s", "-o", "envs", "gui"], cwd=REPO, env=env, capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode != 0
-    assert "no display" in r.stdout and "Traceback" not in r.stdout + r.stderr
-
-
-def test_make_shell_runs_a_command_in_the_scipion_environment():
-    r = subprocess.run(["make", "-s", "-o", "envs", "shell",
-                        "CMD=python -c 'import os, pyworkflow; print(os.environ[\"SCIPION_DOMAIN\"], pyworkflow.__name__)'"],
-                       cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "pwem pyworkflow"
+    def test_make_shell_runs_a_command_in_the_scipion_environment(self):
+        r = subprocess.run(["make", "-s", "-o", "envs", "shell",
+                            "CMD=python -c 'import os, pyworkflow; print(os.environ[\"SCIPION_DOMAIN\"], pyworkflow.__name__)'"],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip().splitlines()[-1], "pwem pyworkflow")
