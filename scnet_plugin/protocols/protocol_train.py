@@ -73,9 +73,12 @@ class ProtSCNetTrain(ProtSCNetBase):
         line = form.addLine("Automatic stop: iterations", expertLevel=params.LEVEL_ADVANCED,
                             help="Never before 'min', always at 'max'; stop after 'patience' validations without "
                                  "improvement of the smoothed validation loss.")
-        line.addParam("minIterations", params.IntParam, default=MIN_ITERATIONS, label="min")
-        line.addParam("maxIterations", params.IntParam, default=MAX_ITERATIONS, label="max")
-        line.addParam("patience", params.IntParam, default=PATIENCE, label="patience")
+        line.addParam("minIterations", params.IntParam, default=MIN_ITERATIONS, label="min",
+                      help="No automatic stop before this many iterations.")
+        line.addParam("maxIterations", params.IntParam, default=MAX_ITERATIONS, label="max",
+                      help="Training always stops at this many iterations.")
+        line.addParam("patience", params.IntParam, default=PATIENCE, label="patience",
+                      help="Validations without improvement of the smoothed validation loss before stopping.")
         form.addParam("learningRate", params.FloatParam, default=4e-4, label="Learning rate",
                       expertLevel=params.LEVEL_ADVANCED, help="Adam, betas (0.5, 0.999) as in the paper.")
         form.addParam("blindspotSize", params.IntParam, default=3, label="Blind-spot block size n",
