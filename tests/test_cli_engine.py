@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from scnet.choices import DEFAULT_TTA
 from scnet.cli import build_parser, main
 from scnet.data import synthetic_pair
 from scnet.io import read_info, read_volume, write_volume
@@ -57,9 +58,11 @@ def test_train_predict_denoise_roundtrip(files, tmp_path):
                  "--output", out, "--tile-size", "16", "--overlap", "4", "--quiet"]) == 0
     info = read_info(out)
     assert info.shape == (16, 24, 20) and info.voxel_size == 2.0 and info.origin == (4.0, 5.0, 6.0)
-    out_tta = str(tmp_path / "den_tta.mrc")  # --tta reaches the prediction: flips change the result
+    # --tta reaches the prediction: the default is DEFAULT_TTA (8) flips, one flip (none) changes the result
+    assert DEFAULT_TTA != 1
+    out_tta = str(tmp_path / "den_tta1.mrc")
     assert main(["predict", "--model", str(tmp_path / "run" / "model.pt"), "--input", str(files / "noisy.mrc"),
-                 "--output", out_tta, "--tile-size", "16", "--overlap", "4", "--tta", "8", "--quiet"]) == 0
+                 "--output", out_tta, "--tile-size", "16", "--overlap", "4", "--tta", "1", "--quiet"]) == 0
     assert not np.allclose(read_volume(out_tta)[0], read_volume(out)[0])
     out2 = str(tmp_path / "den2.mrc")
     assert main(["denoise", "--noisy", str(files / "noisy.mrc"), "--prior", str(files / "prior.mrc"),
