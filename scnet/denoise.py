@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .predict import PredictConfig, predict_array
+from .predict import PredictConfig, predict_array, predict_halves_array
 from .train import TrainConfig, train_model
 
 
@@ -18,6 +18,8 @@ def denoise_array(noisy: np.ndarray, prior: np.ndarray, train_cfg: TrainConfig, 
                   work_dir: Optional[str] = None, progress: bool = False,
                   halves: Optional[Sequence[np.ndarray]] = None, on_validation=None) -> np.ndarray:
     """Train on (noisy, prior[, even/odd halves]) then predict the noisy volume.
+
+    A model trained in the halves mode predicts the mean of its predictions of the two halves.
 
     ``work_dir`` keeps model.pt / loss_log.csv; a temporary folder is used (and removed) otherwise.
     """
@@ -28,6 +30,8 @@ def denoise_array(noisy: np.ndarray, prior: np.ndarray, train_cfg: TrainConfig, 
     try:
         model_path = train_model(noisy, prior, train_cfg, work_dir, progress=progress, halves=halves,
                                  on_validation=on_validation)
+        if halves is not None and train_cfg.resolved_mode(True) == "halves":
+            return predict_halves_array(model_path, halves, predict_cfg)
         return predict_array(model_path, noisy, predict_cfg)
     finally:
         if tmp is not None:

@@ -31,6 +31,10 @@ import torch.nn.functional as F
 
 PAPER_WEIGHTS_WITH_EXP = (0.6, 0.1, 0.2, 0.01)
 PAPER_WEIGHTS_WITHOUT_EXP = (0.8, 0.1, 0.0, 0.01)
+# the halves mode's defaults: the paper's lambda_1, and no pull towards the prior. Measured on the
+# phantom (σ 15, 300 iterations, halves-mean prediction): 29.65 dB / SSIM 0.803 without the prior
+# terms, 28.19 / 0.79 with the paper's 0.1 / 0.2 / 0.01 (the Topaz-2D prior is over-smoothed).
+HALVES_WEIGHTS = (0.6, 0.0, 0.0, 0.0)
 
 
 @dataclass
@@ -45,6 +49,11 @@ class LossWeights:
     @classmethod
     def paper(cls, use_expectancy: bool = True) -> "LossWeights":
         return cls(*(PAPER_WEIGHTS_WITH_EXP if use_expectancy else PAPER_WEIGHTS_WITHOUT_EXP))
+
+    @classmethod
+    def for_mode(cls, mode: str, use_expectancy: bool = True) -> "LossWeights":
+        """Default weights: the paper's in the single mode, :data:`HALVES_WEIGHTS` in the halves mode."""
+        return cls(*HALVES_WEIGHTS) if mode == "halves" else cls.paper(use_expectancy)
 
 
 _KERNELS: Dict[tuple, torch.Tensor] = {}

@@ -100,9 +100,10 @@ class TrainConfig:
     device: str = "cpu"
 
     # ---------------------------------------------------------------
-    def weights(self) -> LossWeights:
-        """Eq. 8 weights: paper 0.6/0.1/0.2/0.01 with L_exp, 0.8/0.1/0/0.01 without; None fields filled."""
-        w = LossWeights.paper(self.use_expectancy)
+    def weights(self, mode: str = "single") -> LossWeights:
+        """Eq. 8 weights; None fields filled with the defaults of the (resolved) mode: single = paper
+        0.6/0.1/0.2/0.01 with L_exp, 0.8/0.1/0/0.01 without; halves = 0.6/0/0/0 (measured, see losses)."""
+        w = LossWeights.for_mode(mode, self.use_expectancy)
         return LossWeights(
             rec=w.rec if self.lambda_rec is None else float(self.lambda_rec),
             smooth=w.smooth if self.lambda_smooth is None else float(self.lambda_smooth),
@@ -302,7 +303,7 @@ def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, d
                                 min_size=2 * cfg.blindspot_size + 2)
         val = tuple(torch.from_numpy(v).to(device) for v in vp)
     iters = cfg.iterations_per_epoch
-    weights = cfg.weights()
+    weights = cfg.weights(mode)
 
     torch.manual_seed(cfg.seed)
     model = SCNet(cfg.model_config()).to(device)

@@ -50,3 +50,42 @@ def test_train_in_halves_mode_and_shape_check(tmp_path):
     assert json.load(open(os.path.join(tmp_path, "h", "training_summary.json")))["mode"] == "halves"
     with pytest.raises(SCNetInputError, match="odd half"):
         train_model(noisy, prior, cfg, str(tmp_path / "x"), progress=False, halves=(even, odd[:-1]))
+
+
+def test_halves_model_predicts_the_mean_of_its_half_predictions(tmp_path):
+    """`scnet predict --halves E O` with a halves-mode model = mean(f(E), f(O)), streamed; the same call
+    with a single-mode model ignores the halves."""
+    import subprocess
+    import sys
+
+    import mrcfile
+
+    from scnet.io import write_volume
+    from scnet.predict import PredictConfig, predict_array, predict_halves_array
+    clean, _, prior = synthetic_pair((20, 24, 24), seed=1)
+    rng = np.random.default_rng(0)
+    e = (clean + 1.4 * rng.standard_normal(clean.shape)).astype(np.float32)
+    o = (clean + 1.4 * rng.standard_normal(clean.shape)).astype(np.float32)
+    n = (e + o) / 2
+    cfg = TrainConfig(patch_size=16, iterations_per_epoch=3, base_width=2, val_fraction=0.2, min_iterations=0,
+                      max_iterations=3)
+    mh = train_model(n, prior, cfg, str(tmp_path / "h"), progress=False, halves=(e, o))
+    ms = train_model(n, prior, TrainConfig(**dict(cfg.to_dict(), mode="single")), str(tmp_path / "s"), progress=False)
+    for name, v in (("n", n), ("e", e), ("o", o)):
+        write_volume(str(tmp_path / f"{name}.mrc"), v)
+    pc = PredictConfig(tta=2)
+    for model, expect in ((mh, predict_halves_array(mh, (e, o), pc)), (ms, predict_array(ms, n, pc))):
+        out = str(tmp_path / f"out_{os.path.basename(os.path.dirname(model))}.mrc")
+        r = subprocess.run([sys.executable, "-m", "scnet", "predict", "--model", model, "--input",
+                            str(tmp_path / "n.mrc"), "--output", out, "--halves", str(tmp_path / "e.mrc"),
+                            str(tmp_path / "o.mrc"), "--tta", "2", "--device", "cpu", "--quiet"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_allclose(mrcfile.read(out), expect, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(predict_halves_array(mh, (e, o), pc), predict_array(mh, n, pc), atol=1e-3)
+
+
+def test_halves_mode_default_weights_drop_the_prior_terms_single_keeps_the_paper():
+    assert TrainConfig().weights("halves") == LossWeights(0.6, 0.0, 0.0, 0.0)
+    assert TrainConfig().weights("single") == LossWeights(0.6, 0.1, 0.2, 0.01)
+    assert TrainConfig(lambda_smooth=0.1).weights("halves").smooth == 0.1   # the paper's terms one option away

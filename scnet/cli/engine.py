@@ -163,11 +163,16 @@ def _predict(args) -> int:
     from ..outputs import guard
     from ..predict import check_sampling, load_model, predict_file
     cfg = _predict_cfg(args, args.device)  # a clear error on a bad or absent device before any work
-    guard(outputs=[args.output], inputs=[args.model, args.input])
+    halves = list(args.halves) if args.halves else None
+    guard(outputs=[args.output], inputs=[args.model, args.input] + (halves or []))
     _, _, ck = load_model(args.model)  # fail early on a bad model file
     info = read_info(args.input)
+    for h in halves or []:
+        if read_info(h).shape != info.shape:
+            raise SCNetInputError(f"--halves: {h} has shape {read_info(h).shape}, {args.input} has {info.shape}; "
+                                  f"give the half maps of {args.input}.")
     check_sampling(ck, info.voxel_size, args.input, args.force)
-    predict_file(args.model, args.input, args.output, cfg, force=args.force)
+    predict_file(args.model, args.input, args.output, cfg, force=args.force, halves=halves)
     print(args.output)
     return 0
 
@@ -184,7 +189,8 @@ def _denoise(args) -> int:
     model = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
                         halves=halves, voxel_size=info.voxel_size)
     del noisy, prior, halves
-    predict_file(model, args.noisy, args.output, pcfg)
+    predict_file(model, args.noisy, args.output, pcfg,
+                 halves=[args.even, args.odd] if getattr(args, "even", None) else None)
     print(args.output)
     return 0
 
@@ -234,6 +240,10 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, metavar="DIR/model.pt")
     p.add_argument("--input", required=True, metavar="IN.mrc")
     p.add_argument("--output", required=True, metavar="OUT.mrc")
+    p.add_argument("--halves", nargs=2, metavar=("E.mrc", "O.mrc"),
+                   help="the even/odd half tomograms of IN: a model trained in the halves mode then writes the "
+                        "mean of its predictions of the two halves (it was trained at their noise level); other "
+                        "models ignore them")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--force", action="store_true",
                    help="apply the model even if it was trained at another voxel size (warning instead of error)")

@@ -64,10 +64,11 @@ class ProtSCNetDenoise(ProtSCNetBase):
     def _out(self, tsId, name):
         return self._getExtraPath(tsId, name)
 
-    def _predict(self, model, src, dst):
+    def _predict(self, model, src, dst, halves=None):
+        extra = ["--halves", *halves] if halves else []
         self.runScnet("predict", "--model", model.getPath(), "--input", src, "--output", dst,
                       "--tile-size", self.tileSize.get(), "--overlap", self.overlap.get(), "--device", self.getDevice(),
-                      "--tta", self._tta())
+                      "--tta", self._tta(), *extra)
 
     def _tta(self):
         return TTA_CHOICES[self.tta.get()]
@@ -76,7 +77,11 @@ class ProtSCNetDenoise(ProtSCNetBase):
         makePath(self._getExtraPath(tsId))
         tomo = self.inputTomograms.get().getItem("_tsId", tsId)
         model = self._modelFor(tsId)
-        self._predict(model, tomo.getFileName(), self._out(tsId, tomogramFile(tsId)))
+        # with half maps, a model trained in the halves mode predicts the mean of its predictions of the
+        # two halves (the engine decides from the model file; other models ignore them)
+        halves = [h for h in tomo.getHalfMaps(asList=True)][:2] if tomo.hasHalfMaps() else []
+        self._predict(model, tomo.getFileName(), self._out(tsId, tomogramFile(tsId)),
+                      halves=halves[::-1] if len(halves) == 2 and all(halves) else None)  # stored odd, even
         if self.denoiseHalves.get() and tomo.hasHalfMaps():
             for tag, half in zip(HALF_TAGS, tomo.getHalfMaps(asList=True)):
                 self._predict(model, half, self._out(tsId, halfFile(tsId, tag)))
