@@ -26,7 +26,7 @@ from tomo.protocols import ProtImportTomograms
 
 from scnet_plugin import Plugin
 from scnet_plugin import hosts as H
-from scnet_plugin.constants import SCNET_ENGINE_HOME
+from scnet_plugin.constants import SCNET_ENGINE_HOME, tomogramFile
 from scnet_plugin.protocols import ProtSCNetDenoise, ProtSCNetTrain
 from scnet_plugin.protocols.protocol_train import MODE_ONE
 
@@ -215,7 +215,11 @@ class TestSCNetQueue(BaseTest):
             self.assertIn("#SBATCH --cpus-per-task=1", text)
             self.assertIn("#SBATCH --gres=gpu:0", text)
             self.assertRegex(self._read(s[:-4] + ".out"), r"\[scnet job\] \S+ job \d+ cpus 1")
-        tsIds = sorted(re.search(r"(TS_\d+)/denoised\.mrc", self._read(s)).group(1) for s in scripts)
+        outs = [re.search(r"(TS_\d+)/(TS_\d+\.mrc)", self._read(s)) for s in scripts]  # extra/<tsId>/<tsId>.mrc
+        self.assertTrue(all(outs), scripts)
+        for m in outs:
+            self.assertEqual(m.group(2), tomogramFile(m.group(1)))
+        tsIds = sorted(m.group(1) for m in outs)
         self.assertEqual(tsIds, list(TS_IDS))
 
     def test_3_gpu_request_mapping_and_failed_job(self):
