@@ -191,9 +191,12 @@ def run_method(name, case, args, halves):
             shutil.rmtree(work, ignore_errors=True)
         budget = (f"{cfg.epochs} epochs x {cfg.iterations_per_epoch} it" if cfg.epochs else
                   f"automatic stop after {summ['iterations']} it ({summ['stop_reason']})")
-        note = (f"mode {cfg.mode}, {budget}, batch {cfg.batch_size} of {cfg.patch_size}^3, "
-                f"L_exp {'on' if cfg.use_expectancy else 'off'}, width {cfg.base_width}, depth {cfg.depth}, blind spot "
-                f"{cfg.blindspot_size}^3 at {cfg.blindspot_ratio:g} ({cfg.blindspot_ratio_of}), tta {args.scnet_tta}")
+        w = cfg.weights(cfg.mode)
+        note = (f"mode {cfg.mode}, {budget}, batch {cfg.batch_size} of {cfg.patch_size}^3, loss weights "
+                f"{w.rec:g}/{w.smooth:g}/{w.exp:g}/{w.reg:g} (rec/smooth/exp/reg), width {cfg.base_width}, depth "
+                f"{cfg.depth}" + (f", blind spot {cfg.blindspot_size}^3 at {cfg.blindspot_ratio:g} "
+                                  f"({cfg.blindspot_ratio_of})" if cfg.mode == "single" else "")
+                + f", tta {args.scnet_tta}")
     else:
         raise ValueError(name)
     sec = time.time() - t0
