@@ -19,11 +19,9 @@ ENGINE_PIP_PACKAGES = _deps.ENGINE + _deps.CAREAMICS_RUNTIME
 ENGINE_NO_DEPS_PACKAGES = (_deps.CAREAMICS,)
 
 # files written by `scnet train` into its output folder
-MODEL_FILE = "model.pt"
-CHECKPOINT_FILE = "checkpoint.pt"
-LOSS_LOG = "loss_log.csv"
-TRAIN_CONFIG = "train_config.json"
-TRAIN_SUMMARY = "training_summary.json"
+# (the engine's list, scnet/rules.py: written once)
+from scnet.rules import TRAIN_OUTPUTS as _TRAIN_OUTPUTS  # noqa: E402
+MODEL_FILE, CHECKPOINT_FILE, LOSS_LOG, TRAIN_CONFIG, TRAIN_SUMMARY = _TRAIN_OUTPUTS
 
 # the choices above (BACKENDS, PRIOR_FILTERS, TOPAZ_2D_MODELS, BASELINES, BLINDSPOT_RATIO_OF,
 # TRAIN_MODES, TTA_CHOICES) are the engine's: scnet/choices.py
