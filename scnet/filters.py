@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 from functools import lru_cache
-from typing import Optional
 
 import numpy as np
 

@@ -32,12 +32,10 @@ gives the fixed count ``epochs x iterations_per_epoch`` instead.  Adam(lr 4e-4, 
 """
 from __future__ import annotations
 
-import copy
 import csv
 import dataclasses
 import json
 import logging
-import math
 import os
 import sys
 import time

@@ -9,7 +9,6 @@ The project stays on disk and opens in the Scipion GUI.
 """
 import argparse
 import os
-import shutil
 import sys
 import time
 

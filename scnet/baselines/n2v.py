@@ -15,7 +15,6 @@ import contextlib
 import importlib
 import importlib.util
 import logging
-import os
 import shutil
 import sys
 import tempfile
