@@ -25,7 +25,7 @@ import torch
 
 from .errors import SCNetInputError
 from .outputs import atomic
-from .rules import MODEL_FORMAT
+from .rules import MODEL_FORMAT, init_model_errors
 
 MODEL_KEYS = {"format", "state_dict", "model_config", "train_config", "normalisation", "voxel_size",
               "mode"}  # mode: the training mode (single | halves), written by the automatic-stop trainer
@@ -185,6 +185,22 @@ def load_model_file(path: str, device="cpu") -> Tuple[object, object, Dict]:
     model.to(device).eval()
     fold_batchnorm(model)
     return model, norm, ck
+
+
+def load_initial_weights(path: str, model_config: dict) -> Dict[str, torch.Tensor]:
+    """The weights of a trained ``model.pt`` to START a new training from (fine-tuning; issue #9, 5c).
+
+    The file gets every check of :func:`load_model_file` (never executes code; keys, weights and
+    normalisation validated); its network must equal ``model_config`` (the new training's), else a
+    clear error saying which options to set. Only the weights are taken: the normalisation, the
+    optimiser and the stop rule start afresh on the new data.
+    """
+    from .model import ModelConfig
+    _, _, ck = load_model_file(path)
+    errors = init_model_errors(ModelConfig(**ck["model_config"]).to_dict(), dict(model_config), path)
+    if errors:
+        raise SCNetInputError(errors[0])
+    return {k: v.detach().clone() for k, v in ck["state_dict"].items()}
 
 
 # --------------------------------------------------------------------------- checkpoint.pt

@@ -234,6 +234,20 @@ def model_file_voxel_size(path: str) -> Optional[float]:
     return None
 
 
+NETWORK_OPTIONS = ("base_width", "depth", "upsampling_block")  # the training options that shape the network
+
+
+def init_model_errors(model_network: Dict[str, object], network: Dict[str, object], path: str) -> List[str]:
+    """A model to start a training from (``--init-model``, 'Start from a trained model') must have the
+    new training's network: keys present in both dicts are compared."""
+    diff = [f"{k} {model_network[k]!r} in the model, {network[k]!r} here"
+            for k in sorted(set(model_network) & set(network)) if model_network[k] != network[k]]
+    if not diff:
+        return []
+    return [f"Initial model {path}: its network differs from this training's ({', '.join(diff)}). Train with "
+            f"the model's network options (base width, depth, up-sampling block) or from scratch."]
+
+
 def patch_volume_errors(patch_size: int, shape: Sequence[int], name: str = "the tomogram") -> List[str]:
     """A training patch much larger than the volume only trains on reflected padding."""
     if shape and patch_size > 2 * max(int(n) for n in shape):

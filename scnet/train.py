@@ -261,11 +261,14 @@ def _prepare_halves(halves, noisy, norm):
 def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_dir: str,
                 resume: bool = False, progress: bool = True, halves: Optional[Sequence[np.ndarray]] = None,
                 on_validation: Optional[Callable[[SCNet, int, float], None]] = None,
-                voxel_size: Optional[float] = None) -> str:
+                voxel_size: Optional[float] = None, init_model: Optional[str] = None) -> str:
     """Train SC-Net on one (noisy, prior) pair (and its even/odd ``halves``); return ``model.pt``'s path.
 
     ``on_validation(model, iteration, val_loss)`` is called after each validation (benchmarks).
     ``output_dir`` is locked for the whole run (a second training into it is refused).
+    ``init_model``: a trained ``model.pt`` whose weights a NEW run starts from (fine-tuning a model
+    trained on another tomogram); ignored when ``resume`` continues a checkpoint (which already holds
+    them). Its network must equal ``cfg``'s.
     """
     cfg.validate()
     check_pair(noisy, prior)
@@ -274,14 +277,16 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
         raise SCNetInputError(why)
     device = resolve_device(cfg.device)
     set_threads()
-    outputs.guard(dirs=[output_dir])
+    outputs.guard(dirs=[output_dir], outputs=[os.path.join(output_dir, n) for n in rules.TRAIN_OUTPUTS],
+                  inputs=[init_model])
+    init = modelfile.load_initial_weights(init_model, cfg.model_config().to_dict()) if init_model else None
     with outputs.lock_folder(output_dir):
         return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
-                             on_validation)
+                             on_validation, init, init_model)
 
 
 def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
-                  on_validation) -> str:
+                  on_validation, init=None, init_model=None) -> str:
     ckpt_path = os.path.join(output_dir, "checkpoint.pt")
     log_path = os.path.join(output_dir, "loss_log.csv")
     model_path = os.path.join(output_dir, "model.pt")
@@ -332,8 +337,13 @@ def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, d
         stopper.state.update(ck.get("stopper") or {})
         best_state = ck.get("best_state_dict")
         log.info("resuming from %s at epoch %d (iteration %d)", ckpt_path, start_epoch, iteration)
+        if init is not None:
+            log.info("--init-model %s ignored: the checkpoint continues its own training", init_model)
         _truncate_log(log_path, iteration)
     else:
+        if init is not None:
+            model.load_state_dict(init)
+            log.info("starting from the weights of %s", init_model)
         if resume:
             log.warning("--resume: no checkpoint in %s, starting from scratch", output_dir)
         # a new run: no stale model/checkpoint/summary beside its log
@@ -350,6 +360,8 @@ def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, d
         rule = (f"{cfg.epochs} epochs x {iters} iterations" if fixed is not None else
                 f"until the validation loss converges ({cfg.min_iterations}..{cfg.max_iterations} iterations, "
                 f"validation every {iters})") + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes else "")
+        if init is not None and not (resume and iteration):
+            _progress(f"starting from the weights of {init_model} (fine-tuning)")
         _progress(f"SC-Net training ({mode} mode): {rule}, batch {cfg.batch_size} of {cfg.patch_size}^3, "
                   f"{sum(p.numel() for p in model.parameters())} parameters, device {device}")
     reason = None
@@ -409,7 +421,8 @@ def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, d
     save_model(model_path, model, cfg, norm, voxel_size, mode)
     summary = {"mode": mode, "iterations": iteration, "epochs": epoch, "seconds": round(time.time() - t0, 1),
                "stop_reason": reason, "stop_explanation": stopper.explain(reason, iteration),
-               "best_iteration": stopper.state["best_iteration"], "best_val_loss": stopper.state["best"]}
+               "best_iteration": stopper.state["best_iteration"], "best_val_loss": stopper.state["best"],
+               "init_model": os.path.abspath(init_model) if init_model else None}
     outputs.write_text(os.path.join(output_dir, "training_summary.json"), json.dumps(summary, indent=2) + "\n")
     if progress:
         _progress(f"stopped after {iteration} iterations: {summary['stop_explanation']}; kept the weights of "

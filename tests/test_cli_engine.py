@@ -132,3 +132,16 @@ def test_bad_options_exit_2(files, tmp_path, capsys):
     rc, err = _run_cli(["predict", "--model", str(tmp_path / "none.pt"), "--input", str(files / "noisy.mrc"),
                         "--output", str(tmp_path / "o.mrc")], capsys)
     assert rc == 2 and not (tmp_path / "o.mrc").exists()
+
+
+def test_init_model_option_reaches_training(files, tmp_path):
+    base = ["--noisy", str(files / "noisy.mrc"), "--prior", str(files / "prior.mrc")]
+    assert main(["train"] + base + ["--output-dir", str(tmp_path / "a")] + TINY) == 0
+    src = str(tmp_path / "a" / "model.pt")
+    out = str(tmp_path / "d.mrc")
+    assert main(["denoise"] + base + ["--output", out, "--output-dir", str(tmp_path / "b"), "--init-model", src,
+                                      "--tile-size", "16", "--overlap", "4"] + TINY) == 0
+    assert json.load(open(tmp_path / "b" / "training_summary.json"))["init_model"] == os.path.abspath(src)
+    before = open(src, "rb").read()
+    assert main(["train"] + base + ["--output-dir", str(tmp_path / "a"), "--init-model", src] + TINY) == 2
+    assert open(src, "rb").read() == before

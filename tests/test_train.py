@@ -156,3 +156,37 @@ def test_denoised_beats_noisy_and_keeps_intensity_scale():
     # intensity scale kept: mean of the input, std close to the clean signal's (not inflated)
     assert abs(out.mean() - noisy.mean()) < 0.15
     assert 0.5 < out.std() / clean.std() < 1.2
+
+
+def test_init_model_starts_from_its_weights(pair, tmp_path):
+    """--init-model (fine-tuning, issue #9 5c): a new run starts from the given model's weights."""
+    _, noisy, prior = pair
+    src = train_model(noisy, prior, tiny_cfg(), str(tmp_path / "src"), progress=False)
+    # a learning rate so small that the weights cannot move: the result must be the source's weights
+    tiny_lr = dict(lr=1e-12, seed=5)
+    tuned = train_model(noisy, prior, tiny_cfg(**tiny_lr), str(tmp_path / "tuned"), progress=False, init_model=src)
+    fresh = train_model(noisy, prior, tiny_cfg(**tiny_lr), str(tmp_path / "fresh"), progress=False)
+    s0, st, sf = _state(src), _state(tuned), _state(fresh)
+    floats = [k for k in s0 if s0[k].is_floating_point() and "running" not in k]
+    assert all(torch.allclose(s0[k], st[k], atol=1e-6) for k in floats)
+    assert not all(torch.allclose(s0[k], sf[k], atol=1e-3) for k in floats)
+    summary = json.load(open(tmp_path / "tuned" / "training_summary.json"))
+    assert summary["init_model"] == os.path.abspath(src)
+    assert json.load(open(tmp_path / "fresh" / "training_summary.json"))["init_model"] is None
+
+
+def test_init_model_refused_before_any_work(pair, tmp_path):
+    _, noisy, prior = pair
+    src = train_model(noisy, prior, tiny_cfg(), str(tmp_path / "src"), progress=False)
+    before = open(src, "rb").read()
+    out = tmp_path / "wide"
+    with pytest.raises(SCNetInputError, match="base_width 2 in the model, 4 here"):
+        train_model(noisy, prior, tiny_cfg(base_width=4), str(out), progress=False, init_model=src)
+    assert not out.exists()
+    # training into the source model's own folder would overwrite the input model.pt: refused, file intact
+    with pytest.raises(SCNetInputError, match="same file as the input"):
+        train_model(noisy, prior, tiny_cfg(), str(tmp_path / "src"), progress=False, init_model=src)
+    assert open(src, "rb").read() == before
+    with pytest.raises(SCNetInputError, match="checkpoint, not a model"):
+        train_model(noisy, prior, tiny_cfg(), str(tmp_path / "x"), progress=False,
+                    init_model=str(tmp_path / "src" / "checkpoint.pt"))

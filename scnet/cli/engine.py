@@ -115,7 +115,7 @@ def _guard_training(args, extra_outputs=()) -> None:
     files = [os.path.join(args.output_dir, n) for n in TRAIN_OUTPUTS]
     guard(outputs=list(extra_outputs) + [getattr(args, "save_config", None)] + files,
           inputs=[args.noisy, args.prior, getattr(args, "config", None), getattr(args, "even", None),
-                  getattr(args, "odd", None)], dirs=[args.output_dir])
+                  getattr(args, "odd", None), getattr(args, "init_model", None)], dirs=[args.output_dir])
 
 
 def _read_pair(args):
@@ -144,7 +144,7 @@ def _train(args) -> int:
     cfg.resolved_mode(halves is not None)
     _save_config(args, cfg)
     path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
-                       halves=halves, voxel_size=info.voxel_size)
+                       halves=halves, voxel_size=info.voxel_size, init_model=args.init_model)
     print(path)
     return 0
 
@@ -187,7 +187,7 @@ def _denoise(args) -> int:
     cfg.resolved_mode(halves is not None)
     _save_config(args, cfg)
     model = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
-                        halves=halves, voxel_size=info.voxel_size)
+                        halves=halves, voxel_size=info.voxel_size, init_model=args.init_model)
     del noisy, prior, halves
     predict_file(model, args.noisy, args.output, pcfg,
                  halves=[args.even, args.odd] if getattr(args, "even", None) else None)
@@ -210,6 +210,13 @@ def _predict_options(p, device=True):
         p.add_argument("--device", default=AUTO, help=f"{DEVICE_HELP} [auto]")
 
 
+def _init_option(p) -> None:
+    p.add_argument("--init-model", metavar="M.pt",
+                   help="start from the weights of a trained model.pt (e.g. trained on another tomogram of the "
+                        "same data set) instead of random ones, then train as usual (fine-tuning); the network "
+                        "options must be the model's; ignored by --resume")
+
+
 def _halves_options(p) -> None:
     p.add_argument("--even", metavar="E.mrc", help="even-tilt half tomogram (same shape): enables the halves mode")
     p.add_argument("--odd", metavar="O.mrc", help="odd-tilt half tomogram (same shape)")
@@ -228,6 +235,7 @@ def register(sub) -> None:
     t.add_argument("--output-dir", required=True, metavar="DIR", help="folder for model.pt and logs")
     _halves_options(t)
     t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
+    _init_option(t)
     t.add_argument("--quiet", action="store_true", help="no progress lines")
     add_train_options(t)
     t.set_defaults(func=_train)
@@ -261,6 +269,7 @@ def register(sub) -> None:
     d.add_argument("--output-dir", required=True, metavar="DIR")
     _halves_options(d)
     d.add_argument("--resume", action="store_true", help="continue training from DIR/checkpoint.pt")
+    _init_option(d)
     d.add_argument("--quiet", action="store_true", help="no progress lines")
     _predict_options(d, device=False)
     add_train_options(d)

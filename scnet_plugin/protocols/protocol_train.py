@@ -10,7 +10,7 @@ from pyworkflow.utils import makePath
 from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG, TRAIN_MODES,
                          TRAIN_SUMMARY)
 from scnet.choices import ITERATIONS_PER_EPOCH, MAX_ITERATIONS, MIN_ITERATIONS, PATIENCE
-from scnet.rules import train_option_errors
+from scnet.rules import NETWORK_OPTIONS, init_model_errors, model_file_errors, train_option_errors
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -49,6 +49,12 @@ class ProtSCNetTrain(ProtSCNetBase):
                            "on one tomogram (below) and applied to the whole set by 'denoise'.")
         form.addParam("trainTsId", params.StringParam, default="", condition=f"trainMode=={MODE_ONE}",
                       label="Train on tsId", help="Tomogram to train on; empty = the first one.")
+        form.addParam("initModel", params.PointerParam, pointerClass="SCNetModel", allowsNull=True,
+                      label="Start from a trained model (optional)",
+                      help="Start from the weights of this model (e.g. trained on another tomogram of the same "
+                           "data set, or loaded with 'SC-Net model') instead of random ones, then train as "
+                           "usual on these tomograms (fine-tuning). Its network (base width) must be this "
+                           "training's. Empty = train from scratch (the default).")
         form.addSection(label="Training")
         form.addParam("trainingMode", params.EnumParam, choices=TRAIN_MODES, default=0,
                       display=params.EnumParam.DISPLAY_HLIST, label="Training mode",
@@ -167,6 +173,9 @@ class ProtSCNetTrain(ProtSCNetBase):
         halves = self._halves(self.inputTomograms.get().getItem("_tsId", tsId))
         if halves and TRAIN_MODES[self.trainingMode.get()] != "single":
             args += ["--even", halves[0], "--odd", halves[1]]
+        init = self.initModel.get()
+        if init is not None:
+            args += ["--init-model", os.path.abspath(init.getPath())]
         if os.path.exists(os.path.join(out, CHECKPOINT_FILE)):  # Scipion 'Continue': resume
             self.info(f"{tsId}: checkpoint found, resuming training")
             args.append("--resume")
@@ -243,6 +252,12 @@ class ProtSCNetTrain(ProtSCNetBase):
         cfg = self.trainConfig()
         cfg.pop("device", None)
         errors += train_option_errors(cfg)  # the engine's TrainConfig rules (scnet.rules), not re-typed
+        init = self.initModel.get()
+        if init is not None:
+            path = init.getPath()
+            errors += model_file_errors(path)  # checked without unpickling (scnet.rules)
+            net = {k: v for k, v in init.getTrainConfig().items() if k in NETWORK_OPTIONS}
+            errors += init_model_errors(net, {k: v for k, v in cfg.items() if k in NETWORK_OPTIONS}, path)
         return errors
 
     def _summary(self):
@@ -253,6 +268,8 @@ class ProtSCNetTrain(ProtSCNetBase):
                  f"blind spot {self.blindspotSize.get()}^3 at {self.blindspotRatio.get():.0%} "
                  f"({BLINDSPOT_RATIO_OF[self.blindspotRatioOf.get()]}), "
                  f"{'with' if self.useExpectancy.get() else 'without'} L_exp, device {self.getDevice()}."]
+        if self.initModel.get() is not None:
+            lines.append(f"Started from the weights of {self.initModel.get()} (fine-tuning).")
         for tsId in self._trainIds() if self.inputTomograms.get() is not None else []:
             last = self._lastLogRow(os.path.join(self._modelDir(tsId), LOSS_LOG))
             summ = os.path.join(self._modelDir(tsId), TRAIN_SUMMARY)
@@ -286,7 +303,9 @@ class ProtSCNetTrain(ProtSCNetBase):
                 f"a {self.blindspotSize.get()}^3 volumetric blind spot ({self.blindspotRatio.get():.0%} of the voxels "
                 f"{'replaced' if self.blindspotRatioOf.get() == 0 else 'as block centres'}) "
                 f"and the sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "
-                f"smoothed prior tomogram."]
+                f"smoothed prior tomogram"
+                + (", starting from the weights of a previously trained SC-Net model." if self.initModel.get()
+                   is not None else ".")]
 
     def _citations(self):
         return ["Yang2021SCNet"]

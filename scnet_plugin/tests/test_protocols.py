@@ -280,6 +280,30 @@ class TestSCNetChain(BaseTest):
             self.assertAlmostEqual(t.getOrigin().getShifts()[0], -dims[0] / 2 * sr)
         return ts
 
+    def test_train_from_a_trained_model(self):
+        """'Start from a trained model' (fine-tuning): the engine starts from its weights; another network is
+        refused by _validate."""
+        prep = self.prots["prepare"]
+        load = self.newProtocol(ProtSCNetLoadModel,
+                                modelFile=os.path.abspath(self.prots["train"].Models.getFirstItem().getPath()))
+        self.launchProtocol(load)
+        wide = self.newProtocol(ProtSCNetTrain, **dict(TINY_TRAIN, baseWidth=8))
+        wide.inputTomograms.set(prep.Tomograms)
+        wide.inputPriors.set(prep.PriorTomograms)
+        wide.initModel.set(load.Model)
+        self.assertIn("base_width 4 in the model, 8 here", self._errors(wide))
+        tr = self.newProtocol(ProtSCNetTrain, **TINY_TRAIN)
+        tr.inputTomograms.set(prep.Tomograms)
+        tr.inputPriors.set(prep.PriorTomograms)
+        tr.initModel.set(load.Model)
+        self.assertEqual(self._errors(tr), "")
+        self.launchProtocol(tr)
+        self.assertIn("--init-model", open(tr.getLogPaths()[0]).read())
+        with open(os.path.join(self.proj.getPath(), tr._getExtraPath(f"model_{TS_ID}"), "training_summary.json")) as fh:
+            used = json.load(fh)["init_model"]
+        self.assertTrue(os.path.samefile(used, os.path.join(self.proj.getPath(), load.Model.getPath())))
+        self.assertIn("Started from the weights", "\n".join(tr.summary()))
+
     def test_simulate_from_phantom_feeds_prepare(self):
         sim = self.newProtocol(ProtSCNetSimulate, phantomShape="24,40,40", samplingRate=8.0, tiltRange=60,
                                tiltStep=10, sigma=10, seed=3)
