@@ -118,12 +118,22 @@ def regularisation_loss(output: torch.Tensor, three_d: bool = False) -> torch.Te
 def combined_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, prior: torch.Tensor,
                   weights: LossWeights, expectancy_kernel: int = 5, three_d: bool = False
                   ) -> Dict[str, torch.Tensor]:
-    """Eq. 8: L = l1 L_rec + l2 L_smooth + l3 L_exp + l4 L_reg.  Returns every term and ``loss``."""
+    """Eq. 8: L = l1 L_rec + l2 L_smooth + l3 L_exp + l4 L_reg.  Returns every term and ``loss``.
+
+    A term whose weight is 0 (the halves mode's default for the prior terms) is still computed for the
+    loss log, but outside autograd: it adds nothing to the gradient, so nothing is back-propagated.
+    """
+    def term(weight, fn, *args):
+        if weight:
+            return fn(*args)
+        with torch.no_grad():
+            return fn(*args)
+
     terms = {
-        "L_rec": reconstruction_loss(output, target, mask),
-        "L_smooth": smoothing_loss(output, prior, three_d),
-        "L_exp": expectancy_loss(output, prior, expectancy_kernel),
-        "L_reg": regularisation_loss(output, three_d),
+        "L_rec": term(weights.rec, reconstruction_loss, output, target, mask),
+        "L_smooth": term(weights.smooth, smoothing_loss, output, prior, three_d),
+        "L_exp": term(weights.exp, expectancy_loss, output, prior, expectancy_kernel),
+        "L_reg": term(weights.reg, regularisation_loss, output, three_d),
     }
     terms["loss"] = (weights.rec * terms["L_rec"] + weights.smooth * terms["L_smooth"]
                      + weights.exp * terms["L_exp"] + weights.reg * terms["L_reg"])

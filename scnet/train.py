@@ -273,6 +273,10 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     cfg.validate()
     check_pair(noisy, prior)
     mode = cfg.resolved_mode(halves is not None)
+    w = cfg.weights(mode)
+    if not any((w.rec, w.smooth, w.exp, w.reg)):
+        raise SCNetInputError(f"All loss weights are 0 in the {mode} mode (lambda_rec/smooth/exp/reg); nothing "
+                              f"would be learned. Give lambda_rec > 0 (default 0.6) or leave the weights unset.")
     for why in rules.patch_volume_errors(cfg.patch_size, noisy.shape):
         raise SCNetInputError(why)
     device = resolve_device(cfg.device)

@@ -59,3 +59,21 @@ def test_combined_weights():
     t = combined_loss(out, tgt, mask, prior, w)
     expected = 0.6 * 1 + 0.1 * 36 + 0.2 * t["L_exp"].item() + 0.01 * 8
     assert t["loss"].item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_zero_weight_terms_are_logged_but_not_back_propagated():
+    """Halves mode default 0.6/0/0/0: the prior terms are computed for the log only; the gradient is that of
+    0.6 L_rec alone, and the logged values are the terms' own."""
+    torch.manual_seed(0)
+    out = torch.randn(2, 1, 12, 12, 12, requires_grad=True)
+    tgt, prior = torch.randn(2, 1, 12, 12, 12), torch.randn(2, 1, 12, 12, 12)
+    mask = torch.ones_like(tgt)
+    t = combined_loss(out, tgt, mask, prior, LossWeights(0.6, 0.0, 0.0, 0.0))
+    assert t["loss"].requires_grad and not t["L_smooth"].requires_grad and not t["L_reg"].requires_grad
+    t["loss"].backward()
+    g = out.grad.clone()
+    out.grad = None
+    (0.6 * reconstruction_loss(out, tgt, mask)).backward()
+    assert torch.equal(g, out.grad)
+    assert t["L_smooth"].item() == pytest.approx(smoothing_loss(out.detach(), prior).item())
+    assert t["L_reg"].item() == pytest.approx(regularisation_loss(out.detach()).item())

@@ -190,3 +190,12 @@ def test_init_model_refused_before_any_work(pair, tmp_path):
     with pytest.raises(SCNetInputError, match="checkpoint, not a model"):
         train_model(noisy, prior, tiny_cfg(), str(tmp_path / "x"), progress=False,
                     init_model=str(tmp_path / "src" / "checkpoint.pt"))
+
+
+def test_all_zero_loss_weights_refused(pair, tmp_path):
+    _, noisy, prior = pair
+    out = tmp_path / "zero"
+    with pytest.raises(SCNetInputError, match="All loss weights are 0 in the single mode"):
+        train_model(noisy, prior, tiny_cfg(lambda_rec=0, lambda_smooth=0, lambda_exp=0, lambda_reg=0), str(out),
+                    progress=False)
+    assert not out.exists()
