@@ -33,7 +33,7 @@ MODEL_REQUIRED = {"format", "state_dict", "model_config", "normalisation"}
 CHECKPOINT_REQUIRED = {"state_dict", "optimizer", "numpy_rng", "torch_rng", "epoch", "iteration",
                        "model_config", "train_config", "normalisation"}
 CHECKPOINT_KEYS = CHECKPOINT_REQUIRED | {"seconds", "iterations_per_epoch", "data_shape", "voxel_size",
-                                         "stopper", "best_state_dict", "mode"}
+                                         "stopper", "best_state_dict", "mode", "init_model"}
 
 
 # --------------------------------------------------------------------------- raw load / save

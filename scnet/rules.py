@@ -108,6 +108,10 @@ def train_option_errors(opts: Dict[str, object]) -> List[str]:
     for name in ("lambda_rec", "lambda_smooth", "lambda_exp", "lambda_reg"):
         if has(name) and (not _num(opts[name]) or opts[name] < 0):
             bad(name, "must be >= 0 (or null for the paper default)")
+    lambdas = [opts.get(n) for n in ("lambda_rec", "lambda_smooth", "lambda_exp", "lambda_reg")]
+    if all(_num(v) and v == 0 for v in lambdas):
+        errors.append("Training options lambda_rec/smooth/exp/reg are all 0: nothing would be learned. Give "
+                      "lambda_rec > 0 (default 0.6) or leave the weights unset.")
     if has("seed") and not 0 <= opts["seed"] <= SEED_MAX:
         bad("seed", f"must be in 0..{SEED_MAX}")
     return errors
@@ -215,23 +219,47 @@ def model_file_errors(path: str) -> List[str]:
             f"model.pt written by `scnet train`."]
 
 
-def model_file_voxel_size(path: str) -> Optional[float]:
-    """The training voxel size (A/px) stored in ``model.pt``, read torch-free without unpickling; None if absent."""
+_MEMO_OPS = ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT")
+_NUMBER_OPS = ("BINFLOAT", "FLOAT", "BININT", "BININT1", "BININT2", "LONG1", "INT")
+
+
+def _model_file_scalars(path: str, keys: Sequence[str]) -> Dict[str, object]:
+    """The first number or bool stored after each of ``keys`` in ``model.pt``'s pickle, read torch-free
+    without unpickling (opcodes only; nothing runs); keys not found (or an unreadable file) are absent."""
+    found: Dict[str, object] = {}
     try:
         with zipfile.ZipFile(path) as z:
             pkl = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
             data = z.read(pkl[0]) if pkl else b""
-        after_key = False
+        pending = None
         for op, arg, _ in pickletools.genops(data):
-            if after_key and op.name in ("BINFLOAT", "FLOAT"):
-                return float(arg) if arg > 0 else None
-            if after_key and op.name not in ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT"):
-                after_key = False
-            if arg == "voxel_size":
-                after_key = True
+            if pending is not None:
+                if op.name in ("NEWTRUE", "NEWFALSE"):
+                    found[pending], pending = op.name == "NEWTRUE", None
+                    continue
+                if op.name in _NUMBER_OPS:
+                    found[pending], pending = arg, None
+                    continue
+                if op.name not in _MEMO_OPS:
+                    pending = None
+            if isinstance(arg, str) and arg in keys and arg not in found:
+                pending = arg
     except Exception:  # unreadable: model_file_errors says why
-        return None
-    return None
+        return {}
+    return found
+
+
+def model_file_voxel_size(path: str) -> Optional[float]:
+    """The training voxel size (A/px) stored in ``model.pt``, read torch-free without unpickling; None if absent."""
+    v = _model_file_scalars(path, ("voxel_size",)).get("voxel_size")
+    return float(v) if isinstance(v, float) and v > 0 else None
+
+
+def model_file_network(path: str) -> Dict[str, object]:
+    """The network options (:data:`NETWORK_OPTIONS`) of ``model.pt``'s ``model_config``, read torch-free
+    without unpickling (``model_config`` is stored before ``train_config``, so the first value of each key
+    is the network's); options not found are absent."""
+    return _model_file_scalars(path, NETWORK_OPTIONS)
 
 
 NETWORK_OPTIONS = ("base_width", "depth", "upsampling_block")  # the training options that shape the network

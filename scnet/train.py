@@ -90,9 +90,9 @@ class TrainConfig:
     lambda_reg: Optional[float] = None
     expectancy_kernel: int = 5
     sobel_3d: bool = False
-    upsampling_block: bool = True
-    base_width: int = 8
-    depth: int = 3
+    upsampling_block: bool = choices.NETWORK_DEFAULTS["upsampling_block"]
+    base_width: int = choices.NETWORK_DEFAULTS["base_width"]
+    depth: int = choices.NETWORK_DEFAULTS["depth"]
     val_fraction: float = 0.1
     seed: int = 0
     device: str = "cpu"
@@ -283,6 +283,11 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     set_threads()
     outputs.guard(dirs=[output_dir], outputs=[os.path.join(output_dir, n) for n in rules.TRAIN_OUTPUTS],
                   inputs=[init_model])
+    resuming = resume and os.path.exists(os.path.join(output_dir, "checkpoint.pt"))
+    if init_model and resuming:
+        _progress(f"--init-model {init_model} ignored: resuming from the checkpoint in {output_dir}, which "
+                  f"continues its own training")
+        init_model = None
     init = modelfile.load_initial_weights(init_model, cfg.model_config().to_dict()) if init_model else None
     with outputs.lock_folder(output_dir):
         return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
@@ -341,8 +346,7 @@ def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, d
         stopper.state.update(ck.get("stopper") or {})
         best_state = ck.get("best_state_dict")
         log.info("resuming from %s at epoch %d (iteration %d)", ckpt_path, start_epoch, iteration)
-        if init is not None:
-            log.info("--init-model %s ignored: the checkpoint continues its own training", init_model)
+        init_model = ck.get("init_model")  # what this training really started from
         _truncate_log(log_path, iteration)
     else:
         if init is not None:
@@ -364,7 +368,7 @@ def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, d
         rule = (f"{cfg.epochs} epochs x {iters} iterations" if fixed is not None else
                 f"until the validation loss converges ({cfg.min_iterations}..{cfg.max_iterations} iterations, "
                 f"validation every {iters})") + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes else "")
-        if init is not None and not (resume and iteration):
+        if init is not None:
             _progress(f"starting from the weights of {init_model} (fine-tuning)")
         _progress(f"SC-Net training ({mode} mode): {rule}, batch {cfg.batch_size} of {cfg.patch_size}^3, "
                   f"{sum(p.numel() for p in model.parameters())} parameters, device {device}")
@@ -419,6 +423,7 @@ def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, d
                           "iterations_per_epoch": iters, "model_config": cfg.model_config().to_dict(),
                           "train_config": cfg.to_dict(), "normalisation": norm.to_dict(),
                           "stopper": dict(stopper.state), "best_state_dict": best_state,
+                          "init_model": os.path.abspath(init_model) if init_model else None,
                           "data_shape": list(noisy.shape)}, ckpt_path)
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -534,3 +534,30 @@ def test_rules_of_the_automatic_stop_options():
                  ("mode", "both"), ("iterations_per_epoch", 0), ("epochs", -1)):
         assert any(k in e for e in train_option_errors(dict(ok, **{k: v}))), k
     assert any("epochs" in e for e in train_option_errors({"epochs": 0}))  # fixed-epoch trainer
+
+
+def test_model_file_network_read_without_unpickling(tmp_path):
+    """The train protocol's 'Start from a trained model' check reads the network from model.pt torch-free."""
+    from scnet.data import fit_normalisation
+    from scnet.model import SCNet
+    from scnet.modelfile import save_model
+    from scnet.rules import init_model_errors, model_file_network, model_file_voxel_size
+    from scnet.train import TrainConfig
+    x = np.random.default_rng(0).random((8, 8, 8)).astype(np.float32)
+    for bw, depth, upb in ((8, 3, True), (4, 2, False), (300, 1, True)):
+        cfg = TrainConfig(base_width=bw, depth=depth, upsampling_block=upb)
+        p = str(tmp_path / f"m{bw}.pt")
+        save_model(p, SCNet(cfg.model_config()), cfg, fit_normalisation(x, x), 7.5)
+        assert model_file_network(p) == {"base_width": bw, "depth": depth, "upsampling_block": upb}
+        assert model_file_voxel_size(p) == 7.5
+    assert model_file_network(str(tmp_path / "absent.pt")) == {}
+    assert init_model_errors({"base_width": 8}, {"base_width": 8, "depth": 3}, "m.pt") == []
+    assert "base_width 4 in the model, 8 here" in init_model_errors({"base_width": 4}, {"base_width": 8}, "m.pt")[0]
+
+
+def test_all_zero_loss_weights_rule():
+    from scnet.rules import train_option_errors
+    zero = {"lambda_rec": 0, "lambda_smooth": 0, "lambda_exp": 0.0, "lambda_reg": 0}
+    assert any("all 0" in e for e in train_option_errors(zero))
+    assert train_option_errors(dict(zero, lambda_rec=0.6)) == []
+    assert train_option_errors(dict(zero, lambda_exp=None)) == []  # unset = the mode's default

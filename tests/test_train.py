@@ -195,7 +195,25 @@ def test_init_model_refused_before_any_work(pair, tmp_path):
 def test_all_zero_loss_weights_refused(pair, tmp_path):
     _, noisy, prior = pair
     out = tmp_path / "zero"
-    with pytest.raises(SCNetInputError, match="All loss weights are 0 in the single mode"):
+    with pytest.raises(SCNetInputError, match="all 0"):
         train_model(noisy, prior, tiny_cfg(lambda_rec=0, lambda_smooth=0, lambda_exp=0, lambda_reg=0), str(out),
                     progress=False)
     assert not out.exists()
+    # halves mode: the prior terms default to 0 there, so lambda_rec=0 alone leaves nothing to learn
+    with pytest.raises(SCNetInputError, match="All loss weights are 0 in the halves mode"):
+        train_model(noisy, prior, tiny_cfg(lambda_rec=0, lambda_smooth=0, lambda_reg=0), str(out), progress=False,
+                    halves=(noisy, noisy))
+    assert not out.exists()
+
+
+def test_resume_keeps_the_init_model_of_the_run(pair, tmp_path):
+    """--resume continues the checkpoint (which started from --init-model): a given --init-model is ignored,
+    even a missing one, and the summary names the model the run really started from."""
+    _, noisy, prior = pair
+    src = train_model(noisy, prior, tiny_cfg(), str(tmp_path / "src"), progress=False)
+    run = str(tmp_path / "run")
+    train_model(noisy, prior, tiny_cfg(epochs=1), run, progress=False, init_model=src)
+    train_model(noisy, prior, tiny_cfg(epochs=2), run, resume=True, progress=False,
+                init_model=str(tmp_path / "gone.pt"))
+    summary = json.load(open(os.path.join(run, "training_summary.json")))
+    assert summary["init_model"] == os.path.abspath(src) and summary["iterations"] == 6

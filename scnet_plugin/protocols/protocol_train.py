@@ -9,8 +9,8 @@ from pyworkflow.utils import makePath
 
 from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG, TRAIN_MODES,
                          TRAIN_SUMMARY)
-from scnet.choices import ITERATIONS_PER_EPOCH, MAX_ITERATIONS, MIN_ITERATIONS, PATIENCE
-from scnet.rules import NETWORK_OPTIONS, init_model_errors, model_file_errors, train_option_errors
+from scnet.choices import ITERATIONS_PER_EPOCH, MAX_ITERATIONS, MIN_ITERATIONS, NETWORK_DEFAULTS, PATIENCE
+from scnet.rules import init_model_errors, model_file_errors, model_file_network, train_option_errors
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -53,8 +53,9 @@ class ProtSCNetTrain(ProtSCNetBase):
                       label="Start from a trained model (optional)",
                       help="Start from the weights of this model (e.g. trained on another tomogram of the same "
                            "data set, or loaded with 'SC-Net model') instead of random ones, then train as "
-                           "usual on these tomograms (fine-tuning). Its network (base width) must be this "
-                           "training's. Empty = train from scratch (the default).")
+                           "usual on these tomograms (fine-tuning). Its network must be this training's (same "
+                           "base width; depth 3 with the up-sampling block, the defaults). Empty = train from "
+                           "scratch (the default). Ignored when 'Continue' resumes a checkpoint.")
         form.addSection(label="Training")
         form.addParam("trainingMode", params.EnumParam, choices=TRAIN_MODES, default=0,
                       display=params.EnumParam.DISPLAY_HLIST, label="Training mode",
@@ -108,7 +109,7 @@ class ProtSCNetTrain(ProtSCNetBase):
         for name, label in (("lambdaRec", "rec"), ("lambdaSmooth", "smooth"), ("lambdaExp", "exp"),
                             ("lambdaReg", "reg")):
             line.addParam(name, params.FloatParam, default=-1.0, label=label)
-        form.addParam("baseWidth", params.IntParam, default=8, label="Network base width",
+        form.addParam("baseWidth", params.IntParam, default=NETWORK_DEFAULTS["base_width"], label="Network base width",
                       expertLevel=params.LEVEL_ADVANCED, help="Channels at the first U-Net level (doubled per level).")
         form.addParam("seed", params.IntParam, default=0, label="Random seed",
                       expertLevel=params.LEVEL_ADVANCED, help="Same seed + same options = same model.")
@@ -174,11 +175,11 @@ class ProtSCNetTrain(ProtSCNetBase):
         if halves and TRAIN_MODES[self.trainingMode.get()] != "single":
             args += ["--even", halves[0], "--odd", halves[1]]
         init = self.initModel.get()
-        if init is not None:
-            args += ["--init-model", os.path.abspath(init.getPath())]
         if os.path.exists(os.path.join(out, CHECKPOINT_FILE)):  # Scipion 'Continue': resume
             self.info(f"{tsId}: checkpoint found, resuming training")
             args.append("--resume")
+        elif init is not None:  # a new training from the weights of a trained model (fine-tuning)
+            args += ["--init-model", os.path.abspath(init.getPath())]
         self.runScnet(*args)
 
     def _newModel(self, tsId):
@@ -256,8 +257,8 @@ class ProtSCNetTrain(ProtSCNetBase):
         if init is not None:
             path = init.getPath()
             errors += model_file_errors(path)  # checked without unpickling (scnet.rules)
-            net = {k: v for k, v in init.getTrainConfig().items() if k in NETWORK_OPTIONS}
-            errors += init_model_errors(net, {k: v for k, v in cfg.items() if k in NETWORK_OPTIONS}, path)
+            own = dict(NETWORK_DEFAULTS, base_width=self.baseWidth.get())  # the form sets only the width
+            errors += init_model_errors(model_file_network(path), own, path)  # read from model.pt, torch-free
         return errors
 
     def _summary(self):
