@@ -46,6 +46,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .choices import NETWORK_DEFAULTS
+
 NEG_SLOPE = 0.1
 
 
@@ -53,9 +55,9 @@ NEG_SLOPE = 0.1
 class ModelConfig:
     """Network shape: ``base_width`` channels at the first level, doubled per level."""
 
-    base_width: int = 8
-    depth: int = 3
-    upsampling_block: bool = True
+    base_width: int = NETWORK_DEFAULTS["base_width"]
+    depth: int = NETWORK_DEFAULTS["depth"]
+    upsampling_block: bool = NETWORK_DEFAULTS["upsampling_block"]
     max_width: int = 64
 
     def widths(self) -> List[int]:

@@ -219,6 +219,7 @@ def model_file_errors(path: str) -> List[str]:
             f"model.pt written by `scnet train`."]
 
 
+NETWORK_OPTIONS = ("base_width", "depth", "upsampling_block")  # the training options that shape the network
 _MEMO_OPS = ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT")
 _NUMBER_OPS = ("BINFLOAT", "FLOAT", "BININT", "BININT1", "BININT2", "LONG1", "INT")
 
@@ -260,9 +261,6 @@ def model_file_network(path: str) -> Dict[str, object]:
     without unpickling (``model_config`` is stored before ``train_config``, so the first value of each key
     is the network's); options not found are absent."""
     return _model_file_scalars(path, NETWORK_OPTIONS)
-
-
-NETWORK_OPTIONS = ("base_width", "depth", "upsampling_block")  # the training options that shape the network
 
 
 def init_model_errors(model_network: Dict[str, object], network: Dict[str, object], path: str) -> List[str]:

@@ -285,8 +285,8 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
                   inputs=[init_model])
     resuming = resume and os.path.exists(os.path.join(output_dir, "checkpoint.pt"))
     if init_model and resuming:
-        _progress(f"--init-model {init_model} ignored: resuming from the checkpoint in {output_dir}, which "
-                  f"continues its own training")
+        note = f"--init-model {init_model} ignored: resuming from the checkpoint in {output_dir}"
+        (_progress if progress else log.warning)(note)
         init_model = None
     init = modelfile.load_initial_weights(init_model, cfg.model_config().to_dict()) if init_model else None
     with outputs.lock_folder(output_dir):

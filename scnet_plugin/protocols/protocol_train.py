@@ -54,8 +54,9 @@ class ProtSCNetTrain(ProtSCNetBase):
                       help="Start from the weights of this model (e.g. trained on another tomogram of the same "
                            "data set, or loaded with 'SC-Net model') instead of random ones, then train as "
                            "usual on these tomograms (fine-tuning). Its network must be this training's (same "
-                           "base width; depth 3 with the up-sampling block, the defaults). Empty = train from "
-                           "scratch (the default). Ignored when 'Continue' resumes a checkpoint.")
+                           f"base width; depth {NETWORK_DEFAULTS['depth']}, up-sampling block "
+                           f"{'on' if NETWORK_DEFAULTS['upsampling_block'] else 'off'}: the defaults). Empty = "
+                           "train from scratch (the default). Ignored when 'Continue' resumes a checkpoint.")
         form.addSection(label="Training")
         form.addParam("trainingMode", params.EnumParam, choices=TRAIN_MODES, default=0,
                       display=params.EnumParam.DISPLAY_HLIST, label="Training mode",
