@@ -33,7 +33,7 @@ ENGINE_STAMP := $(ENGINE)/.installed
 SCIPION_STAMP := $(SCIPION)/.installed
 HOSTS := .scipion/config/hosts.conf
 
-.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-quality bench-finetune gui gui-shot gui-deps shell real-data clean
+.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-quality bench-finetune bench-capacity gui gui-shot gui-deps shell real-data clean
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
@@ -148,6 +148,10 @@ bench-quality: $(ENGINE_STAMP)
 
 bench-finetune: $(ENGINE_STAMP)
 	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/finetune.py $(BENCH_ARGS)
+
+# network width x depth vs quality vs minutes, the same training budget for each (issue #9, item 3)
+bench-capacity: $(ENGINE_STAMP)
+	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/capacity.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .scipion demo_output
