@@ -1,0 +1,63 @@
+"""The benchmark scripts are not run by CI (hours on 2 cores), but what they claim about their
+settings is: they run at the user defaults, the capacity benchmark's reference network is the
+default network, and every `make bench-*` target points at a script that exists."""
+import importlib.util
+import os
+import re
+
+import pytest
+
+from scnet.choices import NETWORK_DEFAULTS
+from scnet.train import TrainConfig
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(REPO, "benchmarks", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_capacity_reference_is_the_default_network_and_the_rest_are_user_defaults():
+    cap = _load("capacity")
+    args = cap.parse_args([])
+    assert args.networks[0] == (NETWORK_DEFAULTS["base_width"], NETWORK_DEFAULTS["depth"])
+    assert len(set(args.networks)) == len(args.networks) >= 2
+    cfg = cap._cfg(args, args.shape, 16, 3)
+    ref = TrainConfig()
+    # only the network and the (equal) time budget differ from what a user gets
+    for field in ("mode", "epochs", "max_iterations", "min_iterations", "patience", "lr", "batch_size",
+                  "patch_size", "upsampling_block"):
+        assert getattr(cfg, field) == getattr(ref, field), field
+    assert (cfg.base_width, cfg.depth, cfg.max_minutes) == (16, 3, args.max_minutes)
+
+
+@pytest.mark.parametrize("bad", ["16", "16x", "ax3", "16x3x2"])
+def test_capacity_rejects_a_malformed_network(bad, capsys):
+    cap = _load("capacity")
+    with pytest.raises(SystemExit):
+        cap.parse_args(["--networks", bad])
+    assert "WIDTHxDEPTH" in capsys.readouterr().err
+
+
+def test_finetune_and_quality_run_at_the_user_defaults():
+    ft = _load("finetune")
+    args = ft.parse_args([])
+    assert ft._cfg(args, args.shape).to_dict() == TrainConfig().to_dict()
+    q = _load("quality")
+    qa = q.parse_args([])
+    assert (qa.scnet_epochs, qa.scnet_iterations, qa.scnet_config) == (0, 0, None)
+    assert qa.seeds == [0, 1] and qa.sigmas == [10.0, 15.0, 20.0] and qa.shape == (64, 128, 128)
+
+
+def test_every_make_bench_target_runs_an_existing_script():
+    with open(os.path.join(REPO, "Makefile")) as fh:
+        text = fh.read()
+    targets = re.findall(r"^(bench-[a-z]+):", text, flags=re.M)
+    scripts = re.findall(r"benchmarks/([a-z_]+\.py)", text)
+    assert {"bench-quality", "bench-finetune", "bench-capacity", "bench-speed"} <= set(targets)
+    assert len(scripts) >= len(targets)
+    for s in scripts:
+        assert os.path.exists(os.path.join(REPO, "benchmarks", s)), s
