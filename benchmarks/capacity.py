@@ -28,15 +28,14 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import add_smoke_args, parse, user_config  # noqa: E402
 
 from scnet.choices import DEFAULT_TTA, NETWORK_DEFAULTS  # noqa: E402
 from scnet.metrics import psnr, ssim3d  # noqa: E402
 
 DEFAULT_NETWORK = f"{NETWORK_DEFAULTS['base_width']}x{NETWORK_DEFAULTS['depth']}"
-
-
-def _ints(s):
-    return [int(x) for x in str(s).split(",") if x.strip()]
 
 
 def _networks(text):
@@ -72,28 +71,15 @@ def parse_args(argv=None):
     p.add_argument("--max-minutes", type=float, default=12.0,
                    help="the same training wall-clock budget for every network (default 12: the default network "
                         "needs up to ~12 min on 2 cores; 0 = none, the automatic stop alone)")
-    p.add_argument("--epochs", type=int, default=0, help="0 = the user default (automatic stop); N = fixed "
-                                                         "(only to smoke-test this script)")
-    p.add_argument("--iterations", type=int, default=0, help="iterations per epoch (0 = default)")
+    add_smoke_args(p)
     p.add_argument("--output", default="bench_output/capacity", help="folder for results.json and table.md")
-    args = p.parse_args(argv)
-    args.shape = tuple(_ints(args.shape))
-    if len(args.shape) != 3:
-        p.error("--shape needs Z,Y,X")
-    return args
+    return parse(p, argv)
 
 
 def _cfg(args, shape, width, depth):
-    from scnet.train import TrainConfig
-    cfg = TrainConfig(base_width=width, depth=depth)  # everything else: the user defaults
-    cfg.max_minutes = args.max_minutes
-    if args.epochs:
-        cfg.epochs = args.epochs
-    if args.iterations:
-        cfg.iterations_per_epoch = args.iterations
-    m = cfg.model_config().multiple()
-    cfg.patch_size = max(m, min(cfg.patch_size, min(shape)) // m * m)
-    return cfg
+    # everything but the network and the (equal) time budget: the user defaults
+    return user_config(shape, args.epochs, args.iterations, base_width=width, depth=depth,
+                       max_minutes=args.max_minutes)
 
 
 def main(argv=None) -> int:

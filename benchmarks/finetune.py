@@ -27,13 +27,12 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import add_smoke_args, parse, user_config  # noqa: E402
 
 from scnet.choices import DEFAULT_TTA  # noqa: E402
 from scnet.metrics import psnr, ssim3d  # noqa: E402
-
-
-def _ints(s):
-    return [int(x) for x in str(s).split(",") if x.strip()]
 
 
 def parse_args(argv=None):
@@ -42,28 +41,14 @@ def parse_args(argv=None):
     p.add_argument("--source-seed", type=int, default=0, help="phantom seed of the source tomogram (default 0)")
     p.add_argument("--target-seed", type=int, default=1, help="phantom seed of the target tomogram (default 1)")
     p.add_argument("--sigma", type=float, default=15.0, help="AWGN sigma on 0..255 projections (default 15)")
-    p.add_argument("--epochs", type=int, default=0, help="0 = the user default (automatic stop); N = fixed "
-                                                         "(only to smoke-test this script)")
-    p.add_argument("--iterations", type=int, default=0, help="iterations per epoch (0 = default)")
+    add_smoke_args(p)
     p.add_argument("--patch", type=int, default=0, help="patch edge (0 = default, capped by the shape)")
     p.add_argument("--output", default="bench_output/finetune", help="folder for results.json")
-    args = p.parse_args(argv)
-    args.shape = tuple(_ints(args.shape))
-    if len(args.shape) != 3:
-        p.error("--shape needs Z,Y,X")
-    return args
+    return parse(p, argv)
 
 
 def _cfg(args, shape):
-    from scnet.train import TrainConfig
-    cfg = TrainConfig()  # the user defaults
-    if args.epochs:
-        cfg.epochs = args.epochs
-    if args.iterations:
-        cfg.iterations_per_epoch = args.iterations
-    m = cfg.model_config().multiple()
-    cfg.patch_size = max(m, min(args.patch or cfg.patch_size, min(shape)) // m * m)
-    return cfg
+    return user_config(shape, args.epochs, args.iterations, args.patch)  # the user defaults
 
 
 def main(argv=None) -> int:
