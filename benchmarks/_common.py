@@ -8,12 +8,12 @@ def ints(text) -> list:
     return [int(x) for x in str(text).split(",") if x.strip()]
 
 
-def user_config(shape, epochs: int = 0, iterations: int = 0, patch: int = 0, **overrides):
-    """The training config a user gets, with ``overrides`` (e.g. a network), a fixed budget only when
-    ``epochs`` is set (to smoke-test a script), and the patch edge capped by the volume and rounded
-    to the network's multiple."""
+def user_config(shape, epochs: int = 0, iterations: int = 0, patch: int = 0, base=None, **overrides):
+    """The training config a user gets (or ``base``, a TrainConfig read from a JSON file), with
+    ``overrides`` (e.g. a network), a fixed budget only when ``epochs`` is set (to smoke-test a
+    script), and the patch edge capped by the volume and rounded to the network's multiple."""
     from scnet.train import TrainConfig
-    cfg = TrainConfig(**overrides)
+    cfg = TrainConfig(**dict(base.to_dict() if base is not None else {}, **overrides))
     if epochs:
         cfg.epochs = epochs
     if iterations:

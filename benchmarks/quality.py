@@ -42,6 +42,9 @@ import traceback
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import ints as _ints, parse, user_config  # noqa: E402
 
 from scnet.metrics import format_resolution, fsc, psnr, ssim3d  # noqa: E402
 from scnet.choices import DEFAULT_TTA, TTA_CHOICES  # noqa: E402
@@ -62,10 +65,6 @@ LABELS = {
 DEFAULT_METHODS = "noisy,prior,topaz3d,bm4d,lpf,n2v,oracle,scnet,scnet_halves"
 CONTENDERS = ("topaz3d", "bm4d", "lpf", "n2v", "prior")  # what SC-Net should beat
 ORACLE_SIGMAS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
-
-
-def _ints(text):
-    return [int(v) for v in str(text).replace("x", ",").split(",") if v.strip()]
 
 
 def _floats(text):
@@ -99,10 +98,7 @@ def parse_args(argv=None):
     p.add_argument("--fsc-mask", default="soft", choices=("none", "soft"),
                    help="FSC mask: soft (default; box with cosine edges, so the periodic wrap of the DFT does "
                         "not correlate the halves once the noise is smoothed away) or none")
-    args = p.parse_args(argv)
-    args.shape = tuple(_ints(args.shape))
-    if len(args.shape) != 3:
-        p.error("--shape needs Z,Y,X")
+    args = parse(p, argv)
     args.seeds = _ints(args.seeds)
     args.sigmas = _floats(args.sigmas)
     args.fsc_sigmas = _floats(args.fsc_sigmas)
@@ -115,20 +111,11 @@ def parse_args(argv=None):
 
 # --------------------------------------------------------------------------- methods
 def _scnet_config(args, shape, use_expectancy, seed):
+    """The user defaults (or ``--scnet-config``), a fixed budget only when asked, the patch capped by the volume."""
     from scnet.train import TrainConfig
-    cfg = TrainConfig()
-    if args.scnet_config:
-        cfg = TrainConfig.from_json(args.scnet_config)
-    cfg.use_expectancy = use_expectancy
-    if args.scnet_epochs:
-        cfg.epochs = args.scnet_epochs
-    if args.scnet_iterations:
-        cfg.iterations_per_epoch = args.scnet_iterations
-    cfg.seed = seed
-    m = cfg.model_config().multiple()
-    patch = args.scnet_patch or min(cfg.patch_size, min(shape))
-    cfg.patch_size = max(m, patch // m * m)
-    return cfg
+    base = TrainConfig.from_json(args.scnet_config) if args.scnet_config else None
+    return user_config(shape, args.scnet_epochs, args.scnet_iterations, args.scnet_patch, base=base,
+                       use_expectancy=use_expectancy, seed=seed)
 
 
 def run_method(name, case, args, halves):

@@ -49,7 +49,17 @@ def test_finetune_and_quality_run_at_the_user_defaults():
     q = _load("quality")
     qa = q.parse_args([])
     assert (qa.scnet_epochs, qa.scnet_iterations, qa.scnet_config) == (0, 0, None)
+    assert q._scnet_config(qa, qa.shape, True, seed=0).to_dict() == TrainConfig(seed=0).to_dict()
     assert qa.seeds == [0, 1] and qa.sigmas == [10.0, 15.0, 20.0] and qa.shape == (64, 128, 128)
+
+
+def test_quality_scnet_config_file_is_applied(tmp_path):
+    q = _load("quality")
+    path = tmp_path / "depth4.json"
+    path.write_text('{"depth": 4}')
+    qa = q.parse_args(["--scnet-config", str(path), "--shape", "32,48,48"])
+    cfg = q._scnet_config(qa, qa.shape, False, seed=3)
+    assert (cfg.depth, cfg.use_expectancy, cfg.seed, cfg.patch_size) == (4, False, 3, 32)
 
 
 def test_every_make_bench_target_runs_an_existing_script():
