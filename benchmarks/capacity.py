@@ -36,6 +36,8 @@ from scnet.choices import DEFAULT_TTA, NETWORK_DEFAULTS  # noqa: E402
 from scnet.metrics import psnr, ssim3d  # noqa: E402
 
 DEFAULT_NETWORK = f"{NETWORK_DEFAULTS['base_width']}x{NETWORK_DEFAULTS['depth']}"
+# the networks compared with the default (the default itself left out): width 16 and depths 3/4 at width 8
+NETWORKS = ",".join([DEFAULT_NETWORK] + [n for n in ("8x3", "16x3", "8x4") if n != DEFAULT_NETWORK])
 
 
 def _networks(text):
@@ -65,8 +67,8 @@ def parse_args(argv=None):
     p.add_argument("--cells", type=_cells, default=_cells("1:10,0:15"),
                    help="SEED:SIGMA cases (default 1:10,0:15: the quality benchmark's worst PSNR cell and a "
                         "typical one)")
-    p.add_argument("--networks", type=_networks, default=_networks(f"{DEFAULT_NETWORK},16x3,8x4"),
-                   help=f"WIDTHxDEPTH networks, the first is the reference (default {DEFAULT_NETWORK},16x3,8x4; "
+    p.add_argument("--networks", type=_networks, default=_networks(NETWORKS),
+                   help=f"WIDTHxDEPTH networks, the first is the reference (default {NETWORKS}; "
                         f"the default network is {DEFAULT_NETWORK})")
     p.add_argument("--max-minutes", type=float, default=12.0,
                    help="the same training wall-clock budget for every network (default 12: the default network "

@@ -39,8 +39,9 @@ MAX_ITERATIONS = 1000
 PATIENCE = 4
 MIN_DELTA = 0.002
 # the network of TrainConfig (scnet.model.ModelConfig): channels at the first level (doubled per level),
-# encoder depth, the 2x up-sampling block before the encoder (paper §4.2)
-NETWORK_DEFAULTS = {"base_width": 8, "depth": 3, "upsampling_block": True}
+# encoder depth, the 2x up-sampling block before the encoder (paper §4.2). Depth 4 (the paper's code: 3) by
+# measurement: docs/benchmarks.md "Network width and depth" (more PSNR per minute on 2 CPU cores than 8x3 or 16x3)
+NETWORK_DEFAULTS = {"base_width": 8, "depth": 4, "upsampling_block": True}
 # TrainConfig.blindspot_ratio_of: paper §5.1 (fraction of voxels replaced) | public code (block centres)
 BLINDSPOT_RATIO_OF = ("replaced", "centres")
 # `scnet predict --tta N`: number of axis flips averaged at prediction time

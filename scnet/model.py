@@ -67,6 +67,16 @@ class ModelConfig:
         """Input sizes must be a multiple of this (pooling arithmetic)."""
         return 2 ** (self.depth - 1) if self.upsampling_block else 2 ** self.depth
 
+    def receptive_radius(self) -> int:
+        """Largest distance (voxels, per axis) from which an input voxel reaches an output voxel.
+
+        Two 3³ convolutions per level, each level at half the resolution of the one above:
+        3·2^(depth-1) with the 2x up-sampling block (its encoder starts at twice the resolution),
+        3·2^depth - 1 without. Tiled prediction reads this much context around each tile, so a
+        tiled output equals the whole-volume one (tests/test_model.py measures it from gradients).
+        """
+        return 3 * 2 ** (self.depth - 1) if self.upsampling_block else 3 * 2 ** self.depth - 1
+
     def to_dict(self) -> dict:
         return asdict(self)
 

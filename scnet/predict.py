@@ -21,7 +21,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -43,7 +43,8 @@ class PredictConfig:
     overlap: int = 16
     device: str = "cpu"
     progress: bool = False
-    margin: int = 16        # extra context read on each side of a block and discarded (no border effects)
+    margin: Optional[int] = None  # context read on each side of a block and discarded (no border effects);
+    #                               None = the network's receptive radius (ModelConfig.receptive_radius): exact
     tta: int = 1            # test-time augmentation: average over 1, 2, 4 or 8 axis flips of each tile
     precision: str = "fp32"  # fp32, or bf16/fp16 autocast (scnet.device.autocast; fp16 on CUDA only)
 
@@ -149,6 +150,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     cfg.validate()
     device = next(model.parameters()).device
     m = model.cfg.multiple()
+    margin = model.cfg.receptive_radius() if cfg.margin is None else cfg.margin
     shape = tuple(int(n) for n in volume.shape)
     Z, Y, X = shape
     t = [min(cfg.tile_size, n) for n in shape]
@@ -187,8 +189,8 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
             for yi, y0 in enumerate(starts[1]):
                 wy = ramps[1][yi]
                 for xi, x0 in enumerate(starts[2]):
-                    lo = [max(0, s0 - cfg.margin) for s0 in (z0, y0, x0)]
-                    hi = [min(n, s0 + tt + cfg.margin) for n, s0, tt in zip(shape, (z0, y0, x0), t)]
+                    lo = [max(0, s0 - margin) for s0 in (z0, y0, x0)]
+                    hi = [min(n, s0 + tt + margin) for n, s0, tt in zip(shape, (z0, y0, x0), t)]
                     tile = norm.apply(volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
                     pred = _run_tile(model, tile, device, m, cfg.tta, cfg.precision)
                     a = [s0 - l0 for s0, l0 in zip((z0, y0, x0), lo)]

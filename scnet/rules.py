@@ -131,7 +131,7 @@ def seed_errors(seed, option: str = "--seed") -> List[str]:
     return []
 
 
-def predict_option_errors(tile_size: int, overlap: int, tta: int = 1, margin: int = 0) -> List[str]:
+def predict_option_errors(tile_size: int, overlap: int, tta: int = 1, margin: Optional[int] = 0) -> List[str]:
     """Errors for the tiling options of ``scnet predict`` / ``denoise``."""
     errors = []
     if not _int(tile_size) or tile_size < MIN_TILE:
@@ -140,8 +140,8 @@ def predict_option_errors(tile_size: int, overlap: int, tta: int = 1, margin: in
         errors.append(f"overlap={overlap!r} (--overlap): must be an integer in 0..tile_size/2 ({tile_size // 2}).")
     if tta not in TTA_CHOICES:
         errors.append(f"tta={tta!r} (--tta): use one of {', '.join(map(str, TTA_CHOICES))} (flips averaged).")
-    if not _int(margin) or margin < 0:
-        errors.append(f"margin={margin!r} must be >= 0.")
+    if margin is not None and (not _int(margin) or margin < 0):
+        errors.append(f"margin={margin!r} must be >= 0 (or None: the network's receptive radius).")
     return errors
 
 

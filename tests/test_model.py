@@ -28,11 +28,30 @@ def test_fast_equals_naive_eval_mode(up):
             bn.running_var.uniform_(0.5, 2.0)
     naive.load_state_dict(fast.state_dict())
     fast.eval(), naive.eval()
-    x = torch.randn(2, 1, 16, 24, 32)
+    x = torch.randn(2, 1, 16, 32, 48)
     with torch.no_grad():
         a, b = fast(x), naive(x)
     assert a.shape == b.shape == x.shape
     assert torch.allclose(a, b, atol=1e-5 * float(a.abs().max()), rtol=1e-4), (a - b).abs().max()
+
+
+@pytest.mark.parametrize("depth,up", [(2, True), (3, True), (3, False), (4, True)])
+def test_receptive_radius_is_the_measured_gradient_support(depth, up):
+    """ModelConfig.receptive_radius (the default tiling margin) == the farthest input voxel that moves
+    an output voxel, measured from the gradient of one output voxel on a volume larger than the field."""
+    cfg = ModelConfig(base_width=2, depth=depth, upsampling_block=up)
+    torch.manual_seed(0)
+    m = SCNet(cfg).eval()
+    n = 4 * cfg.receptive_radius() + 2 * cfg.multiple()
+    n += -n % cfg.multiple()
+    x = torch.zeros(1, 1, n, n, n, requires_grad=True)
+    m(x)[0, 0, n // 2, n // 2, n // 2].backward()
+    g = x.grad[0, 0].abs()
+    reach = 0
+    for ax in range(3):
+        idx = (g.sum(tuple(a for a in range(3) if a != ax)) > 0).nonzero().flatten() - n // 2
+        reach = max(reach, int(idx.abs().max()))
+    assert reach == cfg.receptive_radius()
 
 
 def test_fast_equals_naive_train_mode_and_gradients():

@@ -36,8 +36,9 @@ def test_tiled_equals_whole_no_seams(model_path):
     _, noisy, _ = synthetic_pair((32, 48, 40), seed=1)
     vol = 10 + 4 * noisy
     whole = _whole(model_path, vol)
-    # blocks of 24 blended over 8 voxels, each predicted with 16 voxels of context: equal to float tolerance
-    tiled = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8, margin=16))
+    # blocks of 24 blended over 8 voxels, each predicted with the default context (the network's
+    # receptive radius): equal to float tolerance
+    tiled = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8))
     assert np.allclose(tiled, whole, atol=1e-4 * np.abs(whole).max()), np.abs(tiled - whole).max()
     # without context the blending still hides seams: small error, not concentrated at block borders
     nomargin = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8, margin=0))
@@ -59,7 +60,7 @@ def test_tta_is_the_mean_over_flipped_predictions(model_path):
         w = _whole(model_path, np.ascontiguousarray(v))
         flips.append(np.flip(w, axes) if axes else w)
     expected = np.mean(flips, axis=0)
-    tiled = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8, margin=16, tta=4))
+    tiled = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8, tta=4))
     assert np.allclose(tiled, expected, atol=1e-4 * np.abs(expected).max())
     assert not np.allclose(tiled, flips[0], atol=1e-3 * np.abs(expected).max())  # flips do change it
     with pytest.raises(SCNetInputError, match="tta=3"):
