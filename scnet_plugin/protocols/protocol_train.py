@@ -54,8 +54,8 @@ class ProtSCNetTrain(ProtSCNetBase):
                       help="Start from the weights of this model (e.g. trained on another tomogram of the same "
                            "data set, or loaded with 'SC-Net model') instead of random ones, then train as "
                            "usual on these tomograms (fine-tuning). Its network must be this training's (same "
-                           f"base width; depth {NETWORK_DEFAULTS['depth']}, up-sampling block "
-                           f"{'on' if NETWORK_DEFAULTS['upsampling_block'] else 'off'}: the defaults). Empty = "
+                           f"base width and depth; up-sampling block "
+                           f"{'on' if NETWORK_DEFAULTS['upsampling_block'] else 'off'}). Empty = "
                            "train from scratch (the default). Ignored when 'Continue' resumes a checkpoint.")
         form.addSection(label="Training")
         form.addParam("trainingMode", params.EnumParam, choices=TRAIN_MODES, default=0,
@@ -112,6 +112,12 @@ class ProtSCNetTrain(ProtSCNetBase):
             line.addParam(name, params.FloatParam, default=-1.0, label=label)
         form.addParam("baseWidth", params.IntParam, default=NETWORK_DEFAULTS["base_width"], label="Network base width",
                       expertLevel=params.LEVEL_ADVANCED, help="Channels at the first U-Net level (doubled per level).")
+        form.addParam("networkDepth", params.IntParam, default=NETWORK_DEFAULTS["depth"], label="Network depth",
+                      expertLevel=params.LEVEL_ADVANCED,
+                      help=f"U-Net levels (1..5; default {NETWORK_DEFAULTS['depth']}, measured on the "
+                           "simulation; the paper's code uses 3). Patches must be a multiple of 2^(depth-1) "
+                           "(with the up-sampling block). A model trained with another depth can still denoise; "
+                           "to fine-tune it, set its depth here.")
         form.addParam("seed", params.IntParam, default=0, label="Random seed",
                       expertLevel=params.LEVEL_ADVANCED, help="Same seed + same options = same model.")
         self._defineDeviceParams(form)
@@ -151,7 +157,8 @@ class ProtSCNetTrain(ProtSCNetBase):
                "blindspot_ratio": self.blindspotRatio.get(),
                "blindspot_ratio_of": BLINDSPOT_RATIO_OF[self.blindspotRatioOf.get()],
                "use_expectancy": bool(self.useExpectancy.get()),
-               "base_width": self.baseWidth.get(), "seed": self.seed.get(), "device": self.getDevice()}
+               "base_width": self.baseWidth.get(), "depth": self.networkDepth.get(), "seed": self.seed.get(),
+               "device": self.getDevice()}
         for attr, key in (("lambdaRec", "lambda_rec"), ("lambdaSmooth", "lambda_smooth"),
                           ("lambdaExp", "lambda_exp"), ("lambdaReg", "lambda_reg")):
             v = getattr(self, attr).get()
@@ -258,7 +265,7 @@ class ProtSCNetTrain(ProtSCNetBase):
         if init is not None:
             path = init.getPath()
             errors += model_file_errors(path)  # checked without unpickling (scnet.rules)
-            own = dict(NETWORK_DEFAULTS, base_width=self.baseWidth.get())  # the form sets only the width
+            own = dict(NETWORK_DEFAULTS, base_width=self.baseWidth.get(), depth=self.networkDepth.get())
             errors += init_model_errors(model_file_network(path), own, path)  # read from model.pt, torch-free
         return errors
 

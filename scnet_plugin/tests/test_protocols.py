@@ -13,6 +13,7 @@ import subprocess
 from pyworkflow.tests import BaseTest, setupTestProject
 from tomo.objects import SetOfTiltSeries, SetOfTomograms
 
+from scnet.choices import NETWORK_DEFAULTS
 from scnet_plugin import Plugin
 from scnet_plugin.objects import SCNetModel, SetOfSCNetModels
 from scnet_plugin.protocols import (ProtSCNetDenoise, ProtSCNetEvaluate, ProtSCNetFscEo, ProtSCNetLoadModel,
@@ -75,6 +76,7 @@ class TestSCNetChain(BaseTest):
         cfg = m.getTrainConfig()
         self.assertEqual(cfg["patch_size"], 16)
         self.assertEqual(cfg["base_width"], 4)
+        self.assertEqual(cfg["depth"], NETWORK_DEFAULTS["depth"])  # the form's default is the engine's
         self.assertEqual(cfg["blindspot_ratio_of"], "replaced")
         with open(m.getLossLog()) as fh:
             self.assertEqual(len(fh.read().strip().splitlines()), 1 + 3)  # header + 3 iterations
@@ -292,6 +294,12 @@ class TestSCNetChain(BaseTest):
         wide.inputPriors.set(prep.PriorTomograms)
         wide.initModel.set(load.Model)
         self.assertIn("base_width 4 in the model, 8 here", self._errors(wide))
+        shallow = self.newProtocol(ProtSCNetTrain, **dict(TINY_TRAIN, networkDepth=NETWORK_DEFAULTS["depth"] - 1))
+        shallow.inputTomograms.set(prep.Tomograms)
+        shallow.inputPriors.set(prep.PriorTomograms)
+        shallow.initModel.set(load.Model)
+        self.assertIn(f"depth {NETWORK_DEFAULTS['depth']} in the model, {NETWORK_DEFAULTS['depth'] - 1} here",
+                      self._errors(shallow))
         tr = self.newProtocol(ProtSCNetTrain, **TINY_TRAIN)
         tr.inputTomograms.set(prep.Tomograms)
         tr.inputPriors.set(prep.PriorTomograms)
