@@ -4,8 +4,8 @@ from __future__ import annotations
 
 
 def ints(text) -> list:
-    """``"64,128,128"`` -> ``[64, 128, 128]``."""
-    return [int(x) for x in str(text).split(",") if x.strip()]
+    """``"64,128,128"`` (or ``"64x128x128"``) -> ``[64, 128, 128]``."""
+    return [int(x) for x in str(text).replace("x", ",").split(",") if x.strip()]
 
 
 def user_config(shape, epochs: int = 0, iterations: int = 0, patch: int = 0, base=None, **overrides):

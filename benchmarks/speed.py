@@ -205,8 +205,8 @@ def main(argv=None):
         make_model(mp)
         for cfg in (PredictConfig(), PredictConfig(tile_size=128, overlap=8)):
             r = inference_rate(mp, tuple(int(v) for v in args.infer_shape.split(",")), cfg)
-            margin = ModelConfig().receptive_radius() if cfg.margin is None else cfg.margin  # default: exact tiling
-            add((f"inference output voxels/s (tile {cfg.tile_size}, overlap {cfg.overlap}, margin {margin})",
+            add((f"inference output voxels/s (tile {cfg.tile_size}, overlap {cfg.overlap}, "
+                 f"margin {cfg.context(ModelConfig())})",
                  f"{r / 1e6:.2f} M", "", ""))
             print(rows[-1], file=sys.stderr, flush=True)
         if not args.skip_big:

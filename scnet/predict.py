@@ -48,6 +48,10 @@ class PredictConfig:
     tta: int = 1            # test-time augmentation: average over 1, 2, 4 or 8 axis flips of each tile
     precision: str = "fp32"  # fp32, or bf16/fp16 autocast (scnet.device.autocast; fp16 on CUDA only)
 
+    def context(self, model_cfg) -> int:
+        """Voxels of context read around each tile: ``margin``, or by default the network's receptive radius."""
+        return model_cfg.receptive_radius() if self.margin is None else self.margin
+
     def validate(self) -> "PredictConfig":
         """Raise SCNetInputError for bad tiling options (rules in :mod:`scnet.rules`)."""
         errors = rules.predict_option_errors(self.tile_size, self.overlap, self.tta, self.margin)
@@ -150,7 +154,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     cfg.validate()
     device = next(model.parameters()).device
     m = model.cfg.multiple()
-    margin = model.cfg.receptive_radius() if cfg.margin is None else cfg.margin
+    margin = cfg.context(model.cfg)
     shape = tuple(int(n) for n in volume.shape)
     Z, Y, X = shape
     t = [min(cfg.tile_size, n) for n in shape]

@@ -51,6 +51,7 @@ def test_finetune_and_quality_run_at_the_user_defaults():
     assert (qa.scnet_epochs, qa.scnet_iterations, qa.scnet_config) == (0, 0, None)
     assert q._scnet_config(qa, qa.shape, True, seed=0).to_dict() == TrainConfig(seed=0).to_dict()
     assert qa.seeds == [0, 1] and qa.sigmas == [10.0, 15.0, 20.0] and qa.shape == (64, 128, 128)
+    assert q.parse_args(["--shape", "32x48x48"]).shape == (32, 48, 48)  # both spellings of a shape
 
 
 def test_quality_scnet_config_file_is_applied(tmp_path):

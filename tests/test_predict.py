@@ -40,6 +40,9 @@ def test_tiled_equals_whole_no_seams(model_path):
     # receptive radius): equal to float tolerance
     tiled = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8))
     assert np.allclose(tiled, whole, atol=1e-4 * np.abs(whole).max()), np.abs(tiled - whole).max()
+    assert PredictConfig().context(ModelConfig(depth=4)) == 24 and PredictConfig(margin=5).context(ModelConfig()) == 5
+    with pytest.raises(SCNetInputError, match="margin=-1"):
+        PredictConfig(margin=-1).validate()
     # without context the blending still hides seams: small error, not concentrated at block borders
     nomargin = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8, margin=0))
     err = np.abs(nomargin - whole)
