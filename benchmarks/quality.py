@@ -47,7 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ints as _ints, parse, user_config  # noqa: E402
 
 from scnet.metrics import format_resolution, fsc, psnr, ssim3d  # noqa: E402
-from scnet.choices import DEFAULT_TTA, TTA_CHOICES  # noqa: E402
+from scnet.choices import DEFAULT_SELF_PRIOR, DEFAULT_TTA, SELF_PRIORS, TTA_CHOICES  # noqa: E402
 
 LABELS = {
     "noisy": "Noisy",
@@ -58,6 +58,7 @@ LABELS = {
     "scnet_noexp": "SC-Net single (no L_exp)",
     "scnet": "SC-Net single (paper)",
     "scnet_halves": "SC-Net halves (default)",
+    "scnet_tomo": "SC-Net single, prior from the tomogram",
     "gaussian": "Gaussian 3D",
     "oracle": "Gaussian, oracle σ",
     "prior": "Prior (Topaz-2D rec.)",
@@ -81,6 +82,8 @@ def parse_args(argv=None):
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma list from: {', '.join(LABELS)}")
     p.add_argument("--voxel-size", type=float, default=10.0, help="voxel size in A (default 10)")
     p.add_argument("--prior-filter", default="topaz", help="2D filter of the prior: topaz | gaussian | lowpass")
+    p.add_argument("--tomo-prior", default=DEFAULT_SELF_PRIOR, choices=SELF_PRIORS,
+                   help=f"scnet_tomo: the 3D filter of the noisy tomogram that makes its prior [{DEFAULT_SELF_PRIOR}]")
     p.add_argument("--scnet-epochs", type=int, default=0,
                    help="SC-Net fixed epochs (default 0 = the user default: stop when converged)")
     p.add_argument("--scnet-iterations", type=int, default=0,
@@ -158,11 +161,14 @@ def run_method(name, case, args, halves):
         outs = n2v_denoise(noisy, others=vols[1:], epochs=args.n2v_epochs, steps_per_epoch=args.n2v_steps,
                            patch_size=args.n2v_patch, batch_size=4, seed=1)
         note = f"careamics N2V 3D, {args.n2v_epochs} epochs x {args.n2v_steps} steps, batch 4, patch {args.n2v_patch}"
-    elif name in ("scnet", "scnet_noexp", "scnet_halves"):
+    elif name in ("scnet", "scnet_noexp", "scnet_halves", "scnet_tomo"):
         from scnet.predict import PredictConfig, predict_array
         from scnet.denoise import denoise_array
         cfg = _scnet_config(args, noisy.shape, name != "scnet_noexp", seed=0)
         cfg.mode = "halves" if name == "scnet_halves" else "single"
+        if name == "scnet_tomo":  # a tomogram without its tilt series: the prior is made from it (scnet.selfprior)
+            from scnet.selfprior import make_prior
+            prior = make_prior(noisy, args.tomo_prior, cfg.device)
         work = tempfile.mkdtemp(prefix=f"bench-{name}-")
         try:
             pcfg = PredictConfig(device=cfg.device, tta=args.scnet_tta)
@@ -183,7 +189,8 @@ def run_method(name, case, args, halves):
                 f"{w.rec:g}/{w.smooth:g}/{w.exp:g}/{w.reg:g} (rec/smooth/exp/reg), width {cfg.base_width}, depth "
                 f"{cfg.depth}" + (f", blind spot {cfg.blindspot_size}^3 at {cfg.blindspot_ratio:g} "
                                   f"({cfg.blindspot_ratio_of})" if cfg.mode == "single" else "")
-                + f", tta {args.scnet_tta}")
+                + f", tta {args.scnet_tta}"
+                + (f", prior made from the noisy tomogram by {args.tomo_prior}" if name == "scnet_tomo" else ""))
     else:
         raise ValueError(name)
     sec = time.time() - t0

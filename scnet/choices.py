@@ -27,6 +27,12 @@ BASELINES = ("bm4d", "n2v", "lowpass", "gaussian", "topaz3d")
 BASELINES_WITH_DEVICE = ("n2v", "topaz3d")
 # `scnet baseline bm4d --stages`
 BM4D_STAGES = ("all", "hard")
+# `scnet train|denoise --prior-from` (scnet.selfprior): how the smoothed prior is made from the tomogram itself
+# when no prior is given (a tomogram without its tilt series has no Topaz-2D prior, paper §4.3): one of the
+# 3D baselines applied to the noisy tomogram. DEFAULT_SELF_PRIOR by measurement: docs/benchmarks.md
+# "Prior made from the tomogram".
+SELF_PRIORS = ("topaz3d", "gaussian", "lowpass")
+DEFAULT_SELF_PRIOR = "gaussian"
 # TrainConfig.mode: auto = halves when even/odd half tomograms are given, else single; single = the
 # paper's volumetric blind spot on one tomogram; halves = even<->odd (Noise2Noise) + the prior terms
 TRAIN_MODES = ("auto", "single", "halves")

@@ -261,7 +261,8 @@ def _prepare_halves(halves, noisy, norm):
 def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_dir: str,
                 resume: bool = False, progress: bool = True, halves: Optional[Sequence[np.ndarray]] = None,
                 on_validation: Optional[Callable[[SCNet, int, float], None]] = None,
-                voxel_size: Optional[float] = None, init_model: Optional[str] = None) -> str:
+                voxel_size: Optional[float] = None, init_model: Optional[str] = None,
+                prior_source: Optional[str] = None) -> str:
     """Train SC-Net on one (noisy, prior) pair (and its even/odd ``halves``); return ``model.pt``'s path.
 
     ``on_validation(model, iteration, val_loss)`` is called after each validation (benchmarks).
@@ -269,6 +270,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     ``init_model``: a trained ``model.pt`` whose weights a NEW run starts from (fine-tuning a model
     trained on another tomogram); ignored when ``resume`` continues a checkpoint (which already holds
     them). Its network must equal ``cfg``'s.
+    ``prior_source``: where the prior came from (given file, made from the tomogram), for the summary.
     """
     cfg.validate()
     check_pair(noisy, prior)
@@ -291,11 +293,11 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     init = modelfile.load_initial_weights(init_model, cfg.model_config().to_dict()) if init_model else None
     with outputs.lock_folder(output_dir):
         return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
-                             on_validation, init, init_model)
+                             on_validation, init, init_model, prior_source)
 
 
 def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
-                  on_validation, init=None, init_model=None) -> str:
+                  on_validation, init=None, init_model=None, prior_source=None) -> str:
     ckpt_path = os.path.join(output_dir, "checkpoint.pt")
     log_path = os.path.join(output_dir, "loss_log.csv")
     model_path = os.path.join(output_dir, "model.pt")
@@ -431,7 +433,8 @@ def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, d
     summary = {"mode": mode, "iterations": iteration, "epochs": epoch, "seconds": round(time.time() - t0, 1),
                "stop_reason": reason, "stop_explanation": stopper.explain(reason, iteration),
                "best_iteration": stopper.state["best_iteration"], "best_val_loss": stopper.state["best"],
-               "init_model": os.path.abspath(init_model) if init_model else None}
+               "init_model": os.path.abspath(init_model) if init_model else None,
+               "prior": prior_source or "given"}
     outputs.write_text(os.path.join(output_dir, "training_summary.json"), json.dumps(summary, indent=2) + "\n")
     if progress:
         _progress(f"stopped after {iteration} iterations: {summary['stop_explanation']}; kept the weights of "

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import fields
 
 from ..device import AUTO, DEVICE_HELP, device_name
-from ..choices import DEFAULT_TTA
+from ..choices import DEFAULT_SELF_PRIOR, DEFAULT_TTA, SELF_PRIORS
 from ..errors import SCNetInputError
 
 _HELP = {
@@ -118,33 +119,44 @@ def _guard_training(args, extra_outputs=()) -> None:
                   getattr(args, "odd", None), getattr(args, "init_model", None)], dirs=[args.output_dir])
 
 
-def _read_pair(args):
+def _read_inputs(args, cfg):
+    """The noisy tomogram, its prior (given, or made from the tomogram by --prior-from when absent),
+    its info, its halves (or None) and a sentence on where the prior came from."""
     from ..data import check_pair
     from ..io import read_volume
-    noisy, info = read_volume(args.noisy)
-    prior, _ = read_volume(args.prior)
-    check_pair(noisy, prior, args.noisy, args.prior)
-    halves = None
+    from ..selfprior import check_method, describe_source, make_prior, prior_needed, STAND_IN
     if bool(getattr(args, "even", None)) != bool(getattr(args, "odd", None)):
         raise SCNetInputError("Give both --even and --odd (the half tomograms), or neither.")
+    check_method(args.prior_from)
+    noisy, info = read_volume(args.noisy)
+    halves = None
     if getattr(args, "even", None):
         halves = []
         for path in (args.even, args.odd):
             h, _ = read_volume(path)
             check_pair(noisy, h, args.noisy, path)
             halves.append(h)
-    return noisy, prior, info, halves
+    mode = cfg.resolved_mode(halves is not None)
+    if args.prior:
+        prior, _ = read_volume(args.prior)
+        check_pair(noisy, prior, args.noisy, args.prior)
+        return noisy, prior, info, halves, f"given ({args.prior})"
+    used = prior_needed(cfg.weights(mode))
+    method = args.prior_from if used else STAND_IN
+    source = describe_source(method, used)
+    if not args.quiet:
+        print(f"[scnet {args.command}] no --prior: prior {source}", file=sys.stderr, flush=True)
+    return noisy, make_prior(noisy, method, cfg.device), info, halves, source
 
 
 def _train(args) -> int:
     from ..train import train_model
     cfg = config_from_args(args)
     _guard_training(args)
-    noisy, prior, info, halves = _read_pair(args)
-    cfg.resolved_mode(halves is not None)
+    noisy, prior, info, halves, source = _read_inputs(args, cfg)
     _save_config(args, cfg)
     path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
-                       halves=halves, voxel_size=info.voxel_size, init_model=args.init_model)
+                       halves=halves, voxel_size=info.voxel_size, init_model=args.init_model, prior_source=source)
     print(path)
     return 0
 
@@ -183,11 +195,10 @@ def _denoise(args) -> int:
     cfg = config_from_args(args)
     pcfg = _predict_cfg(args, cfg.device)  # tiling options checked before the training, not after
     _guard_training(args, extra_outputs=[args.output])
-    noisy, prior, info, halves = _read_pair(args)
-    cfg.resolved_mode(halves is not None)
+    noisy, prior, info, halves, source = _read_inputs(args, cfg)
     _save_config(args, cfg)
     model = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
-                        halves=halves, voxel_size=info.voxel_size, init_model=args.init_model)
+                        halves=halves, voxel_size=info.voxel_size, init_model=args.init_model, prior_source=source)
     del noisy, prior, halves
     predict_file(model, args.noisy, args.output, pcfg,
                  halves=[args.even, args.odd] if getattr(args, "even", None) else None)
@@ -217,6 +228,15 @@ def _init_option(p) -> None:
                         "options must be the model's; ignored by --resume")
 
 
+def _prior_options(p) -> None:
+    p.add_argument("--prior", metavar="P.mrc",
+                   help="smoothed prior tomogram (MRC, same shape), e.g. the reconstruction of Topaz-filtered tilts "
+                        "(`scnet filter` + `scnet reconstruct`); absent = made from NOISY by --prior-from")
+    p.add_argument("--prior-from", choices=SELF_PRIORS, default=DEFAULT_SELF_PRIOR,
+                   help="without --prior: the 3D filter of NOISY that makes the prior (measured default; the halves "
+                        f"mode with its default weights uses no prior) [{DEFAULT_SELF_PRIOR}]")
+
+
 def _halves_options(p) -> None:
     p.add_argument("--even", metavar="E.mrc", help="even-tilt half tomogram (same shape): enables the halves mode")
     p.add_argument("--odd", metavar="O.mrc", help="odd-tilt half tomogram (same shape)")
@@ -224,14 +244,15 @@ def _halves_options(p) -> None:
 
 def register(sub) -> None:
     t = sub.add_parser(
-        "train", help="train SC-Net on one noisy tomogram and its smoothed prior",
+        "train", help="train SC-Net on one noisy tomogram (and its smoothed prior or even/odd halves)",
         description="Train SC-Net (ICCV 2021) on ONE tomogram. NOISY is the reconstruction from the raw tilts, "
-                    "PRIOR the reconstruction from filtered (e.g. Topaz-denoised) tilts, same shape. Writes "
+                    "PRIOR the reconstruction from filtered (e.g. Topaz-denoised) tilts, same shape; without "
+                    "--prior one is made from NOISY (--prior-from). --even/--odd: its half tomograms. Writes "
                     "OUTPUT_DIR/model.pt, checkpoint.pt (every epoch, for --resume), loss_log.csv and "
                     "train_config.json. Progress and ETA go to stderr.",
         epilog="example: scnet train --noisy rec.mrc --prior rec_topaz.mrc --output-dir run1 --epochs 15")
     t.add_argument("--noisy", required=True, metavar="N.mrc", help="noisy tomogram (MRC)")
-    t.add_argument("--prior", required=True, metavar="P.mrc", help="smoothed prior tomogram (MRC, same shape)")
+    _prior_options(t)
     t.add_argument("--output-dir", required=True, metavar="DIR", help="folder for model.pt and logs")
     _halves_options(t)
     t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
@@ -259,12 +280,13 @@ def register(sub) -> None:
     p.set_defaults(func=_predict)
 
     d = sub.add_parser(
-        "denoise", help="train on NOISY+PRIOR, then denoise NOISY (train + predict)",
-        description="Train SC-Net on NOISY with PRIOR (as `scnet train`, files in --output-dir), then write "
+        "denoise", help="train on NOISY (+ PRIOR, halves), then denoise NOISY (train + predict)",
+        description="Train SC-Net on NOISY (with PRIOR, or one made from NOISY; as `scnet train`, files in "
+                    "--output-dir), then write "
                     "the denoised NOISY to --output (as `scnet predict`).",
         epilog="example: scnet denoise --noisy rec.mrc --prior rec_topaz.mrc --output den.mrc --output-dir run1")
     d.add_argument("--noisy", required=True, metavar="N.mrc")
-    d.add_argument("--prior", required=True, metavar="P.mrc")
+    _prior_options(d)
     d.add_argument("--output", required=True, metavar="OUT.mrc")
     d.add_argument("--output-dir", required=True, metavar="DIR")
     _halves_options(d)
