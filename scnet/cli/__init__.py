@@ -5,6 +5,7 @@ Each sub-module registers its sub-commands with ``register(subparsers)``:
 * :mod:`scnet.cli.engine`   -- ``train``, ``predict``, ``denoise``
 * :mod:`scnet.cli.tomo`     -- ``filter``, ``reconstruct``, ``simulate``, ``phantom``
 * :mod:`scnet.cli.evaluate` -- ``fsc``, ``evaluate``, ``baseline``
+* :mod:`scnet.cli.subtomo`  -- ``average`` (subtomogram averaging, the downstream measure)
 
 Bad input (:class:`scnet.errors.SCNetInputError`) prints one clear line
 on stderr and exits with status 2; nothing is written.
@@ -18,7 +19,7 @@ import sys
 
 from ..errors import SCNetInputError
 
-_MODULES = ("engine", "tomo", "evaluate")
+_MODULES = ("engine", "tomo", "evaluate", "subtomo")
 
 
 def build_parser() -> argparse.ArgumentParser:
