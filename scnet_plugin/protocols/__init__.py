@@ -7,3 +7,4 @@ from .protocol_denoise import ProtSCNetDenoise
 from .protocol_fsc_eo import ProtSCNetFscEo
 from .protocol_evaluate import ProtSCNetEvaluate
 from .protocol_simulate import ProtSCNetSimulate
+from .protocol_halves import ProtSCNetAssignHalves

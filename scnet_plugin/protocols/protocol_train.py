@@ -9,7 +9,8 @@ from pyworkflow.utils import makePath
 
 from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG, TRAIN_MODES,
                          TRAIN_SUMMARY)
-from scnet.choices import ITERATIONS_PER_EPOCH, MAX_ITERATIONS, MIN_ITERATIONS, NETWORK_DEFAULTS, PATIENCE
+from scnet.choices import (DEFAULT_SELF_PRIOR, ITERATIONS_PER_EPOCH, MAX_ITERATIONS, MIN_ITERATIONS, NETWORK_DEFAULTS,
+                           PATIENCE, SELF_PRIORS)
 from scnet.rules import init_model_errors, model_file_errors, model_file_network, train_option_errors
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
@@ -39,10 +40,19 @@ class ProtSCNetTrain(ProtSCNetBase):
         form.addSection(label="Input")
         form.addParam("inputTomograms", params.PointerParam, pointerClass="SetOfTomograms", important=True,
                       label="Noisy tomograms", help="Raw reconstructions (e.g. 'prepare tomograms' output Tomograms).")
-        form.addParam("inputPriors", params.PointerParam, pointerClass="SetOfTomograms", important=True,
-                      label="Prior (smoothed) tomograms",
-                      help="Smoothed tomograms on the same grid, matched to the noisy ones by tsId "
-                           "('prepare tomograms' output PriorTomograms).")
+        form.addParam("inputPriors", params.PointerParam, pointerClass="SetOfTomograms", allowsNull=True,
+                      label="Prior (smoothed) tomograms (optional)",
+                      help="Smoothed tomograms on the same grid, matched to the noisy ones by tsId ('SC-Net "
+                           "prepare' output PriorTomograms: reconstructions of Topaz-filtered tilts, the paper's "
+                           "prior). Empty, e.g. for tomograms imported with tomo's 'import tomograms': the "
+                           "halves mode needs none, the single mode makes one from each tomogram ('Prior from').")
+        form.addParam("priorFrom", params.EnumParam, choices=SELF_PRIORS, default=SELF_PRIORS.index(DEFAULT_SELF_PRIOR),
+                      display=params.EnumParam.DISPLAY_HLIST, label="Prior from (without prior tomograms)",
+                      help="Without prior tomograms, the 3D filter of each noisy tomogram that makes its prior: "
+                           "topaz3d (the pretrained Topaz-Denoise 3D network), gaussian (1.5 voxels) or lowpass "
+                           f"(0.3 x Nyquist). Default {DEFAULT_SELF_PRIOR}, by measurement (docs/benchmarks.md). "
+                           "Not used with prior tomograms, nor in the halves mode with its default loss weights "
+                           "(which use no prior).")
         form.addParam("trainMode", params.EnumParam, choices=["one model per tomogram", "one model for all"],
                       default=MODE_PER_TOMO, display=params.EnumParam.DISPLAY_HLIST, label="Models",
                       help="One model per tomogram (the paper: single-volume training), or one model trained "
@@ -125,8 +135,13 @@ class ProtSCNetTrain(ProtSCNetBase):
 
     # ------------------------------------------------------------------ helpers
     def _pairs(self):
-        priors = self._tomoByTsId(self.inputPriors.get())
+        """(noisy tomogram, its prior or None) for each noisy tomogram."""
+        priors = self._tomoByTsId(self.inputPriors.get()) if self.inputPriors.get() is not None else {}
         return [(t.clone(), priors.get(t.getTsId())) for t in self.inputTomograms.get().iterItems()]
+
+    def _priorFor(self, tsId):
+        priors = self.inputPriors.get()
+        return priors.getItem("_tsId", tsId) if priors is not None else None
 
     def _trainIds(self):
         ids = self._tsIds(self.inputTomograms.get())
@@ -142,6 +157,9 @@ class ProtSCNetTrain(ProtSCNetBase):
             return None
         odd, even = hm[:2]
         return even, odd
+
+    def _priorFrom(self):
+        return SELF_PRIORS[self.priorFrom.get()]
 
     def _modelDir(self, tsId):
         return self._getExtraPath(f"model_{tsId}")
@@ -175,10 +193,11 @@ class ProtSCNetTrain(ProtSCNetBase):
         out = self._modelDir(tsId)
         makePath(out)
         noisy = self.inputTomograms.get().getItem("_tsId", tsId).getFileName()
-        prior = self.inputPriors.get().getItem("_tsId", tsId).getFileName()
+        prior = self._priorFor(tsId)
         cfgPath = os.path.join(out, "scipion_train_config.json")
         self._writeJson(cfgPath, self.trainConfig())
-        args = ["train", "--noisy", noisy, "--prior", prior, "--output-dir", out, "--config", cfgPath]
+        args = ["train", "--noisy", noisy, "--output-dir", out, "--config", cfgPath]
+        args += ["--prior", prior.getFileName()] if prior is not None else ["--prior-from", self._priorFrom()]
         halves = self._halves(self.inputTomograms.get().getItem("_tsId", tsId))
         if halves and TRAIN_MODES[self.trainingMode.get()] != "single":
             args += ["--even", halves[0], "--odd", halves[1]]
@@ -197,7 +216,7 @@ class ProtSCNetTrain(ProtSCNetBase):
         m.setPatchSize(self.patchSize.get())
         m.setSamplingRate(self.inputTomograms.get().getSamplingRate())
         noisy = self.inputTomograms.get().getItem("_tsId", tsId)
-        prior = self.inputPriors.get().getItem("_tsId", tsId)
+        prior = self._priorFor(tsId)
         m.setTrainingInputs(noisy.getFileName() if noisy else None, prior.getFileName() if prior else None)
         return m
 
@@ -220,9 +239,10 @@ class ProtSCNetTrain(ProtSCNetBase):
     def _validate(self):
         errors = self._validateEngine()
         noisy, prior = self.inputTomograms.get(), self.inputPriors.get()
-        if noisy is None or prior is None:
-            return errors + ["Both noisy and prior tomograms are required."]
-        nIds, pIds = self._tsIds(noisy), self._tsIds(prior)
+        if noisy is None:
+            return errors + ["Noisy tomograms are required."]
+        nIds = self._tsIds(noisy)
+        pIds = self._tsIds(prior) if prior is not None else []
         if not nIds:
             errors.append("The set of noisy tomograms is empty.")
         for label, ids in (("noisy", nIds), ("prior", pIds)):
@@ -230,14 +250,15 @@ class ProtSCNetTrain(ProtSCNetBase):
             if dup:
                 errors.append(f"The {label} tomograms have repeated tsIds ({', '.join(map(str, dup))}); "
                               f"they cannot be matched.")
-        missing = [i for i in nIds if i not in set(pIds)]
+        missing = [i for i in nIds if i not in set(pIds)] if prior is not None else []
         if missing:
             errors.append(f"No prior tomogram for tsId {', '.join(map(str, missing))}: noisy and prior "
-                          f"tomograms are matched by tsId.")
+                          f"tomograms are matched by tsId (or leave the priors empty to make them from the "
+                          f"tomograms).")
         if self.trainMode.get() == MODE_ONE and self.trainTsId.get() and self.trainTsId.get() not in nIds:
             errors.append(f"'Train on tsId' = {self.trainTsId.get()} is not among the noisy tomograms "
                           f"({', '.join(map(str, nIds))}).")
-        srN, srP = noisy.getSamplingRate(), prior.getSamplingRate()
+        srN, srP = noisy.getSamplingRate(), prior.getSamplingRate() if prior is not None else None
         if srN and srP and abs(srN - srP) > 1e-3 * srN:
             errors.append(f"Sampling rates differ: noisy {srN:.3f} A/px, prior {srP:.3f} A/px. "
                           f"Reconstruct both on the same grid.")
@@ -256,8 +277,9 @@ class ProtSCNetTrain(ProtSCNetBase):
             lacking = [t.getTsId() for t, _ in self._pairs() if not self._halves(t)]
             if lacking:
                 errors.append(f"Training mode 'halves' needs even/odd half maps, which tomograms "
-                              f"{', '.join(map(str, lacking))} lack: run 'prepare tomograms' with 'Reconstruct "
-                              f"even/odd halves' = Yes, or choose mode 'auto' or 'single'.")
+                              f"{', '.join(map(str, lacking))} lack: run 'SC-Net prepare' with 'Reconstruct "
+                              f"even/odd halves' = Yes, attach imported half tomograms with 'SC-Net halves', or "
+                              f"choose mode 'auto' or 'single'.")
         cfg = self.trainConfig()
         cfg.pop("device", None)
         errors += train_option_errors(cfg)  # the engine's TrainConfig rules (scnet.rules), not re-typed
@@ -277,6 +299,9 @@ class ProtSCNetTrain(ProtSCNetBase):
                  f"blind spot {self.blindspotSize.get()}^3 at {self.blindspotRatio.get():.0%} "
                  f"({BLINDSPOT_RATIO_OF[self.blindspotRatioOf.get()]}), "
                  f"{'with' if self.useExpectancy.get() else 'without'} L_exp, device {self.getDevice()}."]
+        if self.inputPriors.get() is None:
+            lines.append(f"No prior tomograms: the single mode makes each prior from its tomogram "
+                         f"({self._priorFrom()}).")
         if self.initModel.get() is not None:
             lines.append(f"Started from the weights of {self.initModel.get()} (fine-tuning).")
         for tsId in self._trainIds() if self.inputTomograms.get() is not None else []:
@@ -312,7 +337,8 @@ class ProtSCNetTrain(ProtSCNetBase):
                 f"a {self.blindspotSize.get()}^3 volumetric blind spot ({self.blindspotRatio.get():.0%} of the voxels "
                 f"{'replaced' if self.blindspotRatioOf.get() == 0 else 'as block centres'}) "
                 f"and the sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "
-                f"smoothed prior tomogram"
+                + ("smoothed prior tomogram" if self.inputPriors.get() is not None else
+                   f"prior made from the tomogram by a 3D {self._priorFrom()} filter (no tilt series)")
                 + (", starting from the weights of a previously trained SC-Net model." if self.initModel.get()
                    is not None else ".")]
 
