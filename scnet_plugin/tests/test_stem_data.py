@@ -1,4 +1,4 @@
-"""`make real-data` pieces that need no download: the wheel's data files are found and unzipped,
+"""`make real-data-stem` pieces that need no download: the wheel's data files are found and unzipped,
 the acquisition log gives the real pixel size and tilt axis (the MRC header's 1 A is wrong),
 binning averages pixels, and the tilt axis angle picks the rotation that brings it to Y."""
 import os
@@ -10,7 +10,7 @@ import zipfile
 import mrcfile
 import numpy as np
 
-from scnet_plugin.examples import real_data
+from scnet_plugin.examples import stem_data as real_data
 
 LOG = ("11/18/11 10:36:43    Image pixel size [nm]: 3.36\n"
        "11/18/11 10:36:43   Tilt Axis Angle [\xb0]:90.00\n")
