@@ -48,6 +48,7 @@ def fx(tmp_path_factory):
     shutil.copy(d / "ph" / "phantom_ts.mrcs", d / "stack.mrcs")
     shutil.copy(d / "ph" / "phantom_ts.tlt", d / "stack.tlt")
     json.dump({"seed": 1}, open(d / "cfg.json", "w"))
+    (d / "particles.txt").write_text("10 12 8 0 0 1\n9 11 7 1 0 0\n")
     assert main(["train", "--noisy", str(d / "noisy.mrc"), "--prior", str(d / "prior.mrc"),
                  "--output-dir", str(d / "run")] + TINY) == 0
     return d
@@ -91,6 +92,11 @@ COMMANDS = {
                  lambda i, o: ["evaluate", "--ground-truth", i["ground_truth"], i["volume"], "--json", o["--json"]]),
     "baseline": ({"input": "noisy.mrc"}, ["--output"],
                  lambda i, o: ["baseline", "gaussian", i["input"], o["--output"]]),
+    "average": ({"volume": "noisy.mrc", "align": "prior.mrc", "particles": "particles.txt"},
+                ["--output", "--json", "--csv"],
+                lambda i, o: ["average", "--volume", i["volume"], "--align-on", i["align"], "--particles",
+                              i["particles"], "--box", "4", "--output", o["--output"], "--json", o["--json"],
+                              "--csv", o["--csv"]]),
 }
 GUARD_CASES = [(cmd, role, slot, kind) for cmd, (roles, slots, _) in COMMANDS.items()
                for role in roles for slot in slots for kind in ("same", "symlink", "hardlink")]
