@@ -189,6 +189,12 @@ def test_cli_average(tmp_path, capsys):
     from scnet.io import read_volume
     avg, info = read_volume(str(tmp_path / "avg.mrc"))
     assert avg.shape == (BOX,) * 3 and info.voxel_size == 40.0
+    # random subsets: R results, their mean and SD
+    assert main(args[:-6] + ["--json", str(tmp_path / "r.json"), "--repeats", "3", "--repeats-per-half", "3"]) == 0
+    sub = json.load(open(tmp_path / "r.json"))["subsets"]
+    assert sub["repeats"] == 3 and sub["per_half"] == 3 and len(sub["snr"]) == 3
+    assert sub["snr_mean"] == pytest.approx(np.mean(sub["snr"])) and sub["snr_sd"] >= 0
+    assert main(args[:-6] + ["--repeats", "2", "--repeats-per-half", "1"]) == 2
     bad = ["average", "--volume", str(tmp_path / "v.mrc"), "--align-on", str(tmp_path / "small.mrc"),
            "--particles", str(tmp_path / "p.txt"), "--json", str(tmp_path / "b.json")]
     assert main(bad) == 2 and not (tmp_path / "b.json").exists()

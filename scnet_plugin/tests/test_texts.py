@@ -84,6 +84,15 @@ class TestTexts(unittest.TestCase):
         self.assertIn("no display", r.stdout)
         self.assertNotIn("Traceback", r.stdout + r.stderr)
 
+    def test_make_demo_runs_the_honest_fsc_only_when_asked(self):
+        for extra, fsc in (([], "halves"), (["FSC=independent"], "independent")):
+            r = subprocess.run(["make", "-n", "-o", "envs", "demo", *extra], cwd=REPO, capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(f"-m scnet_plugin.demo --output demo_output --fsc {fsc}", r.stdout)
+        from scnet_plugin import demo
+        self.assertEqual(demo.FSC_CHOICES[0], "halves")  # the demo's default
+
     def test_make_shell_runs_a_command_in_the_scipion_environment(self):
         r = subprocess.run(["make", "-s", "-o", "envs", "shell",
                             "CMD=python -c 'import os, pyworkflow; print(os.environ[\"SCIPION_DOMAIN\"], pyworkflow.__name__)'"],
