@@ -160,6 +160,8 @@ class TestHalvesFromTomoImport(BaseTest):
         self.assertEqual(summ["mode"], "halves")
         self.assertTrue(summ["prior"].startswith("none needed"), summ["prior"])
 
+        self.assertRegex(self._log(tr), r"\[scnet train\] epoch 1/1 iteration \d+ .*ETA")  # progress in the run log
+
         dn = self.newProtocol(ProtSCNetDenoise, tta=0)
         dn.inputModel.set(tr.Models)
         dn.inputTomograms.set(hv.Tomograms)
@@ -168,6 +170,16 @@ class TestHalvesFromTomoImport(BaseTest):
         px, v = _header(dn.Tomograms.getFirstItem().getFileName())
         self.assertAlmostEqual(px, real_data.PIXEL, places=2)
         self.assertTrue(np.isfinite(v).all())
+        self.assertRegex(self._log(dn), r"\[scnet predict\] tile \d+/\d+, ETA")
+
+    def _log(self, prot):
+        text = ""
+        for path in prot.getLogPaths():
+            full = os.path.join(self.proj.getPath(), path)
+            if os.path.exists(full):
+                with open(full, errors="replace") as fh:
+                    text += fh.read()
+        return text
 
     def test_validation_of_halves_and_of_the_halves_mode(self):
         other = self.newProtocol(ProtSCNetAssignHalves)
