@@ -271,37 +271,20 @@ def main(argv=None):
     baselines = [b for b in args.baselines.split(",") if b]
     t0 = time.time()
 
-    from pyworkflow.project import Manager
     from tomo.protocols import ProtImportTomograms
 
-    from scnet_plugin import Plugin
-    from scnet_plugin.project_settings import useTomographyView
+    from scnet_plugin.examples._project import engine_or_exit, fresh_project, launcher
     from scnet_plugin.protocols import ProtSCNetDenoise, ProtSCNetTrain
     from scnet_plugin.constants import TTA_CHOICES
-    errors = Plugin.engineErrors()
-    if errors:
-        sys.exit("\n".join(errors))
+    engine_or_exit()
     dataDir = extract(os.path.abspath(args.wheel_dir))
     convDir = os.path.join(dataDir, "crop_" + "x".join(map(str, args.crop)) if args.crop else "full")
     tomoPath, parts, nParticles = convert(dataDir, convDir, args.crop)
     print(f"[real] {tomoPath}: {PIXEL:g} A/px, {nParticles} particles", flush=True)
 
-    manager = Manager()
-    if manager.hasProject(args.project):
-        manager.deleteProject(args.project)
-    project = manager.createProject(args.project)
-    os.chdir(project.getPath())
-    useTomographyView(project.getPath())
+    project = fresh_project(args.project)
     times = {}
-
-    def launch(name, prot):
-        t = time.time()
-        project.launchProtocol(prot, wait=True)
-        if not prot.isFinished():
-            sys.exit(f"[real] {prot.getRunName()} failed: {prot.getErrorMessage()}")
-        times[name] = time.time() - t
-        print(f"[real] {prot.getRunName()}: {times[name]:.0f} s", flush=True)
-        return prot
+    launch = launcher(project, times)
 
     imp = launch("import", project.newProtocol(ProtImportTomograms, filesPath=convDir, filesPattern=f"{TS_ID}.mrc",
                                                samplingRate=PIXEL))

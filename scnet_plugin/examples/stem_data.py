@@ -130,38 +130,21 @@ def main(argv=None):
     out = os.path.abspath(args.output)
     t0 = time.time()
 
-    from pyworkflow.project import Manager
     from tomo.protocols import ProtImportTs
 
-    from scnet_plugin import Plugin
+    from scnet_plugin.examples._project import engine_or_exit, fresh_project, launcher
     from scnet_plugin.constants import ROTATION_DEGREES
-    from scnet_plugin.project_settings import useTomographyView
     from scnet_plugin.protocols import ProtSCNetDenoise, ProtSCNetFscEo, ProtSCNetPrepareTomograms, ProtSCNetTrain
-    errors = Plugin.engineErrors()
-    if errors:
-        sys.exit("\n".join(errors))
+    engine_or_exit()
     dataDir = extract(os.path.abspath(args.wheel_dir))
     pixel, axis = acquisition(os.path.join(dataDir, "HAADF.txt"))
     pixel *= args.bin
     tsDir = binned_series(dataDir, os.path.join(dataDir, f"bin{args.bin}"), args.bin)
     print(f"[real] HAADF: pixel {pixel:.1f} A after bin {args.bin}, tilt axis {axis:g} deg", flush=True)
 
-    manager = Manager()
-    if manager.hasProject(args.project):
-        manager.deleteProject(args.project)
-    project = manager.createProject(args.project)
-    os.chdir(project.getPath())
-    useTomographyView(project.getPath())
+    project = fresh_project(args.project)
     times = {}
-
-    def launch(name, prot):
-        t = time.time()
-        project.launchProtocol(prot, wait=True)
-        if not prot.isFinished():
-            sys.exit(f"[real] {prot.getRunName()} failed: {prot.getErrorMessage()}")
-        times[name] = time.time() - t
-        print(f"[real] {prot.getRunName()}: {times[name]:.0f} s", flush=True)
-        return prot
+    launch = launcher(project, times)
 
     p = {}
     p["import"] = launch("import", project.newProtocol(
