@@ -48,7 +48,9 @@ def _average(args) -> int:
         subsets = [gold_standard(vol, centres, vectors, box=args.box, voxel_size=voxel, align_volume=align,
                                  iterations=args.iterations, max_shift=args.max_shift, seed=args.seed + 1 + k,
                                  per_half=args.repeats_per_half) for k in range(args.repeats)]
-        res["subsets"] = {"per_half": args.repeats_per_half, "repeats": args.repeats}
+        curves = np.array([r["fsc"] for r in subsets], dtype=np.float64)
+        res["subsets"] = {"per_half": args.repeats_per_half, "repeats": args.repeats,
+                          "fsc_mean_curve": [_num(v) for v in np.nanmean(curves, axis=0)]}
         for key in ("fsc_0.5", "fsc_0.143", "snr"):
             vals = np.array([r[key] for r in subsets], dtype=np.float64)
             ok = vals[np.isfinite(vals)]
@@ -101,7 +103,7 @@ def register(sub) -> None:
                         "measure sensitive to noise and alignment")
     p.add_argument("--repeats", type=int, default=0, metavar="R",
                    help="also R random subsets of --repeats-per-half particles per half-set: their crossings and "
-                        "SNR, mean and SD, under 'subsets' in the JSON [0]")
+                        "SNR, mean and SD, and the mean FSC curve, under 'subsets' in the JSON [0]")
     p.add_argument("--repeats-per-half", type=int, default=32, metavar="N", help="particles per half in each subset [32]")
     p.add_argument("--voxel-size", type=float, default=None, help="A per voxel (default: V's header)")
     p.add_argument("--json", metavar="OUT.json", help="crossings, SNR, counts and the FSC curve")
