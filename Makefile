@@ -2,7 +2,7 @@
 #   make demo   full SC-Net chain in a local Scipion project (figures + metrics table)
 #   make test   the whole test suite (engine tests, then Scipion plugin tests)
 #
-# Two virtual environments under .venv/ (see README, "Two environments"):
+# Two virtual environments under .venv/ (see README, "Install into an existing Scipion 3"):
 #   .venv/engine   torch + topaz-em + astra-toolbox + careamics + the scnet engine
 #   .venv/scipion  scipion-pyworkflow + scipion-em + scipion-em-tomo + the plugin
 # Both are installed from fully pinned lock files with --no-deps (no resolver,
@@ -165,7 +165,7 @@ bench-quality: $(ENGINE_STAMP)
 bench-finetune: $(ENGINE_STAMP)
 	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/finetune.py $(BENCH_ARGS)
 
-# network width x depth vs quality vs minutes, the same training budget for each (issue #9, item 3)
+# network width x depth vs quality vs minutes, the same training budget for each
 bench-capacity: $(ENGINE_STAMP)
 	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/capacity.py $(BENCH_ARGS)
 

@@ -1,4 +1,4 @@
-"""Capacity benchmark (issue #9, item 3): network width / depth vs quality vs time, at the user
+"""Capacity benchmark: network width / depth vs quality vs time, at the user
 defaults otherwise.
 
 For each simulated case (§5.2, ``scnet.simulate.prepare_case``; ``--cells seed:sigma,...``) and each

@@ -1,4 +1,4 @@
-"""Fine-tuning benchmark (issue #9, item 5c): is starting from a model trained on ANOTHER tomogram
+"""Fine-tuning benchmark: is starting from a model trained on ANOTHER tomogram
 better than starting from random weights, at the user defaults?
 
 Two simulated cases (§5.2, ``scnet.simulate.prepare_case``): a *source* phantom and a *target*

@@ -124,7 +124,7 @@ def big_prediction(model_path, shape, cfg, workdir):
             w.data[z:z + 16] = rng.standard_normal((min(16, shape[0] - z),) + tuple(shape[1:]), dtype=np.float32)
     code = ("import sys, time; from scnet.predict import predict_file, PredictConfig; t=time.time(); "
             f"predict_file({model_path!r}, {src!r}, {dst!r}, PredictConfig(tile_size={cfg.tile_size}, "
-            f"overlap={cfg.overlap}, margin={cfg.margin!r}, progress=True)); print(time.time()-t)")
+            f"overlap={cfg.overlap}, margin={cfg.margin!r}, tta={cfg.tta}, progress=True)); print(time.time()-t)")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -180,7 +180,7 @@ def main(argv=None):
             mp = os.path.join(d, "model.pt")
             make_model(mp)
             shape = tuple(int(s) for s in args.big_shape.split(","))
-            cfg = PredictConfig(tile_size=128, overlap=8)
+            cfg = PredictConfig(tile_size=128, overlap=8, tta=1)
             gb, wall = big_prediction(mp, shape, cfg, d)
         print(f"| predict_file {shape[2]}x{shape[1]}x{shape[0]} float32: peak RSS (GB) / wall (s) / Mvox/s | "
               f"{gb:.2f} / {wall:.0f} / {np.prod(shape) / wall / 1e6:.2f} | | |")
@@ -203,7 +203,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as d:
         mp = os.path.join(d, "model.pt")
         make_model(mp)
-        for cfg in (PredictConfig(), PredictConfig(tile_size=128, overlap=8)):
+        for cfg in (PredictConfig(tta=1), PredictConfig(tile_size=128, overlap=8, tta=1)):  # without flips
             r = inference_rate(mp, tuple(int(v) for v in args.infer_shape.split(",")), cfg)
             add((f"inference output voxels/s (tile {cfg.tile_size}, overlap {cfg.overlap}, "
                  f"margin {cfg.context(ModelConfig())})",
@@ -211,7 +211,7 @@ def main(argv=None):
             print(rows[-1], file=sys.stderr, flush=True)
         if not args.skip_big:
             shape = tuple(int(s) for s in args.big_shape.split(","))
-            cfg = PredictConfig(tile_size=128, overlap=8)
+            cfg = PredictConfig(tile_size=128, overlap=8, tta=1)
             gb, wall = big_prediction(mp, shape, cfg, d)
             add((f"predict_file {shape[2]}x{shape[1]}x{shape[0]} float32: peak RSS (GB) / wall (s) / Mvox/s",
                  f"{gb:.2f} / {wall:.0f} / {np.prod(shape) / wall / 1e6:.2f}", "", ""))

@@ -13,6 +13,10 @@ store the index), so append new values at the end.
 # `scnet reconstruct|simulate --backend` (scnet.recon): IMOD `tilt` if found, the built-in
 # weighted back-projection, or IMOD.
 BACKENDS = ("auto", "builtin", "imod")
+# the weighted back-projection's radial filter R1,R2 (cut-off, Gaussian fall-off; cycles/pixel; IMOD -RADIAL):
+# `scnet reconstruct|prepare|simulate --radial`, scnet.recon, the prepare and simulate protocols
+RADIAL = (0.35, 0.035)
+RADIAL_TEXT = f"{RADIAL[0]},{RADIAL[1]}"
 # `scnet reconstruct --method` (scnet.recon): weighted back-projection or SIRT
 RECON_METHODS = ("wbp", "sirt")
 # `scnet reconstruct --subset`: all tilts or the even/odd acquisition indices (FSC_e/o, eq. 10)

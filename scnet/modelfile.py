@@ -188,7 +188,7 @@ def load_model_file(path: str, device="cpu") -> Tuple[object, object, Dict]:
 
 
 def load_initial_weights(path: str, model_config: dict) -> Dict[str, torch.Tensor]:
-    """The weights of a trained ``model.pt`` to START a new training from (fine-tuning; issue #9, 5c).
+    """The weights of a trained ``model.pt`` to START a new training from (fine-tuning).
 
     The file gets every check of :func:`load_model_file` (never executes code; keys, weights and
     normalisation validated); its network must equal ``model_config`` (the new training's), else a

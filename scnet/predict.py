@@ -20,14 +20,14 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Tuple
 
 import numpy as np
 import torch
 
 from .data import Normalisation
 from .device import autocast
+from .config import PredictConfig  # noqa: F401 (declared in scnet.config; re-exported)
 from .errors import SCNetInputError
 from . import rules
 from .io import VolumeWriter, read_volume
@@ -35,29 +35,6 @@ from .model import SCNet
 from .modelfile import load_model_file
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PredictConfig:
-    tile_size: int = 96     # output block edge (blended with its neighbours over ``overlap``)
-    overlap: int = 16
-    device: str = "cpu"
-    progress: bool = False
-    margin: Optional[int] = None  # context read on each side of a block and discarded (no border effects);
-    #                               None = the network's receptive radius (ModelConfig.receptive_radius): exact
-    tta: int = 1            # test-time augmentation: average over 1, 2, 4 or 8 axis flips of each tile
-    precision: str = "fp32"  # fp32, or bf16/fp16 autocast (scnet.device.autocast; fp16 on CUDA only)
-
-    def context(self, model_cfg) -> int:
-        """Voxels of context read around each tile: ``margin``, or by default the network's receptive radius."""
-        return model_cfg.receptive_radius() if self.margin is None else self.margin
-
-    def validate(self) -> "PredictConfig":
-        """Raise SCNetInputError for bad tiling options (rules in :mod:`scnet.rules`)."""
-        errors = rules.predict_option_errors(self.tile_size, self.overlap, self.tta, self.margin)
-        if errors:
-            raise SCNetInputError(" ".join(errors))
-        return self
 
 
 def load_model(model_path: str, device="cpu") -> Tuple[SCNet, Normalisation, dict]:
@@ -215,7 +192,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
 def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None) -> np.ndarray:
     """Denoise ``volume`` with a trained model; returns float32 in the input's intensity scale."""
     cfg = cfg or PredictConfig()
-    from .train import resolve_device, set_threads
+    from .device import resolve_device, set_threads
     set_threads()
     model, norm, _ = load_model(model_path, resolve_device(cfg.device))
     vol = np.asarray(volume)
@@ -266,7 +243,7 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
     of the two halves (:func:`predict_halves_array`, streamed), any other model ignores them.
     """
     cfg = (cfg or PredictConfig()).validate()
-    from .train import resolve_device, set_threads
+    from .device import resolve_device, set_threads
     set_threads()
     model, norm, ck = load_model(model_path, resolve_device(cfg.device))
     vol, info = read_volume(in_mrc, mmap=True)

@@ -16,7 +16,7 @@ import pickletools
 import zipfile
 from typing import Dict, Iterable, List, Optional, Sequence
 
-from .choices import BLINDSPOT_RATIO_OF as RATIO_OF, TRAIN_MODES, TTA_CHOICES  # noqa: F401
+from .choices import BLINDSPOT_RATIO_OF as RATIO_OF, RADIAL_TEXT, TRAIN_MODES, TTA_CHOICES  # noqa: F401
 SEED_MAX = 2 ** 32 - 2          # numpy/torch seeds are unsigned; the training uses seed and seed + 1
 MIN_TILE = 8
 MAX_PATCH = 512   # training patch edge: 512^3 float32 activations already need tens of GB
@@ -120,7 +120,7 @@ def train_option_errors(opts: Dict[str, object]) -> List[str]:
 def radial_errors(r1, r2, option: str = "--radial") -> List[str]:
     """The radial filter R1,R2 (cycles/pixel, IMOD -RADIAL): 0 < R1 <= 0.5, R2 >= 0, finite."""
     if not (_num(r1) and _num(r2)) or not 0 < r1 <= 0.5 or r2 < 0:
-        return [f"{option} {r1},{r2}: must be R1,R2 with 0 < R1 <= 0.5 and R2 >= 0 (cycles/pixel; default 0.35,0.035)."]
+        return [f"{option} {r1},{r2}: must be R1,R2 with 0 < R1 <= 0.5 and R2 >= 0 (cycles/pixel; default {RADIAL_TEXT})."]
     return []
 
 
@@ -135,7 +135,7 @@ def predict_option_errors(tile_size: int, overlap: int, tta: int = 1, margin: Op
     """Errors for the tiling options of ``scnet predict`` / ``denoise``."""
     errors = []
     if not _int(tile_size) or tile_size < MIN_TILE:
-        errors.append(f"tile_size={tile_size!r} (--tile-size): must be an integer >= {MIN_TILE} (default 96).")
+        errors.append(f"tile_size={tile_size!r} (--tile-size): must be an integer >= {MIN_TILE}.")
     elif not _int(overlap) or not 0 <= overlap <= tile_size // 2:
         errors.append(f"overlap={overlap!r} (--overlap): must be an integer in 0..tile_size/2 ({tile_size // 2}).")
     if tta not in TTA_CHOICES:

@@ -40,6 +40,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from .choices import RADIAL
 from .errors import SCNetInputError
 from .filters import filter_stack, gaussian_3d
 from .recon import ReconConfig, check_angles, check_stack, reconstruct, reproject, resolve_thickness
@@ -62,7 +63,7 @@ class SimulationConfig:
     seed: int = 0
     backend: str = "builtin"
     method: str = "wbp"
-    radial: tuple = (0.35, 0.035)
+    radial: tuple = RADIAL
     projection_range: float = PROJECTION_RANGE
 
     def recon_config(self, thickness: int) -> ReconConfig:

@@ -33,26 +33,24 @@ gives the fixed count ``epochs x iterations_per_epoch`` instead.  Adam(lr 4e-4, 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, fields
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
-from .blindspot import blindspot_replace, centre_ratio
-from . import choices
+from .blindspot import blindspot_replace
 from .choices import TRAIN_MODES
+from .config import TrainConfig  # noqa: F401 (declared in scnet.config; re-exported)
 from .data import PatchSampler, check_pair, fit_normalisation, split_train_val, take, validation_patches
 from .device import resolve_device, set_threads  # noqa: F401 (one place for devices; re-exported)
 from .errors import SCNetInputError
 from .losses import LossWeights, combined_loss, halves_loss
-from .model import ModelConfig, SCNet
+from .model import SCNet
 from . import modelfile, outputs, rules
 
 log = logging.getLogger(__name__)
@@ -61,136 +59,6 @@ LOG_COLUMNS = ["iteration", "epoch", "loss", "L_rec", "L_smooth", "L_exp", "L_re
 MODEL_FORMAT = rules.MODEL_FORMAT
 MODES = TRAIN_MODES
 STOP_REASONS = ("plateau", "max_iterations", "max_minutes", "epochs")
-
-
-@dataclass
-class TrainConfig:
-    """Training options (JSON keys are exactly these field names)."""
-
-    mode: str = "auto"                     # auto | single (paper: blind spot) | halves (even<->odd + prior)
-    patch_size: int = 64
-    batch_size: int = 2
-    epochs: int = 0                        # 0 = stop on the validation plateau; N = fixed N epochs
-    iterations_per_epoch: int = choices.ITERATIONS_PER_EPOCH   # iterations between two validations
-    min_iterations: int = choices.MIN_ITERATIONS   # floor of the automatic stop
-    max_iterations: int = choices.MAX_ITERATIONS   # ceiling of the automatic stop
-    patience: int = choices.PATIENCE               # validations without improvement before stopping
-    min_delta: float = choices.MIN_DELTA           # relative improvement of the smoothed validation loss that counts
-    max_minutes: float = 0.0               # wall-clock budget (0 = none); the best model so far is kept
-    lr: float = 4e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    blindspot_size: int = 3
-    blindspot_ratio: float = 0.1
-    blindspot_ratio_of: str = "replaced"   # paper §5.1: ratio of replaced voxels; "centres" = public code
-    use_expectancy: bool = True
-    lambda_rec: Optional[float] = None     # None = paper defaults, see weights()
-    lambda_smooth: Optional[float] = None
-    lambda_exp: Optional[float] = None
-    lambda_reg: Optional[float] = None
-    expectancy_kernel: int = 5
-    sobel_3d: bool = False
-    upsampling_block: bool = choices.NETWORK_DEFAULTS["upsampling_block"]
-    base_width: int = choices.NETWORK_DEFAULTS["base_width"]
-    depth: int = choices.NETWORK_DEFAULTS["depth"]
-    val_fraction: float = 0.1
-    seed: int = 0
-    device: str = "cpu"
-
-    # ---------------------------------------------------------------
-    def weights(self, mode: str = "single") -> LossWeights:
-        """Eq. 8 weights; None fields filled with the defaults of the (resolved) mode: single = paper
-        0.6/0.1/0.2/0.01 with L_exp, 0.8/0.1/0/0.01 without; halves = 0.6/0/0/0 (measured, see losses)."""
-        w = LossWeights.for_mode(mode, self.use_expectancy)
-        return LossWeights(
-            rec=w.rec if self.lambda_rec is None else float(self.lambda_rec),
-            smooth=w.smooth if self.lambda_smooth is None else float(self.lambda_smooth),
-            exp=(w.exp if self.lambda_exp is None else float(self.lambda_exp)) if self.use_expectancy else 0.0,
-            reg=w.reg if self.lambda_reg is None else float(self.lambda_reg))
-
-    def centre_ratio(self) -> float:
-        """Fraction of voxels drawn as blind-spot block centres (see ``blindspot.centre_ratio``)."""
-        return centre_ratio(self.blindspot_ratio, self.blindspot_size, self.blindspot_ratio_of)
-
-    def model_config(self) -> ModelConfig:
-        return ModelConfig(base_width=self.base_width, depth=self.depth, upsampling_block=self.upsampling_block)
-
-    def validate(self) -> "TrainConfig":
-        """Raise SCNetInputError for the first bad option (rules in :mod:`scnet.rules`, shared with the plugin)."""
-        errors = rules.train_option_errors(self.to_dict())
-        if errors:
-            raise SCNetInputError(errors[0] if len(errors) == 1 else " ".join(errors))
-        resolve_device(self.device)
-        return self
-
-    def resolved_mode(self, has_halves: bool) -> str:
-        """``auto`` -> ``halves`` when even/odd halves are given, else ``single``."""
-        if self.mode == "auto":
-            return "halves" if has_halves else "single"
-        if self.mode == "halves" and not has_halves:
-            raise SCNetInputError("Training mode 'halves' needs the even and odd half tomograms "
-                                  "(reconstructions of the even and odd tilts); give them or use mode 'single'.")
-        return self.mode
-
-    # ---------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
-        known = {f.name: f for f in fields(cls)}
-        for k in d:
-            if k not in known:
-                raise SCNetInputError(
-                    f"{source}: unknown training option {k!r}. Known options: {', '.join(known)}.")
-        cfg = cls()
-        for k, v in d.items():
-            setattr(cfg, k, _coerce(known[k], v, source))
-        return cfg
-
-    @classmethod
-    def from_json(cls, path: str) -> "TrainConfig":
-        try:
-            with open(path, encoding="utf-8") as fh:
-                d = json.load(fh)
-        except FileNotFoundError:
-            raise SCNetInputError(f"Training config {path} not found.") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SCNetInputError(f"Training config {path} is not valid JSON ({exc}).") from None
-        if not isinstance(d, dict):
-            raise SCNetInputError(f"Training config {path} must hold a JSON object of option: value.")
-        return cls.from_dict(d, source=path)
-
-    def to_json(self, path: str) -> None:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
-            fh.write("\n")
-
-
-def _coerce(f, v, source):
-    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    try:
-        if v is None:
-            if "Optional" in t:
-                return None
-            raise TypeError
-        if "bool" in t:
-            if isinstance(v, bool):
-                return v
-            if isinstance(v, str) and v.lower() in ("true", "false", "1", "0", "yes", "no"):
-                return v.lower() in ("true", "1", "yes")
-            raise TypeError
-        if "int" in t:
-            if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
-                raise TypeError
-            return int(v)
-        if "float" in t:
-            return float(v)
-        return str(v)
-    except (TypeError, ValueError):
-        raise SCNetInputError(f"{source}: option {f.name!r} has an invalid value {v!r} (expected {t}).") from None
-
-
 
 
 def _save_atomic(obj, path: str) -> None:

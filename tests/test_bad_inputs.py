@@ -1,4 +1,4 @@
-"""Issue #10 "Trust": table-driven bad-input suite for the `scnet` CLI.
+"""Trust: table-driven bad-input suite for the `scnet` CLI.
 
 * The output guard over EVERY command x EVERY input x (same path, symlink, hard link):
   exit 2, a "same file" error, the input unchanged, nothing written.

@@ -18,7 +18,7 @@ PKG = os.path.join(REPO, "scnet")
 
 # Known cycles still to be removed, each by name; DELETE an entry once its cycle is gone
 # (the test then guards it).  predict <-> train: device handling and the model file format
-# live in train.py and are used by predict.py, which train.py uses to denoise (issue #13).
+# live in train.py and are used by predict.py, which train.py uses to denoise.
 KNOWN_CYCLES = set()   # none left: add a frozenset of module names only with a reason
 
 

@@ -38,17 +38,17 @@ def test_tiled_equals_whole_no_seams(model_path):
     whole = _whole(model_path, vol)
     # blocks of 24 blended over 8 voxels, each predicted with the default context (the network's
     # receptive radius): equal to float tolerance
-    tiled = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8))
+    tiled = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8, tta=1))
     assert np.allclose(tiled, whole, atol=1e-4 * np.abs(whole).max()), np.abs(tiled - whole).max()
     assert PredictConfig().context(ModelConfig(depth=4)) == 24 and PredictConfig(margin=5).context(ModelConfig()) == 5
     with pytest.raises(SCNetInputError, match="margin=-1"):
         PredictConfig(margin=-1).validate()
     # without context the blending still hides seams: small error, not concentrated at block borders
-    nomargin = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8, margin=0))
+    nomargin = predict_array(model_path, vol, PredictConfig(tile_size=24, overlap=8, margin=0, tta=1))
     err = np.abs(nomargin - whole)
     assert np.sqrt(np.mean(err ** 2)) / whole.std() < 0.5
     # a single tile covering everything is exact
-    one = predict_array(model_path, vol, PredictConfig(tile_size=64, overlap=8))
+    one = predict_array(model_path, vol, PredictConfig(tile_size=64, overlap=8, tta=1))
     assert np.allclose(one, whole, atol=1e-4 * np.abs(whole).max())
 
 
@@ -74,7 +74,7 @@ def test_streaming_order_and_weights_normalised(model_path):
     m, norm, _ = load_model(model_path)
     vol = np.random.default_rng(0).standard_normal((40, 20, 20)).astype(np.float32)
     seen = []
-    predict_stream(m, norm, vol, lambda z0, z1, rows: seen.append((z0, z1, rows.shape)), PredictConfig(16, 4))
+    predict_stream(m, norm, vol, lambda z0, z1, rows: seen.append((z0, z1, rows.shape)), PredictConfig(16, 4, tta=1))
     assert seen[0][0] == 0 and seen[-1][1] == 40
     assert all(a[1] == b[0] for a, b in zip(seen, seen[1:]))   # contiguous, in order
     assert max(s[2][0] for s in seen) <= 16                     # never more than one slab in memory
@@ -84,7 +84,7 @@ def test_streaming_order_and_weights_normalised(model_path):
 
 def test_odd_sizes_and_small_axes(model_path):
     vol = 10 + 4 * np.random.default_rng(1).standard_normal((7, 30, 19)).astype(np.float32)
-    out = predict_array(model_path, vol, PredictConfig(tile_size=16, overlap=4))
+    out = predict_array(model_path, vol, PredictConfig(tile_size=16, overlap=4, tta=1))
     assert out.shape == vol.shape and np.isfinite(out).all()
     # de-normalised to the input scale (model stats mean 10, std 4)
     assert abs(out.mean() - 10) < 8
@@ -94,12 +94,12 @@ def test_predict_file_geometry_and_validation(model_path, tmp_path):
     vol = 10 + 4 * np.random.default_rng(2).standard_normal((16, 24, 20)).astype(np.float32)
     src, dst = str(tmp_path / "in.mrc"), str(tmp_path / "out.mrc")
     write_volume(src, vol, voxel_size=3.5, origin=(1.0, 2.0, 3.0))
-    predict_file(model_path, src, dst, PredictConfig(tile_size=16, overlap=4))
+    predict_file(model_path, src, dst, PredictConfig(tile_size=16, overlap=4, tta=1))
     assert mrcfile.validate(dst)
     out, info = read_volume(dst)
     assert out.dtype == np.float32 and out.shape == vol.shape
     assert info.voxel_size == pytest.approx(3.5) and info.origin == pytest.approx((1.0, 2.0, 3.0))
-    assert np.allclose(out, predict_array(model_path, vol, PredictConfig(tile_size=16, overlap=4)), atol=1e-4)
+    assert np.allclose(out, predict_array(model_path, vol, PredictConfig(tile_size=16, overlap=4, tta=1)), atol=1e-4)
 
 
 def test_bad_model_file(tmp_path):

@@ -159,7 +159,7 @@ def test_denoised_beats_noisy_and_keeps_intensity_scale():
 
 
 def test_init_model_starts_from_its_weights(pair, tmp_path):
-    """--init-model (fine-tuning, issue #9 5c): a new run starts from the given model's weights."""
+    """--init-model (fine-tuning): a new run starts from the given model's weights."""
     _, noisy, prior = pair
     src = train_model(noisy, prior, tiny_cfg(), str(tmp_path / "src"), progress=False)
     # a learning rate so small that the weights cannot move: the result must be the source's weights

@@ -1,6 +1,6 @@
 """``scnet train``, ``scnet predict``, ``scnet denoise`` (the SC-Net engine commands).
 
-Every :class:`scnet.train.TrainConfig` field is an option (``--patch-size``,
+Every :class:`scnet.config.TrainConfig` field is an option (``--patch-size``,
 ``--lambda-rec`` ...), generated from the dataclass.  Precedence: defaults <
 ``--config FILE.json`` < explicit options.  ``--save-config FILE.json``
 writes the resulting configuration.  Bad input raises
@@ -14,44 +14,8 @@ import sys
 from dataclasses import fields
 
 from ..device import AUTO, DEVICE_HELP, device_name
-from ..choices import DEFAULT_SELF_PRIOR, DEFAULT_TTA, SELF_PRIORS
+from ..choices import DEFAULT_SELF_PRIOR, SELF_PRIORS, TTA_CHOICES
 from ..errors import SCNetInputError
-
-_HELP = {
-    "mode": "auto = halves when --even/--odd are given, else single; single = the paper's volumetric blind "
-            "spot on one tomogram; halves = even->odd / odd->even half tomograms (Noise2Noise) with the "
-            "paper's prior constraints",
-    "min_iterations": "automatic stop: never before this many iterations",
-    "max_iterations": "automatic stop: always at this many iterations",
-    "patience": "automatic stop: validations without improvement before stopping",
-    "min_delta": "automatic stop: relative improvement of the smoothed validation loss that counts",
-    "max_minutes": "wall-clock budget in minutes (0 = none); the best model so far is kept",
-    "patch_size": "edge of the cubic training patches in voxels, multiple of 4 (paper: 128; default 64)",
-    "batch_size": "patches per iteration (paper: 2)",
-    "epochs": "0 = train until the held-out validation loss stops improving; N = exactly N epochs (paper: 15)",
-    "iterations_per_epoch": "iterations between two validations (one epoch)",
-    "lr": "Adam learning rate (paper: 4e-4)",
-    "beta1": "Adam beta1 (paper: 0.5)",
-    "beta2": "Adam beta2 (paper: 0.999)",
-    "blindspot_size": "edge n of the n x n x n blind-spot blocks (paper: 3)",
-    "blindspot_ratio": "blind-spot ratio per patch (paper: 0.1); its meaning is set by --blindspot-ratio-of",
-    "blindspot_ratio_of": "replaced = fraction of voxels replaced (paper §5.1); centres = fraction of block "
-                          "centres (public code; 10%% centres replace ~94%% of the voxels)",
-    "use_expectancy": "use the expectancy-constraint loss L_exp, eq. 7 (true/false)",
-    "lambda_rec": "weight of L_rec, eq. 2 (default: 0.6; single mode without L_exp 0.8)",
-    "lambda_smooth": "weight of L_smooth, eq. 5 (default: single mode 0.1 = the paper, halves mode 0)",
-    "lambda_exp": "weight of L_exp, eq. 7 (default: single mode 0.2 = the paper (0 without L_exp), halves mode 0)",
-    "lambda_reg": "weight of L_reg = ||grad f||_1 (default: single mode 0.01 = the paper, halves mode 0)",
-    "expectancy_kernel": "edge S of the S^3 local-expectancy kernel, eq. 6 (default 5)",
-    "sobel_3d": "Sobel gradients along X, Y and Z instead of X and Y only (eq. 4) (true/false)",
-    "upsampling_block": "use the 2x up-sampling block before the encoder (true/false)",
-    "base_width": "channels at the first network level (doubled per level)",
-    "depth": "encoder/decoder depth (paper: 3)",
-    "val_fraction": "fraction of the longest axis held out for the validation loss",
-    "seed": "random seed (same seed + same options = same model)",
-    "device": DEVICE_HELP,
-}
-
 
 def _bool(s: str) -> bool:
     v = str(s).strip().lower()
@@ -69,7 +33,7 @@ def _opt_float(s: str):
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
-    from ..train import TrainConfig
+    from ..config import TrainConfig, help_of
     g = p.add_argument_group("training options (also settable in --config JSON; defaults shown)")
     defaults = TrainConfig()
     for f in fields(TrainConfig):
@@ -85,13 +49,13 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
         else:
             typ, meta = str, "S"
         g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, type=typ, default=None,
-                       metavar=meta, help=f"{_HELP.get(f.name, f.name)} [{getattr(defaults, f.name)}]")
+                       metavar=meta, help=f"{help_of(TrainConfig, f.name).replace('%', '%%')} [{getattr(defaults, f.name)}]")
     g.add_argument("--config", metavar="CFG.json", help="training options from a JSON file")
     g.add_argument("--save-config", metavar="CFG.json", help="write the resulting options as JSON and go on")
 
 
 def config_from_args(args):
-    from ..train import TrainConfig
+    from ..config import TrainConfig
     cfg = TrainConfig.from_json(args.config) if getattr(args, "config", None) else TrainConfig(device=AUTO)
     for f in fields(TrainConfig):
         v = getattr(args, "cfg_" + f.name, None)
@@ -207,16 +171,13 @@ def _denoise(args) -> int:
 
 
 def _predict_options(p, device=True):
-    p.add_argument("--tile-size", type=int, default=96, metavar="N", help="edge of the prediction tiles [96]")
-    p.add_argument("--overlap", type=int, default=16, metavar="N",
-                   help="overlap of neighbouring tiles, blended with cosine weights [16]")
-    from ..predict import TTA_CHOICES
-    p.add_argument("--tta", type=int, default=DEFAULT_TTA, choices=TTA_CHOICES, metavar="N",
-                   help="test-time augmentation: average the prediction over N axis flips (1, 2, 4 or 8; "
-                        f"N times slower, less noise; 1 = fastest) [{DEFAULT_TTA}]")
+    from ..config import PredictConfig, defaults, help_of
+    d = defaults(PredictConfig)
     from ..device import PRECISIONS
-    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                   help="inference precision: fp32, or bf16/fp16 autocast (fp16: CUDA only) [fp32]")
+    for name, kw in (("tile_size", dict(type=int, metavar="N")), ("overlap", dict(type=int, metavar="N")),
+                     ("tta", dict(type=int, choices=TTA_CHOICES, metavar="N")), ("precision", dict(choices=PRECISIONS))):
+        p.add_argument("--" + name.replace("_", "-"), default=d[name],
+                       help=f"{help_of(PredictConfig, name)} [{d[name]}]", **kw)
     if device:
         p.add_argument("--device", default=AUTO, help=f"{DEVICE_HELP} [auto]")
 

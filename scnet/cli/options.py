@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..choices import BACKENDS, TILT_SUBSETS  # noqa: F401  (TILT_SUBSETS: re-exported for tomo)
+from ..choices import BACKENDS, RADIAL_TEXT, TILT_SUBSETS  # noqa: F401  (TILT_SUBSETS: re-exported for tomo)
 from ..errors import SCNetInputError
-
-RADIAL_DEFAULT = "0.35,0.035"
 
 
 def parse_zyx(text, name: str, allow_zero: bool = False):
@@ -46,7 +44,7 @@ def add_voxel_size(p: argparse.ArgumentParser, default=None, source: str = "the 
 def add_reconstruction(p: argparse.ArgumentParser, backend_default: str, backend_help: str = None) -> None:
     """``--backend`` and ``--radial``: how every reconstruction of the command is made (scnet.recon)."""
     p.add_argument("--backend", choices=BACKENDS, default=backend_default, help=backend_help)
-    p.add_argument("--radial", default=RADIAL_DEFAULT,
+    p.add_argument("--radial", default=RADIAL_TEXT,
                    help="radial filter R1,R2 in cycles/pixel (IMOD -RADIAL, Gaussian fall-off sigma R2)")
 
 

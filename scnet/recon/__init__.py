@@ -51,7 +51,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..angles import angular_weights, check_angles  # noqa: F401  (public here too)
-from ..choices import BACKENDS, RECON_METHODS, describe
+from ..choices import BACKENDS, RADIAL, RECON_METHODS, describe
 from ..errors import SCNetInputError
 from .astra2d import Astra2D, filter_projections, wbp_filter  # noqa: F401
 from .imod import imod_available, imod_executable, imod_tilt_command, reconstruct_imod  # noqa: F401
@@ -78,7 +78,7 @@ class ReconConfig:
     backend: str = "auto"
     method: str = "wbp"
     sirt_iterations: int = 30
-    radial: Tuple[float, float] = (0.35, 0.035)
+    radial: Tuple[float, float] = RADIAL
     use_gpu: bool = False
 
 

@@ -11,6 +11,8 @@ from typing import Tuple
 
 import numpy as np
 
+from ..choices import RADIAL
+
 def _astra():
     import astra  # noqa: WPS433  (heavy import, only when needed)
     try:
@@ -77,7 +79,7 @@ class Astra2D:
         self.astra.projector.delete(self.pid)
 
 
-def wbp_filter(nx: int, radial: Tuple[float, float] = (0.35, 0.035)) -> Tuple[np.ndarray, int]:
+def wbp_filter(nx: int, radial: Tuple[float, float] = RADIAL) -> Tuple[np.ndarray, int]:
     """Frequency response of the WBP filter on a zero-padded grid.
 
     Ram-Lak ramp from its spatial kernel (h[0]=1/4, h[odd n]=-1/(pi n)^2), so

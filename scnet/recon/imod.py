@@ -15,6 +15,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from ..choices import RADIAL
+
 log = logging.getLogger(__name__)
 
 
@@ -33,7 +35,7 @@ def imod_available() -> bool:
 
 
 def imod_tilt_command(stack_path: str, output_path: str, tlt_path: str, thickness: int,
-                      radial: Tuple[float, float] = (0.35, 0.035), use_gpu: bool = False,
+                      radial: Tuple[float, float] = RADIAL, use_gpu: bool = False,
                       tilt_exe: Optional[str] = None) -> List[str]:
     """The complete IMOD ``tilt`` command line (the paper's reconstruction, §5.1/§5.2).
 

@@ -6,11 +6,20 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTomograms
 
+from scnet.config import PredictConfig, help_of
 from scnet.rules import predict_option_errors, sampling_mismatch
 
-from ..constants import DEFAULT_TTA, HALF_TAGS, TTA_CHOICES, halfFile, tomogramFile
+from ..constants import HALF_TAGS, TTA_CHOICES, halfFile, tomogramFile
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
+
+
+_D = PredictConfig()  # the form's defaults are the engine's (scnet.config), declared once
+
+
+def _help(name):
+    text = help_of(PredictConfig, name)
+    return text[0].upper() + text[1:] + "."
 
 
 class DenoiseOutputs(Enum):
@@ -36,16 +45,14 @@ class ProtSCNetDenoise(ProtSCNetBase):
                            "output Tomograms), matched to per-tomogram models by tsId. Outputs are <tsId>.mrc.")
         form.addParam("denoiseHalves", params.BooleanParam, default=True, label="Denoise half maps too?",
                       help="When the tomograms have even/odd half maps, denoise them as well (for FSC e/o).")
-        form.addParam("tileSize", params.IntParam, default=96, expertLevel=params.LEVEL_ADVANCED,
-                      label="Tile size (voxels)", help="Edge of the prediction tiles; memory grows with its cube.")
-        form.addParam("overlap", params.IntParam, default=16, expertLevel=params.LEVEL_ADVANCED,
-                      label="Tile overlap (voxels)", help="Overlap blended with a cosine window (no seams).")
+        form.addParam("tileSize", params.IntParam, default=_D.tile_size, expertLevel=params.LEVEL_ADVANCED,
+                      label="Tile size (voxels)", help=_help("tile_size"))
+        form.addParam("overlap", params.IntParam, default=_D.overlap, expertLevel=params.LEVEL_ADVANCED,
+                      label="Tile overlap (voxels)", help=_help("overlap"))
         form.addParam("tta", params.EnumParam, choices=[str(n) for n in TTA_CHOICES],
-                      default=TTA_CHOICES.index(DEFAULT_TTA),
+                      default=TTA_CHOICES.index(_D.tta),
                       display=params.EnumParam.DISPLAY_HLIST, expertLevel=params.LEVEL_ADVANCED,
-                      label="Test-time flips",
-                      help="Average the prediction over this many axis flips of each tile (1 = off). "
-                           "N flips take N times longer and remove a little more noise.")
+                      label="Test-time flips", help=_help("tta"))
         self._defineDeviceParams(form)
         form.addParallelSection(threads=1, mpi=0)
 
@@ -123,10 +130,6 @@ class ProtSCNetDenoise(ProtSCNetBase):
                 errors.append(f"Model {m.getTsId() or os.path.basename(m.getPath() or '')}: {why}.")
                 break
         errors += predict_option_errors(self.tileSize.get(), self.overlap.get(), self._tta())
-        if self.tileSize.get() < 16 or self.tileSize.get() % 8:
-            errors.append(f"Tile size must be a multiple of 8 and >= 16, got {self.tileSize.get()}.")
-        if not 0 <= self.overlap.get() < self.tileSize.get() // 2:
-            errors.append(f"Overlap must be in [0, tile size / 2), got {self.overlap.get()}.")
         return errors
 
     def _summary(self):

@@ -8,6 +8,7 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTomograms
 
+from scnet.choices import RADIAL_TEXT
 from scnet.rules import radial_errors
 
 from ..constants import (BACKENDS, HALF_TAGS, PRIOR_FILTERS, ROTATION_DEGREES, ROTATIONS, TOPAZ_2D_MODELS, halfFile,
@@ -46,7 +47,7 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
                       display=params.EnumParam.DISPLAY_HLIST,
                       help="auto: IMOD `tilt` when IMOD is found (IMOD_DIR or PATH), else built-in. "
                            "builtin: weighted back-projection with astra-toolbox (CPU). imod: require IMOD.")
-        form.addParam("radial", params.StringParam, default="0.35,0.035", label="Radial filter (R1,R2)",
+        form.addParam("radial", params.StringParam, default=RADIAL_TEXT, label="Radial filter (R1,R2)",
                       expertLevel=params.LEVEL_ADVANCED,
                       help="IMOD-style radial filter cut-off and fall-off in cycles/pixel.")
         form.addParam("doEvenOdd", params.BooleanParam, default=True, label="Reconstruct even/odd halves?",

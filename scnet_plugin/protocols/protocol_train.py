@@ -9,13 +9,27 @@ from pyworkflow.utils import makePath
 
 from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG, TRAIN_MODES,
                          TRAIN_SUMMARY)
-from scnet.choices import (DEFAULT_SELF_PRIOR, ITERATIONS_PER_EPOCH, MAX_ITERATIONS, MIN_ITERATIONS, NETWORK_DEFAULTS,
-                           PATIENCE, SELF_PRIORS)
+from scnet.choices import DEFAULT_SELF_PRIOR, NETWORK_DEFAULTS, SELF_PRIORS
+from scnet.config import TrainConfig, help_of
 from scnet.rules import init_model_errors, model_file_errors, model_file_network, train_option_errors
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
 MODE_PER_TOMO, MODE_ONE = 0, 1
+_D = TrainConfig()  # every default of the form is the engine's (scnet.config), declared once
+# form parameter -> TrainConfig field, for the plain-valued options (enums and loss weights: trainConfig)
+FORM_FIELDS = {"maxMinutes": "max_minutes", "patchSize": "patch_size", "batchSize": "batch_size",
+               "epochs": "epochs", "iterationsPerEpoch": "iterations_per_epoch", "minIterations": "min_iterations",
+               "maxIterations": "max_iterations", "patience": "patience", "learningRate": "lr",
+               "blindspotSize": "blindspot_size", "blindspotRatio": "blindspot_ratio",
+               "useExpectancy": "use_expectancy", "baseWidth": "base_width", "networkDepth": "depth", "seed": "seed"}
+ENUM_FIELDS = {"trainingMode": ("mode", TRAIN_MODES), "blindspotRatioOf": ("blindspot_ratio_of", BLINDSPOT_RATIO_OF)}
+LAMBDA_FIELDS = {"lambdaRec": "lambda_rec", "lambdaSmooth": "lambda_smooth", "lambdaExp": "lambda_exp",
+                 "lambdaReg": "lambda_reg"}
+
+
+def _help(name):
+    return help_of(TrainConfig, name)[0].upper() + help_of(TrainConfig, name)[1:] + "."
 
 
 class TrainOutputs(Enum):
@@ -68,7 +82,7 @@ class ProtSCNetTrain(ProtSCNetBase):
                            f"{'on' if NETWORK_DEFAULTS['upsampling_block'] else 'off'}). Empty = "
                            "train from scratch (the default). Ignored when 'Continue' resumes a checkpoint.")
         form.addSection(label="Training")
-        form.addParam("trainingMode", params.EnumParam, choices=TRAIN_MODES, default=0,
+        form.addParam("trainingMode", params.EnumParam, choices=TRAIN_MODES, default=TRAIN_MODES.index(_D.mode),
                       display=params.EnumParam.DISPLAY_HLIST, label="Training mode",
                       help="auto: 'halves' when the noisy tomograms have even/odd half maps ('prepare tomograms' "
                            "with 'Reconstruct even/odd halves' = Yes), else 'single'. single: the paper's "
@@ -76,60 +90,58 @@ class ProtSCNetTrain(ProtSCNetBase):
                            "the noise of the two halves is independent, while the noise of a back-projection is "
                            "correlated along the rays, which a blind spot cannot hide) with the paper's "
                            "constraints against the prior.")
-        form.addParam("maxMinutes", params.FloatParam, default=0, label="Time budget (minutes)",
+        form.addParam("maxMinutes", params.FloatParam, default=_D.max_minutes, label="Time budget (minutes)",
                       help="Stop training after this many minutes per tomogram and keep the best model so far "
                            "(0 = no budget: stop when the validation loss has converged).")
-        form.addParam("patchSize", params.IntParam, default=64, label="Patch size (voxels)",
-                      help="Edge of the cubic training patches (paper: 128). Multiple of 8; at most the "
-                           "smallest tomogram dimension (or it is padded). Use the wizard for a memory estimate.")
-        form.addParam("batchSize", params.IntParam, default=2, label="Batch size", help="Paper: 2.")
-        form.addParam("epochs", params.IntParam, default=0, label="Epochs (0 = until converged)",
-                      help="0: train until the held-out validation loss stops improving (between the minimum "
-                           "and maximum iterations below). N: exactly N epochs (paper: 15).")
-        form.addParam("iterationsPerEpoch", params.IntParam, default=ITERATIONS_PER_EPOCH, label="Iterations per epoch",
-                      expertLevel=params.LEVEL_ADVANCED, help="Iterations between two validations.")
+        form.addParam("patchSize", params.IntParam, default=_D.patch_size, label="Patch size (voxels)",
+                      help=_help("patch_size") + " Use the wizard for a memory estimate.")
+        form.addParam("batchSize", params.IntParam, default=_D.batch_size, label="Batch size",
+                      help=_help("batch_size"))
+        form.addParam("epochs", params.IntParam, default=_D.epochs, label="Epochs (0 = until converged)",
+                      help=_help("epochs"))
+        form.addParam("iterationsPerEpoch", params.IntParam, default=_D.iterations_per_epoch,
+                      label="Iterations per epoch", expertLevel=params.LEVEL_ADVANCED,
+                      help=_help("iterations_per_epoch"))
         line = form.addLine("Automatic stop: iterations", expertLevel=params.LEVEL_ADVANCED,
                             help="Never before 'min', always at 'max'; stop after 'patience' validations without "
                                  "improvement of the smoothed validation loss.")
-        line.addParam("minIterations", params.IntParam, default=MIN_ITERATIONS, label="min",
-                      help="No automatic stop before this many iterations.")
-        line.addParam("maxIterations", params.IntParam, default=MAX_ITERATIONS, label="max",
-                      help="Training always stops at this many iterations.")
-        line.addParam("patience", params.IntParam, default=PATIENCE, label="patience",
-                      help="Validations without improvement of the smoothed validation loss before stopping.")
-        form.addParam("learningRate", params.FloatParam, default=4e-4, label="Learning rate",
-                      expertLevel=params.LEVEL_ADVANCED, help="Adam, betas (0.5, 0.999) as in the paper.")
-        form.addParam("blindspotSize", params.IntParam, default=3, label="Blind-spot block size n",
-                      expertLevel=params.LEVEL_ADVANCED, help="Edge of the replaced n x n x n blocks (paper: 3).")
-        form.addParam("blindspotRatio", params.FloatParam, default=0.1, label="Blind-spot ratio",
-                      expertLevel=params.LEVEL_ADVANCED,
-                      help="Paper: 0.1. Its meaning is set by 'Blind-spot ratio counts'.")
-        form.addParam("blindspotRatioOf", params.EnumParam, choices=BLINDSPOT_RATIO_OF, default=0,
+        line.addParam("minIterations", params.IntParam, default=_D.min_iterations, label="min",
+                      help=_help("min_iterations"))
+        line.addParam("maxIterations", params.IntParam, default=_D.max_iterations, label="max",
+                      help=_help("max_iterations"))
+        line.addParam("patience", params.IntParam, default=_D.patience, label="patience",
+                      help=_help("patience"))
+        form.addParam("learningRate", params.FloatParam, default=_D.lr, label="Learning rate",
+                      expertLevel=params.LEVEL_ADVANCED, help=_help("lr"))
+        form.addParam("blindspotSize", params.IntParam, default=_D.blindspot_size, label="Blind-spot block size n",
+                      expertLevel=params.LEVEL_ADVANCED, help=_help("blindspot_size"))
+        form.addParam("blindspotRatio", params.FloatParam, default=_D.blindspot_ratio, label="Blind-spot ratio",
+                      expertLevel=params.LEVEL_ADVANCED, help=_help("blindspot_ratio"))
+        form.addParam("blindspotRatioOf", params.EnumParam, choices=BLINDSPOT_RATIO_OF,
+                      default=BLINDSPOT_RATIO_OF.index(_D.blindspot_ratio_of),
                       display=params.EnumParam.DISPLAY_HLIST, expertLevel=params.LEVEL_ADVANCED,
                       label="Blind-spot ratio counts",
                       help="replaced: the fraction of voxels replaced in a patch (paper §5.1). centres: the fraction "
                            "of voxels drawn as block centres (the authors' public code; with 3^3 blocks 10% centres "
                            "replace ~94% of the voxels).")
-        form.addParam("useExpectancy", params.BooleanParam, default=True, label="Use expectancy loss (L_exp)?",
+        form.addParam("useExpectancy", params.BooleanParam, default=_D.use_expectancy, label="Use expectancy loss (L_exp)?",
                       help="Yes: weights 0.6/0.1/0.2/0.01 (paper, with L_exp). No: 0.8/0.1/0/0.01.")
         line = form.addLine("Loss weights (-1 = the mode's default)", expertLevel=params.LEVEL_ADVANCED,
                             help="lambda1..lambda4 of eq. 8: L_rec, L_smooth, L_exp, L_reg. Defaults: single mode "
                                  "0.6/0.1/0.2/0.01 (the paper; 0.8/0.1/0/0.01 without L_exp); halves mode 0.6/0/0/0 "
                                  "(measured: the prior terms against the over-smoothed Topaz-2D prior cost about "
                                  "1.5 dB there). Set smooth/exp/reg to 0.1/0.2/0.01 for the paper's constraints.")
-        for name, label in (("lambdaRec", "rec"), ("lambdaSmooth", "smooth"), ("lambdaExp", "exp"),
-                            ("lambdaReg", "reg")):
-            line.addParam(name, params.FloatParam, default=-1.0, label=label)
-        form.addParam("baseWidth", params.IntParam, default=NETWORK_DEFAULTS["base_width"], label="Network base width",
-                      expertLevel=params.LEVEL_ADVANCED, help="Channels at the first U-Net level (doubled per level).")
-        form.addParam("networkDepth", params.IntParam, default=NETWORK_DEFAULTS["depth"], label="Network depth",
+        for name, key in LAMBDA_FIELDS.items():  # -1 in the form = None in TrainConfig (the mode's default)
+            line.addParam(name, params.FloatParam, default=-1.0 if getattr(_D, key) is None else getattr(_D, key),
+                          label=key.split("_")[1], help=_help(key))
+        form.addParam("baseWidth", params.IntParam, default=_D.base_width, label="Network base width",
+                      expertLevel=params.LEVEL_ADVANCED, help=_help("base_width"))
+        form.addParam("networkDepth", params.IntParam, default=_D.depth, label="Network depth",
                       expertLevel=params.LEVEL_ADVANCED,
-                      help=f"U-Net levels (1..5; default {NETWORK_DEFAULTS['depth']}, measured on the "
-                           "simulation; the paper's code uses 3). Patches must be a multiple of 2^(depth-1) "
-                           "(with the up-sampling block). A model trained with another depth can still denoise; "
-                           "to fine-tune it, set its depth here.")
-        form.addParam("seed", params.IntParam, default=0, label="Random seed",
-                      expertLevel=params.LEVEL_ADVANCED, help="Same seed + same options = same model.")
+                      help=_help("depth") + " A model trained with another depth can still denoise; to fine-tune "
+                                            "it, set its depth here.")
+        form.addParam("seed", params.IntParam, default=_D.seed, label="Random seed",
+                      expertLevel=params.LEVEL_ADVANCED, help=_help("seed"))
         self._defineDeviceParams(form)
         form.addParallelSection(threads=1, mpi=0)
 
@@ -166,21 +178,15 @@ class ProtSCNetTrain(ProtSCNetBase):
 
     def trainConfig(self) -> dict:
         """TrainConfig of the engine (JSON keys = its dataclass fields)."""
-        cfg = {"mode": TRAIN_MODES[self.trainingMode.get()],
-               "patch_size": self.patchSize.get(), "batch_size": self.batchSize.get(),
-               "epochs": self.epochs.get(), "iterations_per_epoch": self.iterationsPerEpoch.get(),
-               "min_iterations": self.minIterations.get(), "max_iterations": self.maxIterations.get(),
-               "patience": self.patience.get(), "max_minutes": float(self.maxMinutes.get() or 0),
-               "lr": self.learningRate.get(), "blindspot_size": self.blindspotSize.get(),
-               "blindspot_ratio": self.blindspotRatio.get(),
-               "blindspot_ratio_of": BLINDSPOT_RATIO_OF[self.blindspotRatioOf.get()],
-               "use_expectancy": bool(self.useExpectancy.get()),
-               "base_width": self.baseWidth.get(), "depth": self.networkDepth.get(), "seed": self.seed.get(),
-               "device": self.getDevice()}
-        for attr, key in (("lambdaRec", "lambda_rec"), ("lambdaSmooth", "lambda_smooth"),
-                          ("lambdaExp", "lambda_exp"), ("lambdaReg", "lambda_reg")):
+        cfg = {key: getattr(self, attr).get() for attr, key in FORM_FIELDS.items()}
+        cfg["max_minutes"] = float(cfg["max_minutes"] or 0)
+        cfg["use_expectancy"] = bool(cfg["use_expectancy"])
+        for attr, (key, values) in ENUM_FIELDS.items():
+            cfg[key] = values[getattr(self, attr).get()]
+        for attr, key in LAMBDA_FIELDS.items():
             v = getattr(self, attr).get()
             cfg[key] = None if v is None or v < 0 else v
+        cfg["device"] = self.getDevice()
         return cfg
 
     # ------------------------------------------------------------------ steps
@@ -262,9 +268,6 @@ class ProtSCNetTrain(ProtSCNetBase):
         if srN and srP and abs(srN - srP) > 1e-3 * srN:
             errors.append(f"Sampling rates differ: noisy {srN:.3f} A/px, prior {srP:.3f} A/px. "
                           f"Reconstruct both on the same grid.")
-        ps = self.patchSize.get()
-        if ps < 16 or ps % 8:
-            errors.append(f"Patch size must be a multiple of 8 and >= 16, got {ps}.")
         for t, p in self._pairs():
             if p is None:
                 continue

@@ -1,4 +1,4 @@
-"""Issue #10 "Trust" on the Scipion side: _validate uses the engine's rules (scnet.rules), finished
+"""Trust on the Scipion side: _validate uses the engine's rules (scnet.rules), finished
 runs hold no traceback, the engine path is quoted, model files are checked without unpickling."""
 import json
 import os

@@ -1,0 +1,209 @@
+"""The options of each engine stage, declared once: default and help text of every field.
+
+``TrainConfig`` (``scnet train``) and ``PredictConfig`` (``scnet predict``).  The CLI generates its options and help from these fields, the Scipion plugin takes
+its form defaults and help from them, and both validate with the same rules (:mod:`scnet.rules`);
+``tests/test_config.py`` and the plugin's form test fail when a copy differs.
+
+Torch-free on purpose (the Scipion environment imports it): methods that need the network or the
+losses import them when called.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from typing import Optional
+
+from . import choices, rules
+from .device import DEVICE_HELP
+from .errors import SCNetInputError
+
+def opt(default, help_text: str):
+    """A config field: its default and the one help text the CLI and the plugin's forms show."""
+    return field(default=default, metadata={"help": help_text})
+
+
+def help_of(cls, name: str) -> str:
+    """The declared help text of field ``name`` of a config dataclass."""
+    return {f.name: f for f in fields(cls)}[name].metadata.get("help", name)
+
+
+def defaults(cls) -> dict:
+    """Field name -> declared default of a config dataclass."""
+    return {f.name: f.default for f in fields(cls)}
+
+
+_DEPTH = choices.NETWORK_DEFAULTS["depth"]
+_MULTIPLE = rules.network_multiple(_DEPTH, choices.NETWORK_DEFAULTS["upsampling_block"])
+
+
+@dataclass
+class TrainConfig:
+    """Training options (JSON keys are exactly these field names)."""
+
+    mode: str = opt("auto", "auto = halves when even/odd half tomograms are given, else single; single = the "
+                            "paper's volumetric blind spot on one tomogram; halves = even->odd / odd->even half "
+                            "tomograms (Noise2Noise), the paper's prior constraints optional")
+    patch_size: int = opt(64, "edge of the cubic training patches in voxels (paper: 128); a multiple of "
+                              f"2^(depth-1) with the up-sampling block ({_MULTIPLE} at depth {_DEPTH}), at most "
+                              f"{rules.MAX_PATCH}")
+    batch_size: int = opt(2, "patches per iteration (paper: 2)")
+    epochs: int = opt(0, "0 = train until the held-out validation loss stops improving; N = exactly N epochs "
+                         "(paper: 15)")
+    iterations_per_epoch: int = opt(choices.ITERATIONS_PER_EPOCH, "iterations between two validations (one epoch)")
+    min_iterations: int = opt(choices.MIN_ITERATIONS, "automatic stop: never before this many iterations")
+    max_iterations: int = opt(choices.MAX_ITERATIONS, "automatic stop: always at this many iterations")
+    patience: int = opt(choices.PATIENCE, "automatic stop: validations without improvement before stopping")
+    min_delta: float = opt(choices.MIN_DELTA, "automatic stop: relative improvement of the smoothed validation "
+                                              "loss that counts")
+    max_minutes: float = opt(0.0, "wall-clock budget in minutes (0 = none); the best model so far is kept")
+    lr: float = opt(4e-4, "Adam learning rate (paper: 4e-4)")
+    beta1: float = opt(0.5, "Adam beta1 (paper: 0.5)")
+    beta2: float = opt(0.999, "Adam beta2 (paper: 0.999)")
+    blindspot_size: int = opt(3, "edge n of the n x n x n blind-spot blocks (paper: 3)")
+    blindspot_ratio: float = opt(0.1, "blind-spot ratio per patch (paper: 0.1); its meaning is set by "
+                                      "blindspot_ratio_of")
+    blindspot_ratio_of: str = opt("replaced", "replaced = fraction of voxels replaced (paper §5.1); centres = "
+                                              "fraction of block centres (public code; 10% centres replace ~94% "
+                                              "of the voxels)")
+    use_expectancy: bool = opt(True, "use the expectancy-constraint loss L_exp, eq. 7")
+    lambda_rec: Optional[float] = opt(None, "weight of L_rec, eq. 2 (default: 0.6; single mode without L_exp 0.8)")
+    lambda_smooth: Optional[float] = opt(None, "weight of L_smooth, eq. 5 (default: single mode 0.1 = the paper, "
+                                               "halves mode 0)")
+    lambda_exp: Optional[float] = opt(None, "weight of L_exp, eq. 7 (default: single mode 0.2 = the paper (0 "
+                                            "without L_exp), halves mode 0)")
+    lambda_reg: Optional[float] = opt(None, "weight of L_reg = ||grad f||_1 (default: single mode 0.01 = the "
+                                            "paper, halves mode 0)")
+    expectancy_kernel: int = opt(5, "edge S of the S^3 local-expectancy kernel, eq. 6")
+    sobel_3d: bool = opt(False, "Sobel gradients along X, Y and Z instead of X and Y only (eq. 4)")
+    upsampling_block: bool = opt(choices.NETWORK_DEFAULTS["upsampling_block"],
+                                 "the 2x up-sampling block before the encoder (paper §4.2)")
+    base_width: int = opt(choices.NETWORK_DEFAULTS["base_width"],
+                          "channels at the first network level (doubled per level)")
+    depth: int = opt(_DEPTH, "encoder/decoder levels, 1..5 (measured default; the paper's code: 3)")
+    val_fraction: float = opt(0.1, "fraction of the longest axis held out for the validation loss")
+    seed: int = opt(0, "random seed (same seed + same options = same model)")
+    device: str = opt("cpu", DEVICE_HELP)
+
+    # ---------------------------------------------------------------
+    def weights(self, mode: str = "single"):
+        """Eq. 8 weights; None fields filled with the defaults of the (resolved) mode: single = paper
+        0.6/0.1/0.2/0.01 with L_exp, 0.8/0.1/0/0.01 without; halves = 0.6/0/0/0 (measured, see losses)."""
+        from .losses import LossWeights
+        w = LossWeights.for_mode(mode, self.use_expectancy)
+        return LossWeights(
+            rec=w.rec if self.lambda_rec is None else float(self.lambda_rec),
+            smooth=w.smooth if self.lambda_smooth is None else float(self.lambda_smooth),
+            exp=(w.exp if self.lambda_exp is None else float(self.lambda_exp)) if self.use_expectancy else 0.0,
+            reg=w.reg if self.lambda_reg is None else float(self.lambda_reg))
+
+    def centre_ratio(self) -> float:
+        """Fraction of voxels drawn as blind-spot block centres (see ``blindspot.centre_ratio``)."""
+        from .blindspot import centre_ratio
+        return centre_ratio(self.blindspot_ratio, self.blindspot_size, self.blindspot_ratio_of)
+
+    def model_config(self):
+        from .model import ModelConfig
+        return ModelConfig(base_width=self.base_width, depth=self.depth, upsampling_block=self.upsampling_block)
+
+    def validate(self) -> "TrainConfig":
+        """Raise SCNetInputError for the first bad option (rules in :mod:`scnet.rules`, shared with the plugin)."""
+        errors = rules.train_option_errors(self.to_dict())
+        if errors:
+            raise SCNetInputError(errors[0] if len(errors) == 1 else " ".join(errors))
+        from .device import resolve_device
+        resolve_device(self.device)
+        return self
+
+    def resolved_mode(self, has_halves: bool) -> str:
+        """``auto`` -> ``halves`` when even/odd halves are given, else ``single``."""
+        if self.mode == "auto":
+            return "halves" if has_halves else "single"
+        if self.mode == "halves" and not has_halves:
+            raise SCNetInputError("Training mode 'halves' needs the even and odd half tomograms "
+                                  "(reconstructions of the even and odd tilts); give them or use mode 'single'.")
+        return self.mode
+
+    # ---------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
+        known = {f.name: f for f in fields(cls)}
+        for k in d:
+            if k not in known:
+                raise SCNetInputError(
+                    f"{source}: unknown training option {k!r}. Known options: {', '.join(known)}.")
+        cfg = cls()
+        for k, v in d.items():
+            setattr(cfg, k, _coerce(known[k], v, source))
+        return cfg
+
+    @classmethod
+    def from_json(cls, path: str) -> "TrainConfig":
+        try:
+            with open(path, encoding="utf-8") as fh:
+                d = json.load(fh)
+        except FileNotFoundError:
+            raise SCNetInputError(f"Training config {path} not found.") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SCNetInputError(f"Training config {path} is not valid JSON ({exc}).") from None
+        if not isinstance(d, dict):
+            raise SCNetInputError(f"Training config {path} must hold a JSON object of option: value.")
+        return cls.from_dict(d, source=path)
+
+    def to_json(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(self.to_dict(), fh, indent=2)
+            fh.write("\n")
+
+
+def _coerce(f, v, source):
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    try:
+        if v is None:
+            if "Optional" in t:
+                return None
+            raise TypeError
+        if "bool" in t:
+            if isinstance(v, bool):
+                return v
+            if isinstance(v, str) and v.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return v.lower() in ("true", "1", "yes")
+            raise TypeError
+        if "int" in t:
+            if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+                raise TypeError
+            return int(v)
+        if "float" in t:
+            return float(v)
+        return str(v)
+    except (TypeError, ValueError):
+        raise SCNetInputError(f"{source}: option {f.name!r} has an invalid value {v!r} (expected {t}).") from None
+
+
+@dataclass
+class PredictConfig:
+    """Prediction (tiling) options of ``scnet predict`` and the denoise protocol."""
+
+    tile_size: int = opt(96, f"edge of the prediction tiles in voxels (>= {rules.MIN_TILE}); memory grows with its cube")
+    overlap: int = opt(16, "overlap of neighbouring tiles in voxels (0..tile/2), blended with cosine weights")
+    device: str = opt("cpu", DEVICE_HELP)
+    progress: bool = opt(False, "progress lines with ETA on stderr")
+    margin: Optional[int] = opt(None, "context read on each side of a tile and discarded; None = the network's "
+                                      "receptive radius (exact: tiled == whole)")
+    tta: int = opt(choices.DEFAULT_TTA, "test-time augmentation: average the prediction over N axis flips (1, 2, "
+                                        "4 or 8; N times slower, less noise; 1 = fastest)")
+    precision: str = opt("fp32", "inference precision: fp32, or bf16/fp16 autocast (fp16: CUDA only)")
+
+    def context(self, model_cfg) -> int:
+        """Voxels of context read around each tile: ``margin``, or by default the network's receptive radius."""
+        return model_cfg.receptive_radius() if self.margin is None else self.margin
+
+    def validate(self) -> "PredictConfig":
+        """Raise SCNetInputError for bad tiling options (rules in :mod:`scnet.rules`)."""
+        errors = rules.predict_option_errors(self.tile_size, self.overlap, self.tta, self.margin)
+        if errors:
+            raise SCNetInputError(" ".join(errors))
+        return self
