@@ -72,3 +72,25 @@ def test_every_make_bench_target_runs_an_existing_script():
     assert len(scripts) >= len(targets)
     for s in scripts:
         assert os.path.exists(os.path.join(REPO, "benchmarks", s)), s
+
+
+def test_quality_reports_the_missing_wedge_against_the_phantom(tmp_path):
+    """A tiny run of the quality benchmark: every method also gets PSNR/SSIM against the phantom
+    (no wedge), its wedge power and its Z/X elongation; the back-projection ground truth is the
+    reference row (stretched along Z, almost no power inside the wedge)."""
+    import json
+    q = _load("quality")
+    out = tmp_path / "q"
+    assert q.main(["--shape", "16,32,32", "--seeds", "0", "--sigmas", "15", "--fsc-sigmas", "",
+                   "--methods", "noisy,lpf,oracle", "--prior-filter", "gaussian", "--output", str(out)]) == 0
+    res = json.load(open(out / "results.json"))["cases"]["0_15"]
+    ref = res["wedge_reference"]
+    assert 0 <= ref["wedge_power"] < 0.1 and ref["elongation"] > 1.1
+    for m in ("noisy", "lpf", "oracle"):
+        met = res["metrics"][m]
+        assert {"psnr_iso", "ssim_iso", "wedge_power", "elongation"} <= set(met), m
+    # a linear filter restores nothing inside the wedge: it only removes noise there
+    assert res["metrics"]["lpf"]["wedge_power"] < res["metrics"]["noisy"]["wedge_power"]
+    assert res["metrics"]["lpf"]["elongation"] > 1.1
+    text = (out / "tables.md").read_text()
+    assert "## Missing wedge: against the phantom itself" in text and "### Z/X elongation" in text

@@ -132,4 +132,4 @@ class TestOneDeclaration(unittest.TestCase):
         self.assertEqual(int(self._default(prot, "tileSize")), d.tile_size)
         self.assertEqual(int(self._default(prot, "overlap")), d.overlap)
         self.assertEqual(TTA_CHOICES[int(self._default(prot, "tta"))], d.tta)
-        self.assertEqual(self._default(sp.ProtSCNetPrepare(), "radial"), RADIAL_TEXT)
+        self.assertEqual(self._default(sp.ProtSCNetPrepareTomograms(), "radial"), RADIAL_TEXT)
