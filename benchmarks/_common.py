@@ -12,7 +12,7 @@ def user_config(shape, epochs: int = 0, iterations: int = 0, patch: int = 0, bas
     """The training config a user gets (or ``base``, a TrainConfig read from a JSON file), with
     ``overrides`` (e.g. a network), a fixed budget only when ``epochs`` is set (to smoke-test a
     script), and the patch edge capped by the volume and rounded to the network's multiple."""
-    from scnet.train import TrainConfig
+    from scnet.config import TrainConfig
     cfg = TrainConfig(**dict(base.to_dict() if base is not None else {}, **overrides))
     if epochs:
         cfg.epochs = epochs

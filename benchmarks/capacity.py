@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(os.cpu_count() or 1)
     from scnet.denoise import denoise_array
     from scnet.model import build_model, count_parameters
-    from scnet.predict import PredictConfig
+    from scnet.config import PredictConfig
     from scnet.simulate import prepare_case
 
     os.makedirs(args.output, exist_ok=True)

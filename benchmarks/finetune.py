@@ -56,7 +56,8 @@ def main(argv=None) -> int:
     import torch
     torch.set_num_threads(os.cpu_count() or 1)
     from scnet.denoise import denoise_array
-    from scnet.predict import PredictConfig, predict_halves_array
+    from scnet.config import PredictConfig
+    from scnet.predict import predict_halves_array
     from scnet.simulate import prepare_case
 
     os.makedirs(args.output, exist_ok=True)

@@ -58,6 +58,7 @@ LABELS = {
     "scnet_noexp": "SC-Net single (no L_exp)",
     "scnet": "SC-Net single (paper)",
     "scnet_halves": "SC-Net halves (default)",
+    "scnet_wedge": "SC-Net halves + wedge",
     "scnet_tomo": "SC-Net single, prior from the tomogram",
     "gaussian": "Gaussian 3D",
     "oracle": "Gaussian, oracle σ",
@@ -115,7 +116,7 @@ def parse_args(argv=None):
 # --------------------------------------------------------------------------- methods
 def _scnet_config(args, shape, use_expectancy, seed):
     """The user defaults (or ``--scnet-config``), a fixed budget only when asked, the patch capped by the volume."""
-    from scnet.train import TrainConfig
+    from scnet.config import TrainConfig
     base = TrainConfig.from_json(args.scnet_config) if args.scnet_config else None
     return user_config(shape, args.scnet_epochs, args.scnet_iterations, args.scnet_patch, base=base,
                        use_expectancy=use_expectancy, seed=seed)
@@ -161,11 +162,15 @@ def run_method(name, case, args, halves):
         outs = n2v_denoise(noisy, others=vols[1:], epochs=args.n2v_epochs, steps_per_epoch=args.n2v_steps,
                            patch_size=args.n2v_patch, batch_size=4, seed=1)
         note = f"careamics N2V 3D, {args.n2v_epochs} epochs x {args.n2v_steps} steps, batch 4, patch {args.n2v_patch}"
-    elif name in ("scnet", "scnet_noexp", "scnet_halves", "scnet_tomo"):
-        from scnet.predict import PredictConfig, predict_array
+    elif name in ("scnet", "scnet_noexp", "scnet_halves", "scnet_wedge", "scnet_tomo"):
+        from scnet.config import PredictConfig
+        from scnet.predict import predict_array
         from scnet.denoise import denoise_array
         cfg = _scnet_config(args, noisy.shape, name != "scnet_noexp", seed=0)
-        cfg.mode = "halves" if name == "scnet_halves" else "single"
+        cfg.mode = "halves" if name in ("scnet_halves", "scnet_wedge") else "single"
+        if name == "scnet_wedge":  # the wedge-aware halves training (scnet.dewedge), the simulation's tilt range
+            cfg.wedge = True
+            cfg.tilt_range = f"{float(np.min(case['angles'])):g},{float(np.max(case['angles'])):g}"
         if name == "scnet_tomo":  # a tomogram without its tilt series: the prior is made from it (scnet.selfprior)
             from scnet.selfprior import make_prior
             prior = make_prior(noisy, args.tomo_prior, cfg.device)
@@ -189,6 +194,7 @@ def run_method(name, case, args, halves):
                 f"{w.rec:g}/{w.smooth:g}/{w.exp:g}/{w.reg:g} (rec/smooth/exp/reg), width {cfg.base_width}, depth "
                 f"{cfg.depth}" + (f", blind spot {cfg.blindspot_size}^3 at {cfg.blindspot_ratio:g} "
                                   f"({cfg.blindspot_ratio_of})" if cfg.mode == "single" else "")
+                + (f", wedge filled (tilts {cfg.tilt_range})" if cfg.wedge else "")
                 + f", tta {args.scnet_tta}"
                 + (f", prior made from the noisy tomogram by {args.tomo_prior}" if name == "scnet_tomo" else ""))
     else:

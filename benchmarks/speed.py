@@ -37,8 +37,11 @@ from scnet.blindspot import blindspot_reference_loop, blindspot_replace  # noqa:
 from scnet.data import Normalisation, synthetic_pair  # noqa: E402
 from scnet.losses import LossWeights, combined_loss  # noqa: E402
 from scnet.model import ModelConfig, SCNet  # noqa: E402
-from scnet.predict import PredictConfig, predict_array  # noqa: E402
-from scnet.train import TrainConfig, save_model, set_threads  # noqa: E402
+from scnet.config import PredictConfig  # noqa: E402
+from scnet.predict import predict_array  # noqa: E402
+from scnet.config import TrainConfig  # noqa: E402
+from scnet.device import set_threads  # noqa: E402
+from scnet.train import save_model  # noqa: E402
 
 W = LossWeights.paper(True)
 

@@ -2,12 +2,13 @@
 
 Angles are in degrees, one per image of a tilt stack ``(n_tilts, Y, X)``
 whose tilt axis is Y (see :mod:`scnet.recon` for the sign convention).
-Dependency: numpy only.  Reading and writing ``.tlt`` files lives in
+Dependency: numpy only (:func:`tilt_angle_errors`, the rule the plugin's forms share, uses none).  Reading and writing ``.tlt`` files lives in
 :mod:`scnet.tiltseries`.
 """
 from __future__ import annotations
 
-from typing import Optional
+import math
+from typing import List, Optional, Sequence
 
 import numpy as np
 
@@ -58,3 +59,25 @@ def angular_weights(angles_deg: np.ndarray) -> np.ndarray:
     out = np.empty(n)
     out[order] = w
     return out
+
+
+def tilt_angle_errors(angles: Sequence[float], name: str = "tilt angles") -> List[str]:
+    """Errors for tilt angles that cannot be degrees of a real tilt series.
+
+    * all angles equal (e.g. all 0: the angles were never set);
+    * all |angle| <= pi/2 while they span more than 0.2: a tilt range of a few degrees
+      is not a tomogram, radians are far more likely (convert with degrees = radians * 180 / pi).
+    """
+    a = [float(x) for x in angles]
+    if len(a) < 2:
+        return []
+    if any(not math.isfinite(x) for x in a):
+        return [f"{name}: tilt angles contain NaN/Inf."]
+    lo, hi = min(a), max(a)
+    if hi == lo:
+        return [f"{name}: all {len(a)} tilt angles are equal ({lo:g} deg); the tilt angles were not set. "
+                f"Import the tilt series with its .tlt/.rawtlt angles."]
+    if max(abs(lo), abs(hi)) <= math.pi / 2 + 1e-6 and hi - lo > 0.2:
+        return [f"{name}: the tilt angles span only {lo:g} .. {hi:g}: they look like radians. Tilt angles must be "
+                f"in degrees (degrees = radians x 180 / pi, e.g. {lo * 180 / math.pi:.1f} .. {hi * 180 / math.pi:.1f})."]
+    return []

@@ -74,6 +74,10 @@ class TrainConfig:
                                             "without L_exp), halves mode 0)")
     lambda_reg: Optional[float] = opt(None, "weight of L_reg = ||grad f||_1 (default: single mode 0.01 = the "
                                             "paper, halves mode 0)")
+    wedge: bool = opt(False, "halves mode: also fill the missing wedge (sub-volumes rotated, the wedge re-applied "
+                             "to the input, the loss where the other half has data; needs tilt_range)")
+    tilt_range: str = opt("", "MIN,MAX tilt angles in degrees of the tilt series (about Y), for wedge; the "
+                              "plugin reads them from the tomograms' acquisition")
     expectancy_kernel: int = opt(5, "edge S of the S^3 local-expectancy kernel, eq. 6")
     sobel_3d: bool = opt(False, "Sobel gradients along X, Y and Z instead of X and Y only (eq. 4)")
     upsampling_block: bool = opt(choices.NETWORK_DEFAULTS["upsampling_block"],
@@ -102,6 +106,11 @@ class TrainConfig:
         from .blindspot import centre_ratio
         return centre_ratio(self.blindspot_ratio, self.blindspot_size, self.blindspot_ratio_of)
 
+    def wedge_tilt_range(self):
+        """``(min, max)`` degrees of ``tilt_range`` (checked by :func:`scnet.wedge.check_tilt_range`)."""
+        from .wedge import parse_tilt_range
+        return parse_tilt_range(self.tilt_range)
+
     def model_config(self):
         from .model import ModelConfig
         return ModelConfig(base_width=self.base_width, depth=self.depth, upsampling_block=self.upsampling_block)
@@ -118,7 +127,13 @@ class TrainConfig:
     def resolved_mode(self, has_halves: bool) -> str:
         """``auto`` -> ``halves`` when even/odd halves are given, else ``single``."""
         if self.mode == "auto":
+            if self.wedge and not has_halves:
+                raise SCNetInputError("Training option wedge needs the even and odd half tomograms (it trains "
+                                      "one half against the other); give them or leave wedge off.")
             return "halves" if has_halves else "single"
+        if self.wedge and self.mode == "single":
+            raise SCNetInputError("Training option wedge needs the halves mode (even and odd half tomograms); "
+                                  "the single mode cannot fill the wedge. Give the halves or leave wedge off.")
         if self.mode == "halves" and not has_halves:
             raise SCNetInputError("Training mode 'halves' needs the even and odd half tomograms "
                                   "(reconstructions of the even and odd tilts); give them or use mode 'single'.")

@@ -95,9 +95,16 @@ def fit_normalisation(noisy: np.ndarray, prior: Optional[np.ndarray] = None,
 
 def check_pair(noisy: np.ndarray, prior: np.ndarray, noisy_name: str = "noisy volume",
                prior_name: str = "prior volume") -> None:
-    """Validate a (noisy, prior) training pair; raise :class:`SCNetInputError`."""
+    """Validate a (noisy, prior) training pair where it enters: every voxel of both once, then the shapes;
+    raise :class:`SCNetInputError`."""
     check_volume(noisy, noisy_name)
     check_volume(prior, prior_name)
+    check_same_shape(noisy, prior, noisy_name, prior_name)
+
+
+def check_same_shape(noisy: np.ndarray, prior: np.ndarray, noisy_name: str = "noisy volume",
+                     prior_name: str = "prior volume") -> None:
+    """Two volumes of one training (noisy and prior or a half) must share their grid (voxels already checked)."""
     if tuple(noisy.shape) != tuple(prior.shape):
         raise SCNetInputError(
             f"{noisy_name} has shape {tuple(noisy.shape)} but {prior_name} has shape {tuple(prior.shape)}: "

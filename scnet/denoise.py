@@ -10,8 +10,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .predict import PredictConfig, predict_array, predict_halves_array
-from .train import TrainConfig, train_model
+from .config import PredictConfig
+
+from .predict import predict_array, predict_halves_array
+from .config import TrainConfig
+from .train import train_model
 
 
 def denoise_array(noisy: np.ndarray, prior: np.ndarray, train_cfg: TrainConfig, predict_cfg=None,

@@ -203,7 +203,7 @@ def topaz_denoise_3d(volume, model: str = "unet-3d-10a", device: str = "cpu", pa
 
 # --------------------------------------------------------------------------- Gaussian / low-pass
 
-def _check_sigma(sigma) -> float:
+def check_sigma(sigma) -> float:
     s = float(sigma)
     if not np.isfinite(s) or s < 0:
         raise SCNetInputError(f"Gaussian sigma must be >= 0 pixels (got {sigma}).")
@@ -212,7 +212,7 @@ def _check_sigma(sigma) -> float:
 
 def _gaussian(data, sigma: float, name: str, what: str, per_image: bool) -> np.ndarray:
     from scipy.ndimage import gaussian_filter
-    s = _check_sigma(sigma)
+    s = check_sigma(sigma)
     a = np.asarray(data, dtype=np.float32)
     if a.ndim != 3:
         raise SCNetInputError(f"{name}: expected a {what}, got shape {a.shape}.")
@@ -231,7 +231,7 @@ def gaussian_3d(volume, sigma: float) -> np.ndarray:
     return _gaussian(volume, sigma, "gaussian_3d", "volume (Z, Y, X)", per_image=False)
 
 
-def _check_cutoff(cutoff, edge) -> None:
+def check_cutoff(cutoff, edge) -> None:
     c = float(cutoff)
     if not (0 < c <= 1):
         raise SCNetInputError(f"low-pass cutoff must be a fraction of Nyquist in (0, 1] (got {cutoff}).")
@@ -268,7 +268,7 @@ def _lowpass_nd(a: np.ndarray, axes, cutoff: float, edge: float) -> np.ndarray:
 
 def lowpass_2d(stack, cutoff: float, edge: float = 0.1) -> np.ndarray:
     """Low-pass each image of ``stack (n, Y, X)`` at ``cutoff`` x Nyquist (raised-cosine edge)."""
-    _check_cutoff(cutoff, edge)
+    check_cutoff(cutoff, edge)
     a = np.asarray(stack, dtype=np.float32)
     if a.ndim != 3:
         raise SCNetInputError(f"lowpass_2d: expected a stack (n, Y, X), got shape {a.shape}.")
@@ -277,7 +277,7 @@ def lowpass_2d(stack, cutoff: float, edge: float = 0.1) -> np.ndarray:
 
 def lowpass_3d(volume, cutoff: float, edge: float = 0.1) -> np.ndarray:
     """Isotropic 3D low-pass at ``cutoff`` x Nyquist (raised-cosine edge)."""
-    _check_cutoff(cutoff, edge)
+    check_cutoff(cutoff, edge)
     a = np.asarray(volume, dtype=np.float32)
     if a.ndim != 3:
         raise SCNetInputError(f"lowpass_3d: expected a volume (Z, Y, X), got shape {a.shape}.")

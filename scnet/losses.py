@@ -24,7 +24,7 @@ All take tensors of shape (B, 1, Z, Y, X).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -116,9 +116,12 @@ def regularisation_loss(output: torch.Tensor, three_d: bool = False) -> torch.Te
 
 
 def combined_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, prior: torch.Tensor,
-                  weights: LossWeights, expectancy_kernel: int = 5, three_d: bool = False
-                  ) -> Dict[str, torch.Tensor]:
+                  weights: LossWeights, expectancy_kernel: int = 5, three_d: bool = False,
+                  rec_loss: Callable = reconstruction_loss) -> Dict[str, torch.Tensor]:
     """Eq. 8: L = l1 L_rec + l2 L_smooth + l3 L_exp + l4 L_reg.  Returns every term and ``loss``.
+
+    ``rec_loss(output, target, mask)``: L_rec, eq. 2 by default (the wedge-aware halves training
+    passes its Fourier-space form, :func:`scnet.dewedge.fourier_masked_loss`).
 
     A term whose weight is 0 (the halves mode's default for the prior terms) is still computed for the
     loss log, but outside autograd: it adds nothing to the gradient, so nothing is back-propagated.
@@ -130,7 +133,7 @@ def combined_loss(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
             return fn(*args)
 
     terms = {
-        "L_rec": term(weights.rec, reconstruction_loss, output, target, mask),
+        "L_rec": term(weights.rec, rec_loss, output, target, mask),
         "L_smooth": term(weights.smooth, smoothing_loss, output, prior, three_d),
         "L_exp": term(weights.exp, expectancy_loss, output, prior, expectancy_kernel),
         "L_reg": term(weights.reg, regularisation_loss, output, three_d),

@@ -24,6 +24,9 @@ DFT lies at ``sqrt((kz/Nz)^2 + (ky/Ny)^2 + (kx/Nx)^2) / voxel_size``; shells
 are ``1 / (N_max * voxel_size)`` wide (the finest sampling of the grid) and go
 up to Nyquist, ``1 / (2 * voxel_size)``; voxels in the corners beyond Nyquist
 are left out.
+
+One module for the paper's metrics and the FSC crossings that read their curves (~380 lines): the
+crossing rules depend on the shell layout above and are tested together with it.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Both are ``torch.save`` archives of plain data only -- tensors, numbers, strings
 lists and dicts -- and are read with ``torch.load(weights_only=True)``: a file
 carrying pickled Python objects is refused and never executed.
 
-``model.pt`` (format :data:`scnet.rules.MODEL_FORMAT`)::
+``model.pt`` (format :data:`scnet.modelscan.MODEL_FORMAT`)::
 
     {"format": "scnet-model-1", "state_dict": {name: tensor}, "model_config": {...ModelConfig},
      "train_config": {...TrainConfig}, "normalisation": {...Normalisation}, "voxel_size": A/px (optional)}
@@ -25,7 +25,7 @@ import torch
 
 from .errors import SCNetInputError
 from .outputs import atomic
-from .rules import MODEL_FORMAT, init_model_errors
+from .modelscan import MODEL_FORMAT, init_model_errors
 
 MODEL_KEYS = {"format", "state_dict", "model_config", "train_config", "normalisation", "voxel_size",
               "mode"}  # mode: the training mode (single | halves), written by the automatic-stop trainer

@@ -31,7 +31,7 @@ import numpy as np
 from .errors import SCNetInputError
 
 
-def _check_shape(shape) -> Tuple[int, int, int]:
+def check_shape(shape) -> Tuple[int, int, int]:
     try:
         s = tuple(int(v) for v in shape)
     except (TypeError, ValueError):
@@ -75,7 +75,7 @@ def make_phantom(shape=(64, 64, 64), seed: int = 0, voxel_size: float = 10.0,
     ``voxel_size`` (A) sets the physical scale of the features; ``density``
     scales the number of objects per volume.
     """
-    shape = _check_shape(shape)
+    shape = check_shape(shape)
     if not (voxel_size > 0):
         raise SCNetInputError(f"voxel size must be > 0 Angstrom (got {voxel_size}).")
     rng = np.random.default_rng(int(seed))

@@ -27,7 +27,7 @@ import torch
 
 from .data import Normalisation
 from .device import autocast
-from .config import PredictConfig  # noqa: F401 (declared in scnet.config; re-exported)
+from .config import PredictConfig
 from .errors import SCNetInputError
 from . import rules
 from .io import VolumeWriter, read_volume

@@ -6,21 +6,18 @@ is written once.  This module must stay importable without torch/numpy: the
 Scipion environment imports it (``import scnet.rules``) and has no torch.
 
 Each ``*_errors`` function returns a list of messages (empty = fine); a
-message names the option, its value, and what to use instead.
+message names the option, its value, and what to use instead.  The torch-free reading of
+``model.pt`` lives in :mod:`scnet.modelscan`, the tilt-angle rule in :mod:`scnet.angles`.
 """
 from __future__ import annotations
 
 import math
-import os
-import pickletools
-import zipfile
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from .choices import BLINDSPOT_RATIO_OF as RATIO_OF, RADIAL_TEXT, TRAIN_MODES, TTA_CHOICES  # noqa: F401
 SEED_MAX = 2 ** 32 - 2          # numpy/torch seeds are unsigned; the training uses seed and seed + 1
 MIN_TILE = 8
 MAX_PATCH = 512   # training patch edge: 512^3 float32 activations already need tens of GB
-MODEL_FORMAT = "scnet-model-1"  # the "format" entry of model.pt
 # files `scnet train` writes into its --output-dir
 TRAIN_OUTPUTS = ("model.pt", "checkpoint.pt", "loss_log.csv", "train_config.json", "training_summary.json")
 SAMPLING_TOLERANCE = 0.01       # relative voxel-size difference tolerated between model and tomogram
@@ -114,6 +111,16 @@ def train_option_errors(opts: Dict[str, object]) -> List[str]:
                       "lambda_rec > 0 (default 0.6) or leave the weights unset.")
     if has("seed") and not 0 <= opts["seed"] <= SEED_MAX:
         bad("seed", f"must be in 0..{SEED_MAX}")
+    if opts.get("wedge") and not str(opts.get("tilt_range") or "").strip():
+        errors.append("Training option wedge needs the tilt range of the tilt series: give tilt_range MIN,MAX "
+                      "in degrees (CLI --tilt-range -60,60; the plugin reads it from the tomograms).")
+    elif str(opts.get("tilt_range") or "").strip():
+        from .errors import SCNetInputError
+        from .wedge import parse_tilt_range
+        try:
+            parse_tilt_range(opts["tilt_range"])
+        except SCNetInputError as exc:
+            errors.append(f"Training option tilt_range: {exc}")
     return errors
 
 
@@ -145,28 +152,6 @@ def predict_option_errors(tile_size: int, overlap: int, tta: int = 1, margin: Op
     return errors
 
 
-def tilt_angle_errors(angles: Sequence[float], name: str = "tilt angles") -> List[str]:
-    """Errors for tilt angles that cannot be degrees of a real tilt series.
-
-    * all angles equal (e.g. all 0: the angles were never set);
-    * all |angle| <= pi/2 while they span more than 0.2: a tilt range of a few degrees
-      is not a tomogram, radians are far more likely (convert with degrees = radians * 180 / pi).
-    """
-    a = [float(x) for x in angles]
-    if len(a) < 2:
-        return []
-    if any(not math.isfinite(x) for x in a):
-        return [f"{name}: tilt angles contain NaN/Inf."]
-    lo, hi = min(a), max(a)
-    if hi == lo:
-        return [f"{name}: all {len(a)} tilt angles are equal ({lo:g} deg); the tilt angles were not set. "
-                f"Import the tilt series with its .tlt/.rawtlt angles."]
-    if max(abs(lo), abs(hi)) <= math.pi / 2 + 1e-6 and hi - lo > 0.2:
-        return [f"{name}: the tilt angles span only {lo:g} .. {hi:g}: they look like radians. Tilt angles must be "
-                f"in degrees (degrees = radians x 180 / pi, e.g. {lo * 180 / math.pi:.1f} .. {hi * 180 / math.pi:.1f})."]
-    return []
-
-
 def sampling_mismatch(model_voxel: Optional[float], tomo_voxel: Optional[float]) -> Optional[str]:
     """A message when a model trained at ``model_voxel`` A/px is applied to a ``tomo_voxel`` A/px tomogram."""
     if not model_voxel or not tomo_voxel or model_voxel <= 0 or tomo_voxel <= 0:
@@ -176,102 +161,6 @@ def sampling_mismatch(model_voxel: Optional[float], tomo_voxel: Optional[float])
     return (f"the model was trained at {model_voxel:.4g} A/px but the tomogram is {tomo_voxel:.4g} A/px: "
             f"features have a different size in voxels and the result is not reliable. Train a model on this "
             f"tomogram (or bin it to {model_voxel:.4g} A/px)")
-
-
-def _pickle_strings(data: bytes) -> Iterable[str]:
-    for op, arg, _ in pickletools.genops(data):
-        if isinstance(arg, str):
-            yield arg
-
-
-def model_file_errors(path: str) -> List[str]:
-    """Torch-free check that ``path`` looks like an SC-Net ``model.pt`` (not another ``.pt``).
-
-    A ``torch.save`` file is a zip archive holding ``<name>/data.pkl``; the SC-Net model's
-    pickle holds the string :data:`MODEL_FORMAT` under the key ``format``.  Nothing is
-    unpickled (no code can run); the engine loads it later with ``weights_only=True``.
-    """
-    if not path:
-        return ["Give the model file (model.pt)."]
-    if not os.path.isfile(path):
-        return [f"Model file not found: {path}."]
-    try:
-        with zipfile.ZipFile(path) as z:
-            pkl = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
-            if not pkl:
-                return [f"{path} is a zip archive but not a torch file (no data.pkl); give the model.pt "
-                        f"written by `scnet train`."]
-            data = z.read(pkl[0])
-    except zipfile.BadZipFile:
-        return [f"{path} is not a torch model file (expected the zip archive written by `scnet train`); "
-                f"it may be truncated or another kind of file."]
-    except (OSError, EOFError, RuntimeError) as exc:  # truncated member, CRC error...
-        return [f"{path} cannot be read ({exc}); it may be truncated: copy it again."]
-    try:
-        strings = set(_pickle_strings(data))
-    except Exception as exc:  # broken pickle stream
-        return [f"{path}: its content is damaged ({exc}); copy the model again."]
-    if MODEL_FORMAT in strings and "state_dict" in strings and "normalisation" in strings:
-        return []
-    if "optimizer" in strings and "state_dict" in strings:
-        return [f"{path} is a training checkpoint (checkpoint.pt), not a model: give model.pt from the same folder."]
-    return [f"{path} is a torch file but not an SC-Net model (no '{MODEL_FORMAT}' format entry): give the "
-            f"model.pt written by `scnet train`."]
-
-
-NETWORK_OPTIONS = ("base_width", "depth", "upsampling_block")  # the training options that shape the network
-_MEMO_OPS = ("MEMOIZE", "BINPUT", "LONG_BINPUT", "PUT")
-_NUMBER_OPS = ("BINFLOAT", "FLOAT", "BININT", "BININT1", "BININT2", "LONG1", "INT")
-
-
-def _model_file_scalars(path: str, keys: Sequence[str]) -> Dict[str, object]:
-    """The first number or bool stored after each of ``keys`` in ``model.pt``'s pickle, read torch-free
-    without unpickling (opcodes only; nothing runs); keys not found (or an unreadable file) are absent."""
-    found: Dict[str, object] = {}
-    try:
-        with zipfile.ZipFile(path) as z:
-            pkl = [n for n in z.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
-            data = z.read(pkl[0]) if pkl else b""
-        pending = None
-        for op, arg, _ in pickletools.genops(data):
-            if pending is not None:
-                if op.name in ("NEWTRUE", "NEWFALSE"):
-                    found[pending], pending = op.name == "NEWTRUE", None
-                    continue
-                if op.name in _NUMBER_OPS:
-                    found[pending], pending = arg, None
-                    continue
-                if op.name not in _MEMO_OPS:
-                    pending = None
-            if isinstance(arg, str) and arg in keys and arg not in found:
-                pending = arg
-    except Exception:  # unreadable: model_file_errors says why
-        return {}
-    return found
-
-
-def model_file_voxel_size(path: str) -> Optional[float]:
-    """The training voxel size (A/px) stored in ``model.pt``, read torch-free without unpickling; None if absent."""
-    v = _model_file_scalars(path, ("voxel_size",)).get("voxel_size")
-    return float(v) if isinstance(v, float) and v > 0 else None
-
-
-def model_file_network(path: str) -> Dict[str, object]:
-    """The network options (:data:`NETWORK_OPTIONS`) of ``model.pt``'s ``model_config``, read torch-free
-    without unpickling (``model_config`` is stored before ``train_config``, so the first value of each key
-    is the network's); options not found are absent."""
-    return _model_file_scalars(path, NETWORK_OPTIONS)
-
-
-def init_model_errors(model_network: Dict[str, object], network: Dict[str, object], path: str) -> List[str]:
-    """A model to start a training from (``--init-model``, 'Start from a trained model') must have the
-    new training's network: keys present in both dicts are compared."""
-    diff = [f"{k} {model_network[k]!r} in the model, {network[k]!r} here"
-            for k in sorted(set(model_network) & set(network)) if model_network[k] != network[k]]
-    if not diff:
-        return []
-    return [f"Initial model {path}: its network differs from this training's ({', '.join(diff)}). Train with "
-            f"the model's network options (base width, depth, up-sampling block) or from scratch."]
 
 
 def patch_volume_errors(patch_size: int, shape: Sequence[int], name: str = "the tomogram") -> List[str]:

@@ -21,7 +21,8 @@ particle (e.g. the membrane / lattice normal):
 
 Everything is in array index order (Z, Y, X), like the rest of the engine; particle FILES are
 x y z [nx ny nz] in voxels (IMOD's and tomo's order), read by :func:`read_particles`.
-numpy + scipy only (no torch).
+numpy + scipy only (no torch).  One module (~330 lines) because the steps above share the particle
+frame and the box grid and are only meaningful together.
 """
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from .angles import check_angles
 from .errors import SCNetInputError
 from .io import read_volume, write_volume
 from .outputs import atomic
-from .rules import tilt_angle_errors
+from .angles import tilt_angle_errors
 
 STACK_EXTENSIONS = (".mrc", ".mrcs", ".st", ".ali", ".preali", ".map")
 

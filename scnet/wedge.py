@@ -41,10 +41,18 @@ def check_tilt_range(tilt_range: Sequence[float]) -> Tuple[float, float]:
     return lo, hi
 
 
+def parse_tilt_range(text: str) -> Tuple[float, float]:
+    """``"MIN,MAX"`` (degrees) -> ``(min, max)``, checked; a clear error otherwise."""
+    parts = str(text).replace(" ", "").split(",")
+    if len(parts) != 2 or not all(parts):
+        raise SCNetInputError(f"Tilt range {text!r}: give MIN,MAX in degrees, e.g. -60,60.")
+    return check_tilt_range(parts)
+
+
 def missing_wedge_mask(shape: Sequence[int], tilt_range: Sequence[float] = (-60.0, 60.0)) -> np.ndarray:
     """Boolean ``shape`` array over the ``numpy.fft.fftn`` frequencies: True where no tilt of
     ``tilt_range`` (degrees, about Y, beam along Z at 0) measures the sample (eq. of the module doc).
-    The DC sample and the kx axis (kz = 0) are always measured."""
+    The DC sample and the kx axis (kz = 0) are always measured; the mask is symmetric under k -> -k."""
     if len(shape) != 3 or min(shape) < 1:
         raise SCNetInputError(f"Missing-wedge mask: shape {tuple(shape)} must be three positive sizes (Z, Y, X).")
     lo, hi = check_tilt_range(tilt_range)
@@ -57,7 +65,10 @@ def missing_wedge_mask(shape: Sequence[int], tilt_range: Sequence[float] = (-60.
     if hi >= 90 or lo <= -90:                                # the +-90 plane (kx = 0) is measured too
         measured = measured | (kx == 0)
     measured = measured | (kz == 0)                         # the kx axis lies on every plane
-    return np.broadcast_to(~measured, tuple(shape)).copy()  # the same for every ky (tilt axis Y)
+    missing = np.broadcast_to(~measured, tuple(shape)).copy()  # the same for every ky (tilt axis Y)
+    # a real volume's samples k and -k are one measurement: keep the mask symmetric (it is, but for
+    # the Nyquist planes of even sizes, where -k wraps onto k's own row)
+    return missing & np.roll(missing[::-1, ::-1, ::-1], 1, axis=(0, 1, 2))
 
 
 def _power(volume: np.ndarray) -> np.ndarray:

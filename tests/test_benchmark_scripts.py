@@ -8,7 +8,7 @@ import re
 import pytest
 
 from scnet.choices import NETWORK_DEFAULTS
-from scnet.train import TrainConfig
+from scnet.config import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -94,3 +94,16 @@ def test_quality_reports_the_missing_wedge_against_the_phantom(tmp_path):
     assert res["metrics"]["lpf"]["elongation"] > 1.1
     text = (out / "tables.md").read_text()
     assert "## Missing wedge: against the phantom itself" in text and "### Z/X elongation" in text
+
+
+def test_quality_runs_the_wedge_aware_halves_training(tmp_path):
+    """The halves + wedge row trains with the simulation's tilt range (a few iterations here)."""
+    import json
+    q = _load("quality")
+    out = tmp_path / "w"
+    assert q.main(["--shape", "16,32,32", "--seeds", "0", "--sigmas", "15", "--fsc-sigmas", "",
+                   "--methods", "noisy,scnet_wedge", "--prior-filter", "gaussian", "--scnet-epochs", "1",
+                   "--scnet-iterations", "2", "--scnet-patch", "16", "--scnet-tta", "1", "--output", str(out)]) == 0
+    res = json.load(open(out / "results.json"))["cases"]["0_15"]
+    assert "wedge filled (tilts -60,60)" in res["notes"]["scnet_wedge"]
+    assert {"psnr_iso", "wedge_power", "elongation"} <= set(res["metrics"]["scnet_wedge"])

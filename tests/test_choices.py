@@ -49,10 +49,10 @@ def test_engine_modules_accept_exactly_the_shared_choices():
 
 def test_recon_rejects_a_backend_outside_the_list():
     from scnet.errors import SCNetInputError
-    from scnet.recon import _pick_backend
-    assert _pick_backend("builtin") == "builtin"
+    from scnet.recon import pick_backend
+    assert pick_backend("builtin") == "builtin"
     with pytest.raises(SCNetInputError, match="auto, builtin or imod"):
-        _pick_backend("gpu")
+        pick_backend("gpu")
 
 
 def test_shared_modules_import_without_numpy_or_torch():

@@ -11,7 +11,7 @@ from scnet.choices import DEFAULT_TTA
 from scnet.cli import build_parser, main
 from scnet.data import synthetic_pair
 from scnet.io import read_info, read_volume, write_volume
-from scnet.train import TrainConfig
+from scnet.config import TrainConfig
 
 TINY = ["--patch-size", "16", "--epochs", "1", "--iterations-per-epoch", "2", "--base-width", "2", "--quiet"]
 

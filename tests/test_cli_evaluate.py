@@ -1,7 +1,6 @@
 """`scnet fsc | evaluate | baseline` (scnet/cli/evaluate.py), run through scnet.cli.main."""
 import csv
 import json
-import math
 
 import numpy as np
 import pytest

@@ -9,7 +9,9 @@ import torch
 from scnet.data import synthetic_pair
 from scnet.errors import SCNetInputError
 from scnet.losses import LossWeights
-from scnet.train import TrainConfig, _step_loss, train_model
+from scnet.config import TrainConfig
+from scnet.steps import step_loss as _step_loss
+from scnet.train import train_model
 
 
 def test_target_is_the_other_half_never_the_input():
@@ -61,7 +63,8 @@ def test_halves_model_predicts_the_mean_of_its_half_predictions(tmp_path):
     import mrcfile
 
     from scnet.io import write_volume
-    from scnet.predict import PredictConfig, predict_array, predict_halves_array
+    from scnet.config import PredictConfig
+    from scnet.predict import predict_array, predict_halves_array
     clean, _, prior = synthetic_pair((20, 24, 24), seed=1)
     rng = np.random.default_rng(0)
     e = (clean + 1.4 * rng.standard_normal(clean.shape)).astype(np.float32)

@@ -8,8 +8,10 @@ from scnet.data import Normalisation, synthetic_pair
 from scnet.errors import SCNetInputError
 from scnet.io import read_volume, write_volume
 from scnet.model import ModelConfig, SCNet
-from scnet.predict import PredictConfig, _ramp, load_model, predict_array, predict_file, predict_stream
-from scnet.train import TrainConfig, save_model
+from scnet.config import PredictConfig
+from scnet.predict import _ramp, load_model, predict_array, predict_file, predict_stream
+from scnet.config import TrainConfig
+from scnet.train import save_model
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,4 @@
 """Reconstruction / re-projection: geometry, handedness, scale, IMOD wiring, bad input."""
-import os
 import stat
 import sys
 import textwrap
@@ -101,7 +100,7 @@ def test_imod_requested_but_missing(monkeypatch, tmp_path):
     assert not recon.imod_available()
     with pytest.raises(SCNetInputError, match="IMOD_DIR.*builtin"):
         reconstruct(np.ones((len(ANG), Y, X), np.float32), ANG, ReconConfig(thickness=T, backend="imod"))
-    assert recon._pick_backend("auto") == "builtin"
+    assert recon.pick_backend("auto") == "builtin"
 
 
 def test_auto_picks_fake_imod_and_reorients(monkeypatch, tmp_path):
@@ -124,7 +123,7 @@ def test_auto_picks_fake_imod_and_reorients(monkeypatch, tmp_path):
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("IMOD_DIR", str(tmp_path / "imod"))
     assert recon.imod_available()
-    assert recon._pick_backend("auto") == "imod"
+    assert recon.pick_backend("auto") == "imod"
     vol = reconstruct(np.random.default_rng(0).normal(size=(5, 4, 8)).astype(np.float32),
                       [-20, -10, 0, 10, 20], ReconConfig(thickness=6, backend="auto"))
     assert vol.shape == (6, 4, 8) and vol[2, 1, 3] == 7.0 and vol.sum() == 7.0

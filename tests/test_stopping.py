@@ -8,7 +8,9 @@ import torch
 
 from scnet.data import synthetic_pair
 from scnet.errors import SCNetInputError
-from scnet.train import STOP_REASONS, Stopper, TrainConfig, train_model
+from scnet.config import TrainConfig
+from scnet.stopping import STOP_REASONS, Stopper
+from scnet.train import train_model
 
 
 def run_stopper(losses, **kw):

@@ -10,7 +10,9 @@ import torch
 from scnet.data import synthetic_pair
 from scnet.errors import SCNetInputError
 from scnet.denoise import denoise_array
-from scnet.train import LOG_COLUMNS, TrainConfig, resolve_device, train_model
+from scnet.config import TrainConfig
+from scnet.device import resolve_device
+from scnet.train import LOG_COLUMNS, train_model
 
 
 def tiny_cfg(**kw):

@@ -48,8 +48,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
             typ, meta = float, "X"
         else:
             typ, meta = str, "S"
+        flag = {"nargs": "?", "const": True} if typ is _bool else {}  # --wedge alone = --wedge true
         g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, type=typ, default=None,
-                       metavar=meta, help=f"{help_of(TrainConfig, f.name).replace('%', '%%')} [{getattr(defaults, f.name)}]")
+                       metavar=meta, **flag, help=f"{help_of(TrainConfig, f.name).replace('%', '%%')} [{getattr(defaults, f.name)}]")
     g.add_argument("--config", metavar="CFG.json", help="training options from a JSON file")
     g.add_argument("--save-config", metavar="CFG.json", help="write the resulting options as JSON and go on")
 
@@ -86,7 +87,7 @@ def _guard_training(args, extra_outputs=()) -> None:
 def _read_inputs(args, cfg):
     """The noisy tomogram, its prior (given, or made from the tomogram by --prior-from when absent),
     its info, its halves (or None) and a sentence on where the prior came from."""
-    from ..data import check_pair
+    from ..data import check_same_shape
     from ..io import read_volume
     from ..selfprior import check_method, describe_source, make_prior, prior_needed, STAND_IN
     if bool(getattr(args, "even", None)) != bool(getattr(args, "odd", None)):
@@ -98,12 +99,12 @@ def _read_inputs(args, cfg):
         halves = []
         for path in (args.even, args.odd):
             h, _ = read_volume(path)
-            check_pair(noisy, h, args.noisy, path)
+            check_same_shape(noisy, h, args.noisy, path)  # voxels checked by read_volume
             halves.append(h)
     mode = cfg.resolved_mode(halves is not None)
     if args.prior:
         prior, _ = read_volume(args.prior)
-        check_pair(noisy, prior, args.noisy, args.prior)
+        check_same_shape(noisy, prior, args.noisy, args.prior)
         return noisy, prior, info, halves, f"given ({args.prior})"
     used = prior_needed(cfg.weights(mode))
     method = args.prior_from if used else STAND_IN
@@ -127,7 +128,7 @@ def _train(args) -> int:
 
 def _predict_cfg(args, device):
     from ..device import autocast
-    from ..predict import PredictConfig
+    from ..config import PredictConfig
     cfg = PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device_name(device or AUTO),
                         progress=not args.quiet, tta=args.tta, precision=args.precision).validate()
     autocast(cfg.device.split(",")[0], cfg.precision)  # fp16 without CUDA: an error before any work
@@ -137,17 +138,16 @@ def _predict_cfg(args, device):
 def _predict(args) -> int:
     from ..io import read_info
     from ..outputs import guard
-    from ..predict import check_sampling, load_model, predict_file
+    from ..predict import predict_file
     cfg = _predict_cfg(args, args.device)  # a clear error on a bad or absent device before any work
     halves = list(args.halves) if args.halves else None
     guard(outputs=[args.output], inputs=[args.model, args.input] + (halves or []))
-    _, _, ck = load_model(args.model)  # fail early on a bad model file
     info = read_info(args.input)
     for h in halves or []:
         if read_info(h).shape != info.shape:
             raise SCNetInputError(f"--halves: {h} has shape {read_info(h).shape}, {args.input} has {info.shape}; "
                                   f"give the half maps of {args.input}.")
-    check_sampling(ck, info.voxel_size, args.input, args.force)
+    # the model is loaded and its voxel size checked once, in predict_file, before any output
     predict_file(args.model, args.input, args.output, cfg, force=args.force, halves=halves)
     print(args.output)
     return 0

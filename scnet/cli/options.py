@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..choices import BACKENDS, RADIAL_TEXT, TILT_SUBSETS  # noqa: F401  (TILT_SUBSETS: re-exported for tomo)
+from ..choices import BACKENDS, RADIAL_TEXT
 from ..errors import SCNetInputError
 
 

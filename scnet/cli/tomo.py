@@ -68,17 +68,18 @@ def _read_stack(path: str):
 # --------------------------------------------------------------------------- commands
 
 def cmd_filter(args) -> int:
-    from ..filters import (TOPAZ_MODELS_2D, _check_cutoff, _check_sigma, _torch_device, filter_stack)
+    from ..device import resolve_device
+    from ..filters import TOPAZ_MODELS_2D, check_cutoff, check_sigma, filter_stack
     from ..io import write_volume
     _check_output(args.output, [args.input])
-    _check_sigma(args.sigma)  # every option is checked, also those of another --method (never silently ignored)
-    _check_cutoff(args.cutoff, 0.1)
+    check_sigma(args.sigma)  # every option is checked, also those of another --method (never silently ignored)
+    check_cutoff(args.cutoff, 0.1)
     if args.patch_size is None or args.patch_size < 0:
         raise SCNetInputError(f"--patch-size must be >= 0 (0 = whole images; got {args.patch_size}).")
     if args.method == "topaz":
         if args.topaz_model not in TOPAZ_MODELS_2D:
             raise SCNetInputError(f"--topaz-model {args.topaz_model!r} unknown; choose {', '.join(TOPAZ_MODELS_2D)}.")
-        _torch_device(args.device)
+        resolve_device(args.device)
     data, info = _read_stack(args.input)
     t0 = time.time()
     if args.method == "topaz":
@@ -93,7 +94,7 @@ def cmd_filter(args) -> int:
 
 def cmd_reconstruct(args) -> int:
     from ..io import write_volume
-    from ..recon import ReconConfig, reconstruct, resolve_thickness, _pick_backend
+    from ..recon import ReconConfig, reconstruct, resolve_thickness, pick_backend
     from ..tiltseries import read_tilt_series, split_even_odd
     _check_output(args.output, [args.input, args.angles])
     radial = _radial(args.radial)
@@ -101,7 +102,7 @@ def cmd_reconstruct(args) -> int:
     thickness = resolve_thickness(args.thickness, ts.data.shape[2])
     cfg = ReconConfig(thickness=thickness, backend=args.backend, method=args.method,
                       sirt_iterations=args.sirt_iterations, radial=radial, use_gpu=args.imod_gpu)
-    _pick_backend(cfg.backend)
+    pick_backend(cfg.backend)
     if cfg.sirt_iterations < 1:
         raise SCNetInputError(f"--sirt-iterations must be >= 1 (got {cfg.sirt_iterations}).")
     vs = _voxel_size(args.voxel_size, ts.voxel_size)
@@ -119,11 +120,11 @@ def cmd_reconstruct(args) -> int:
 
 def cmd_phantom(args) -> int:
     from ..io import write_volume
-    from ..phantom import _check_shape, make_phantom, tilt_angles
+    from ..phantom import check_shape, make_phantom, tilt_angles
     from ..recon import reproject
     from ..tiltseries import write_angles
     _check_seed(args.seed)
-    shape = _check_shape(_shape(args.shape))
+    shape = check_shape(_shape(args.shape))
     angles = tilt_angles(args.tilt_range, args.tilt_step)
     vs = _voxel_size(args.voxel_size, 10.0)
     from ..outputs import guard
@@ -157,13 +158,13 @@ def cmd_simulate(args) -> int:
     cfg = SimulationConfig(sigma=args.sigma, thickness=args.thickness, gaussian_sigma=gsig, seed=args.seed,
                            backend=args.backend, radial=radial)
     cfg.check()
-    from ..recon import _pick_backend
-    _pick_backend(cfg.backend)
+    from ..recon import pick_backend
+    pick_backend(cfg.backend)
     extra = {}
     t0 = time.time()
     if args.phantom:
-        from ..phantom import _check_shape, make_phantom, tilt_angles
-        shape = _check_shape(_shape(args.shape))
+        from ..phantom import check_shape, make_phantom, tilt_angles
+        shape = check_shape(_shape(args.shape))
         angles = tilt_angles(args.tilt_range, args.tilt_step)
         vs = _voxel_size(args.voxel_size, 10.0)
         origin = (0.0, 0.0, 0.0)

@@ -108,7 +108,7 @@ def resolve_thickness(thickness: Optional[int], nx: int) -> int:
 
 # --------------------------------------------------------------------------- API
 
-def _pick_backend(backend: str) -> str:
+def pick_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise SCNetInputError(f"reconstruction backend must be {describe(BACKENDS)} (got {backend!r}).")
     if backend == "imod" and not imod_available():
@@ -138,7 +138,7 @@ def reconstruct(stack, angles, cfg: Optional[ReconConfig] = None) -> np.ndarray:
     r = tuple(cfg.radial)
     if len(r) != 2 or r[0] <= 0 or r[1] < 0:
         raise SCNetInputError(f"radial filter must be two numbers r1>0, r2>=0 in cycles/pixel (got {cfg.radial}).")
-    backend = _pick_backend(cfg.backend)
+    backend = pick_backend(cfg.backend)
     if backend == "imod":
         if cfg.method == "sirt":
             log.warning("IMOD back-end: SIRT not wired; using tilt's WBP")

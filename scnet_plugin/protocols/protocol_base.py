@@ -19,7 +19,7 @@ from pyworkflow.constants import QUEUE_FOR_JOBS
 from tomo.objects import Tomogram
 from tomo.protocols import ProtTomoBase
 
-from scnet.rules import tilt_angle_errors
+from scnet.angles import tilt_angle_errors
 
 from .. import Plugin
 from ..constants import MODEL_FILE, SIMULATION_JSON

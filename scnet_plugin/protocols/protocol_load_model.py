@@ -6,7 +6,7 @@ from enum import Enum
 import pyworkflow.protocol.params as params
 from pyworkflow.protocol.constants import STEPS_SERIAL
 
-from scnet.rules import model_file_errors, model_file_voxel_size
+from scnet.modelscan import model_file_errors, model_file_voxel_size
 
 from ..objects import SCNetModel
 from .protocol_base import ProtSCNetBase

@@ -1,5 +1,8 @@
 """scnet - train: train SC-Net on a noisy tomogram guided by its smoothed prior
 (paper §4: volumetric blind spot eq. 2-3, losses eq. 2, 4-8; §5.1 training details).
+
+Long (~390 lines) because the form declares every paper option with its help; the defaults and
+help texts come from scnet.config, the rules from scnet.rules.
 """
 import os
 from enum import Enum
@@ -11,7 +14,8 @@ from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FI
                          TRAIN_SUMMARY)
 from scnet.choices import DEFAULT_SELF_PRIOR, NETWORK_DEFAULTS, SELF_PRIORS
 from scnet.config import TrainConfig, help_of
-from scnet.rules import init_model_errors, model_file_errors, model_file_network, train_option_errors
+from scnet.modelscan import init_model_errors, model_file_errors, model_file_network
+from scnet.rules import train_option_errors
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -22,7 +26,8 @@ FORM_FIELDS = {"maxMinutes": "max_minutes", "patchSize": "patch_size", "batchSiz
                "epochs": "epochs", "iterationsPerEpoch": "iterations_per_epoch", "minIterations": "min_iterations",
                "maxIterations": "max_iterations", "patience": "patience", "learningRate": "lr",
                "blindspotSize": "blindspot_size", "blindspotRatio": "blindspot_ratio",
-               "useExpectancy": "use_expectancy", "baseWidth": "base_width", "networkDepth": "depth", "seed": "seed"}
+               "useExpectancy": "use_expectancy", "baseWidth": "base_width", "networkDepth": "depth", "seed": "seed",
+               "wedge": "wedge", "tiltRange": "tilt_range"}
 ENUM_FIELDS = {"trainingMode": ("mode", TRAIN_MODES), "blindspotRatioOf": ("blindspot_ratio_of", BLINDSPOT_RATIO_OF)}
 LAMBDA_FIELDS = {"lambdaRec": "lambda_rec", "lambdaSmooth": "lambda_smooth", "lambdaExp": "lambda_exp",
                  "lambdaReg": "lambda_reg"}
@@ -90,6 +95,13 @@ class ProtSCNetTrain(ProtSCNetBase):
                            "the noise of the two halves is independent, while the noise of a back-projection is "
                            "correlated along the rays, which a blind spot cannot hide) with the paper's "
                            "constraints against the prior.")
+        form.addParam("wedge", params.BooleanParam, default=_D.wedge, label="Fill the missing wedge?",
+                      condition=f"trainingMode!={TRAIN_MODES.index('single')}",
+                      help=_help("wedge") + " Halves mode only.")
+        form.addParam("tiltRange", params.StringParam, default=_D.tilt_range, label="Tilt range (min,max deg)",
+                      condition="wedge", expertLevel=params.LEVEL_ADVANCED,
+                      help="Empty: each tomogram's acquisition (angle min and max, as tomo's import and 'SC-Net "
+                           "prepare' record them). Or MIN,MAX in degrees for all tomograms.")
         form.addParam("maxMinutes", params.FloatParam, default=_D.max_minutes, label="Time budget (minutes)",
                       help="Stop training after this many minutes per tomogram and keep the best model so far "
                            "(0 = no budget: stop when the validation loss has converged).")
@@ -170,6 +182,16 @@ class ProtSCNetTrain(ProtSCNetBase):
         odd, even = hm[:2]
         return even, odd
 
+    def _tiltRange(self, tomo):
+        """'MIN,MAX' for the wedge: the form's, else the tomogram's (or its set's) acquisition, else ''."""
+        if (self.tiltRange.get() or "").strip():
+            return self.tiltRange.get().strip()
+        for acq in (tomo.getAcquisition() if tomo is not None else None, self.inputTomograms.get().getAcquisition()):
+            lo, hi = (acq.getAngleMin(), acq.getAngleMax()) if acq is not None else (None, None)
+            if lo is not None and hi is not None and lo < hi:
+                return f"{lo:g},{hi:g}"
+        return ""
+
     def _priorFrom(self):
         return SELF_PRIORS[self.priorFrom.get()]
 
@@ -181,6 +203,8 @@ class ProtSCNetTrain(ProtSCNetBase):
         cfg = {key: getattr(self, attr).get() for attr, key in FORM_FIELDS.items()}
         cfg["max_minutes"] = float(cfg["max_minutes"] or 0)
         cfg["use_expectancy"] = bool(cfg["use_expectancy"])
+        cfg["wedge"] = bool(cfg["wedge"])
+        cfg["tilt_range"] = (cfg["tilt_range"] or "").strip()
         for attr, (key, values) in ENUM_FIELDS.items():
             cfg[key] = values[getattr(self, attr).get()]
         for attr, key in LAMBDA_FIELDS.items():
@@ -201,7 +225,11 @@ class ProtSCNetTrain(ProtSCNetBase):
         noisy = self.inputTomograms.get().getItem("_tsId", tsId).getFileName()
         prior = self._priorFor(tsId)
         cfgPath = os.path.join(out, "scipion_train_config.json")
-        self._writeJson(cfgPath, self.trainConfig())
+        cfg = self.trainConfig()
+        if cfg["wedge"]:
+            cfg["tilt_range"] = self._tiltRange(self.inputTomograms.get().getItem("_tsId", tsId))
+            self.info(f"{tsId}: filling the missing wedge of the tilt range {cfg['tilt_range']} degrees")
+        self._writeJson(cfgPath, cfg)
         args = ["train", "--noisy", noisy, "--output-dir", out, "--config", cfgPath]
         args += ["--prior", prior.getFileName()] if prior is not None else ["--prior-from", self._priorFrom()]
         halves = self._halves(self.inputTomograms.get().getItem("_tsId", tsId))
@@ -285,11 +313,24 @@ class ProtSCNetTrain(ProtSCNetBase):
                               f"choose mode 'auto' or 'single'.")
         cfg = self.trainConfig()
         cfg.pop("device", None)
+        if cfg["wedge"]:
+            mode = TRAIN_MODES[self.trainingMode.get()]
+            noHalves = [t.getTsId() for t, _ in self._pairs() if not self._halves(t)]
+            if mode == "single" or noHalves:
+                errors.append("'Fill the missing wedge' trains one half against the other: it needs the halves "
+                              "mode and even/odd half maps" + (f" (tomograms {', '.join(map(str, noHalves))} have "
+                                                               f"none)" if noHalves else "") + ".")
+            noRange = [t.getTsId() for t, _ in self._pairs() if not self._tiltRange(t)]
+            if noRange:
+                errors.append(f"'Fill the missing wedge' needs the tilt range, which tomograms "
+                              f"{', '.join(map(str, noRange))} do not record (acquisition angle min/max): give "
+                              f"'Tilt range' as MIN,MAX degrees.")
+            cfg["tilt_range"] = cfg["tilt_range"] or next((self._tiltRange(t) for t, _ in self._pairs()), "")
         errors += train_option_errors(cfg)  # the engine's TrainConfig rules (scnet.rules), not re-typed
         init = self.initModel.get()
         if init is not None:
             path = init.getPath()
-            errors += model_file_errors(path)  # checked without unpickling (scnet.rules)
+            errors += model_file_errors(path)  # checked without unpickling (scnet.modelscan)
             own = dict(NETWORK_DEFAULTS, base_width=self.baseWidth.get(), depth=self.networkDepth.get())
             errors += init_model_errors(model_file_network(path), own, path)  # read from model.pt, torch-free
         return errors
@@ -301,7 +342,8 @@ class ProtSCNetTrain(ProtSCNetBase):
                  f"{f'{ep} epochs' if ep else 'until converged'}, "
                  f"blind spot {self.blindspotSize.get()}^3 at {self.blindspotRatio.get():.0%} "
                  f"({BLINDSPOT_RATIO_OF[self.blindspotRatioOf.get()]}), "
-                 f"{'with' if self.useExpectancy.get() else 'without'} L_exp, device {self.getDevice()}."]
+                 f"{'with' if self.useExpectancy.get() else 'without'} L_exp, device {self.getDevice()}"
+                 + (", filling the missing wedge." if self.wedge.get() else ".")]
         if self.inputPriors.get() is None:
             lines.append(f"No prior tomograms: the single mode makes each prior from its tomogram "
                          f"({self._priorFrom()}).")
@@ -342,8 +384,10 @@ class ProtSCNetTrain(ProtSCNetBase):
                 f"and the sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "
                 + ("smoothed prior tomogram" if self.inputPriors.get() is not None else
                    f"prior made from the tomogram by a 3D {self._priorFrom()} filter (no tilt series)")
-                + (", starting from the weights of a previously trained SC-Net model." if self.initModel.get()
-                   is not None else ".")]
+                + (", starting from the weights of a previously trained SC-Net model" if self.initModel.get()
+                   is not None else "")
+                + ("; the missing wedge was filled by training on rotated half sub-volumes with the wedge "
+                   "re-applied to the input (wedge-aware halves mode)." if self.wedge.get() else ".")]
 
     def _citations(self):
         return ["Yang2021SCNet"]

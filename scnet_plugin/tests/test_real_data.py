@@ -172,6 +172,36 @@ class TestHalvesFromTomoImport(BaseTest):
         self.assertTrue(np.isfinite(v).all())
         self.assertRegex(self._log(dn), r"\[scnet predict\] tile \d+/\d+, ETA")
 
+    def test_train_filling_the_missing_wedge(self):
+        """'Fill the missing wedge' trains with the tilt range that tomo's import recorded (-60..60 by default)."""
+        hv = self.newProtocol(ProtSCNetAssignHalves)
+        hv.inputTomograms.set(self.sets["full"])
+        hv.inputEven.set(self.sets["even"])
+        hv.inputOdd.set(self.sets["odd"])
+        self.launchProtocol(hv)
+        acq = hv.Tomograms.getFirstItem().getAcquisition()
+        expected = f"{acq.getAngleMin():g},{acq.getAngleMax():g}"
+        tr = self.newProtocol(ProtSCNetTrain, patchSize=32, epochs=1, iterationsPerEpoch=2, wedge=True)
+        tr.inputTomograms.set(hv.Tomograms)
+        self.assertEqual(tr.validate(), [])
+        self.launchProtocol(tr)
+        folder = tr._getExtraPath(f"model_{real_data.TS_ID}")
+        with open(os.path.join(folder, "train_config.json")) as fh:
+            cfg = json.load(fh)
+        self.assertEqual((cfg["wedge"], cfg["tilt_range"]), (True, expected))
+        self.assertIn("filling the missing wedge", self._log(tr))
+        self.assertIn("filling the missing wedge", " ".join(tr.summary()))
+        # refused: the single mode, tomograms without halves, a malformed range
+        single = self.newProtocol(ProtSCNetTrain, wedge=True, trainingMode=1)
+        single.inputTomograms.set(hv.Tomograms)
+        self.assertIn("needs the halves mode", " ".join(single.validate()))
+        bare = self.newProtocol(ProtSCNetTrain, wedge=True)
+        bare.inputTomograms.set(self.sets["full"])
+        self.assertIn(f"tomograms {real_data.TS_ID} have none", " ".join(bare.validate()))
+        bad = self.newProtocol(ProtSCNetTrain, wedge=True, tiltRange="60,-60")
+        bad.inputTomograms.set(hv.Tomograms)
+        self.assertIn("MIN < MAX", " ".join(bad.validate()))
+
     def _log(self, prot):
         text = ""
         for path in prot.getLogPaths():

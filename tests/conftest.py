@@ -1,0 +1,31 @@
+"""Engine-test fixtures: ``fx``, valid inputs of every kind (shared by the trust tests)."""
+import json
+import os
+import shutil
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the tests' own helper modules
+
+from _trust import TINY  # noqa: E402
+from scnet.cli import main  # noqa: E402
+from scnet.data import synthetic_pair  # noqa: E402
+from scnet.io import write_volume  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def fx(tmp_path_factory):
+    """Valid inputs of every kind: volumes, a tilt series + angles, a config, a trained model."""
+    d = tmp_path_factory.mktemp("fx")
+    _, noisy, prior = synthetic_pair((16, 24, 20), seed=0)
+    write_volume(str(d / "noisy.mrc"), noisy, voxel_size=2.0)
+    write_volume(str(d / "prior.mrc"), prior, voxel_size=2.0)
+    assert main(["phantom", "--output-dir", str(d / "ph"), "--shape", "16,24,24", "--tilt-step", "15"]) == 0
+    shutil.copy(d / "ph" / "phantom_ts.mrcs", d / "stack.mrcs")
+    shutil.copy(d / "ph" / "phantom_ts.tlt", d / "stack.tlt")
+    json.dump({"seed": 1}, open(d / "cfg.json", "w"))
+    (d / "particles.txt").write_text("10 12 8 0 0 1\n9 11 7 1 0 0\n")
+    assert main(["train", "--noisy", str(d / "noisy.mrc"), "--prior", str(d / "prior.mrc"),
+                 "--output-dir", str(d / "run")] + TINY) == 0
+    return d
