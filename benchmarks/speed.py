@@ -6,14 +6,17 @@ Rows:
   (benchmarks/reference_net.py, with their Python-loop blind spot), ratio;
 * what each optimisation buys: naive materialised up-sampling block vs the
   collapsed one, vectorised vs loop blind spot;
-* inference output voxels/s (predict_array, whole pipeline incl. tiling);
+* inference output voxels/s (predict_array, whole pipeline incl. tiling) without flips for each
+  tile size of ``--tiles`` (the exact tiling context costs most at small tiles), and at the user's
+  defaults (default tile and flips) with the minutes a 512x512x200 tomogram takes;
 * peak RSS of ``predict_file`` on a 1024x1024x300 float32 tomogram in a
   subprocess (resource.getrusage of the child);
 * quality on a synthetic noisy/prior pair (smooth blobs + noise, prior =
   Gaussian-filtered noisy): ours vs the reference topology, same loss and
   blind spot and number of iterations, PSNR/SSIM vs the clean volume.
 
-Usage: ``python benchmarks/speed.py [--skip-big] [--sizes 64,128] [--big-shape 300,1024,1024]``.
+Usage: ``python benchmarks/speed.py [--skip-big] [--sizes 64,128] [--big-shape 300,1024,1024]
+[--tiles 96,128,160,192] [--inference-only]``.
 Run under ``flock /tmp/scnet-heavy.lock`` on shared machines.
 """
 from __future__ import annotations
@@ -174,6 +177,8 @@ def main(argv=None):
     ap.add_argument("--quality-iters", type=int, default=100)
     ap.add_argument("--big-only", action="store_true", help="only the big prediction's peak RSS / time")
     ap.add_argument("--infer-shape", default="128,256,256", help="Z,Y,X for the inference rate")
+    ap.add_argument("--tiles", default="96,128,160,192", help="tile sizes of the no-flip inference rows")
+    ap.add_argument("--inference-only", action="store_true", help="only the inference rows")
     args = ap.parse_args(argv)
     set_threads()
     rows = []
@@ -183,18 +188,20 @@ def main(argv=None):
             mp = os.path.join(d, "model.pt")
             make_model(mp)
             shape = tuple(int(s) for s in args.big_shape.split(","))
-            cfg = PredictConfig(tile_size=128, overlap=8, tta=1)
-            gb, wall = big_prediction(mp, shape, cfg, d)
+            gb, wall = big_prediction(mp, shape, PredictConfig(tta=1), d)
         print(f"| predict_file {shape[2]}x{shape[1]}x{shape[0]} float32: peak RSS (GB) / wall (s) / Mvox/s | "
               f"{gb:.2f} / {wall:.0f} / {np.prod(shape) / wall / 1e6:.2f} | | |")
         return 0
-    for L in (int(s) for s in args.sizes.split(",")):
+    for L in (() if args.inference_only else (int(s) for s in args.sizes.split(","))):
         big = L >= 128
         dt_o, sps_o = time_steps("ours", L, 2, 2 if big else 4)
         dt_r, sps_r = time_steps("ref", L, 1, 1 if big else 2)
         add((f"training step, batch 2, {L}³ (s/step)", f"{dt_o:.2f}", f"{dt_r:.2f}", f"{dt_r / dt_o:.1f}x"))
         add((f"training samples/s, {L}³", f"{sps_o:.3f}", f"{sps_r:.4f}", f"{sps_o / sps_r:.1f}x"))
         print(rows[-2], rows[-1], file=sys.stderr, flush=True)
+    if args.inference_only:
+        inference_rows(args, add)
+        return print_table(rows)
     dt_f, _ = time_steps("ours", 64, 2, 2)
     dt_n, _ = time_steps("ours", 64, 1, 2, impl="naive")
     add(("up-sampling block 64³ step (s): collapsed vs materialised", f"{dt_f:.2f}", f"{dt_n:.2f}",
@@ -203,22 +210,7 @@ def main(argv=None):
     add(("blind spot, batch 2 of 128³ (s): vectorised vs Python loop", f"{vec:.2f}", f"{loop:.2f}",
          f"{loop / vec:.0f}x"))
     print(rows[-2:], file=sys.stderr, flush=True)
-    with tempfile.TemporaryDirectory() as d:
-        mp = os.path.join(d, "model.pt")
-        make_model(mp)
-        for cfg in (PredictConfig(tta=1), PredictConfig(tile_size=128, overlap=8, tta=1)):  # without flips
-            r = inference_rate(mp, tuple(int(v) for v in args.infer_shape.split(",")), cfg)
-            add((f"inference output voxels/s (tile {cfg.tile_size}, overlap {cfg.overlap}, "
-                 f"margin {cfg.context(ModelConfig())})",
-                 f"{r / 1e6:.2f} M", "", ""))
-            print(rows[-1], file=sys.stderr, flush=True)
-        if not args.skip_big:
-            shape = tuple(int(s) for s in args.big_shape.split(","))
-            cfg = PredictConfig(tile_size=128, overlap=8, tta=1)
-            gb, wall = big_prediction(mp, shape, cfg, d)
-            add((f"predict_file {shape[2]}x{shape[1]}x{shape[0]} float32: peak RSS (GB) / wall (s) / Mvox/s",
-                 f"{gb:.2f} / {wall:.0f} / {np.prod(shape) / wall / 1e6:.2f}", "", ""))
-            print(rows[-1], file=sys.stderr, flush=True)
+    inference_rows(args, add)
     q = quality(args.quality_iters)
     add((f"quality, synthetic 48x64x64, {args.quality_iters} its of 2x32³: PSNR dB / SSIM",
          f"{q['ours'][0]:.2f} / {q['ours'][1]:.3f}", f"{q['ref'][0]:.2f} / {q['ref'][1]:.3f}",
@@ -228,12 +220,51 @@ def main(argv=None):
     params_o = sum(p.numel() for p in SCNet(ModelConfig()).parameters())
     params_r = sum(p.numel() for p in ReferenceSCNet().parameters())
     add(("parameters", f"{params_o:,}", f"{params_r:,}", ""))
+    return print_table(rows)
+
+
+def print_table(rows) -> int:
     print(f"\nSC-Net engine speed ({os.cpu_count()} CPU threads, torch {torch.__version__})\n")
     print("| measure | ours | reference | ratio / note |")
     print("|---|---|---|---|")
     for r in rows:
         print("| " + " | ".join(r) + " |")
     return 0
+
+
+def inference_rows(args, add) -> None:
+    """Output voxels/s without flips per tile size (what the tiling context costs), at the user's
+    defaults (default tile and flips, with the minutes for a 512x512x200 tomogram), and the big file."""
+    with tempfile.TemporaryDirectory() as d:
+        mp = os.path.join(d, "model.pt")
+        make_model(mp)
+        shape = tuple(int(v) for v in args.infer_shape.split(","))
+        tiles = [int(v) for v in args.tiles.split(",")]
+        base = None
+        for t in tiles:
+            cfg = PredictConfig(tile_size=t, tta=1)
+            r = inference_rate(mp, shape, cfg)
+            base = base or r
+            add((f"inference output voxels/s, no flips (tile {t}, overlap {cfg.overlap}, margin "
+                 f"{cfg.context(ModelConfig())}){' = default tile' if t == PredictConfig().tile_size else ''}",
+                 f"{r / 1e6:.2f} M", "", f"{r / base:.2f}x tile {tiles[0]}"))
+            print(rows_tail(add), file=sys.stderr, flush=True)
+        d_cfg = PredictConfig()  # the user's defaults: default tile, DEFAULT_TTA flips
+        r = inference_rate(mp, (max(32, shape[0] // 2),) + shape[1:], d_cfg)
+        add((f"inference output voxels/s at the defaults (tile {d_cfg.tile_size}, {d_cfg.tta} flips)",
+             f"{r / 1e6:.3f} M", "", f"512x512x200 in {512 * 512 * 200 / r / 60:.1f} min"))
+        print(rows_tail(add), file=sys.stderr, flush=True)
+        if not args.skip_big:
+            shape = tuple(int(s) for s in args.big_shape.split(","))
+            gb, wall = big_prediction(mp, shape, PredictConfig(tta=1), d)
+            add((f"predict_file {shape[2]}x{shape[1]}x{shape[0]} float32, no flips: peak RSS (GB) / wall (s) / "
+                 f"Mvox/s", f"{gb:.2f} / {wall:.0f} / {np.prod(shape) / wall / 1e6:.2f}", "", ""))
+            print(rows_tail(add), file=sys.stderr, flush=True)
+
+
+def rows_tail(add):
+    """The row just added (``add`` is a list's append)."""
+    return add.__self__[-1]
 
 
 if __name__ == "__main__":

@@ -18,9 +18,76 @@ from . import choices, rules
 from .device import DEVICE_HELP
 from .errors import SCNetInputError
 
-def opt(default, help_text: str):
-    """A config field: its default and the one help text the CLI and the plugin's forms show."""
-    return field(default=default, metadata={"help": help_text})
+def opt(default, help_text: str, *, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False,
+        choices=None, hint: str = ""):
+    """A config field: its default, the one help text the CLI and the plugin's forms show, and its bounds
+    (``lo``/``hi``, open or closed) or ``choices``; ``hint`` ends the error message of a value outside them."""
+    return field(default=default, metadata={"help": help_text, "lo": lo, "hi": hi, "lo_open": lo_open,
+                                            "hi_open": hi_open, "choices": choices, "hint": hint})
+
+
+def bounds_text(f) -> str:
+    """``in [0, 1)``, ``>= 1``, ``in 1..5``, ``one of a, b``: what a field accepts, from its metadata."""
+    m = f.metadata
+    if m.get("choices"):
+        return "one of " + ", ".join(m["choices"])
+    lo, hi = m.get("lo"), m.get("hi")
+    whole = "int" in _type_name(f) and "float" not in _type_name(f)
+    if lo is not None and hi is not None:
+        if whole and not m["lo_open"] and not m["hi_open"]:
+            return f"in {lo:g}..{hi:g}"
+        return f"in {'(' if m['lo_open'] else '['}{lo:g}, {hi:g}{')' if m['hi_open'] else ']'}"
+    if lo is not None:
+        return f"{'>' if m['lo_open'] else '>='} {lo:g}"
+    if hi is not None:
+        return f"{'<' if m['hi_open'] else '<='} {hi:g}"
+    return ""
+
+
+def _type_name(f) -> str:
+    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+
+
+def option_errors(cls, opts: dict, label: str = "Training option"):
+    """One loop over the fields' metadata: type, choices and bounds of each option in ``opts`` (absent
+    or None = unset, not checked).  Returns (messages, names of the options that failed)."""
+    errors, failed = [], set()
+    for f in fields(cls):
+        if f.name not in opts or opts[f.name] is None:
+            continue
+        v, t, m = opts[f.name], _type_name(f), f.metadata
+
+        def bad(why):
+            errors.append(f"{label} {f.name}={v!r}: {why}.")
+            failed.add(f.name)
+        if "bool" in t:
+            if not isinstance(v, bool):
+                bad("must be true or false")
+            continue
+        if "float" in t:
+            if not rules.is_number(v):
+                bad("must be a finite number")
+                continue
+        elif "int" in t:
+            if not rules.is_int(v):
+                bad("must be an integer")
+                continue
+        if m.get("choices") and v not in m["choices"]:
+            bad(f"must be {bounds_text(f)}")
+            continue
+        lo, hi = m.get("lo"), m.get("hi")
+        if (lo is not None and (v < lo or (m["lo_open"] and v == lo))) or \
+                (hi is not None and (v > hi or (m["hi_open"] and v == hi))):
+            bad(f"must be {bounds_text(f)}" + (f" ({m['hint']})" if m.get("hint") else ""))
+    return errors, failed
+
+
+def train_option_errors(opts: dict) -> list:
+    """Every error of training options (keys = :class:`TrainConfig` fields; absent keys are not checked):
+    the declared bounds of each field, then the rules across fields (:func:`scnet.rules.train_cross_errors`)
+    on the fields that passed.  The CLI, ``TrainConfig.validate`` and the plugin's form call this."""
+    errors, failed = option_errors(TrainConfig, opts)
+    return errors + rules.train_cross_errors({k: v for k, v in opts.items() if k not in failed})
 
 
 def help_of(cls, name: str) -> str:
@@ -43,50 +110,49 @@ class TrainConfig:
 
     mode: str = opt("auto", "auto = halves when even/odd half tomograms are given, else single; single = the "
                             "paper's volumetric blind spot on one tomogram; halves = even->odd / odd->even half "
-                            "tomograms (Noise2Noise), the paper's prior constraints optional")
+                            "tomograms (Noise2Noise), the paper's prior constraints optional", choices=choices.TRAIN_MODES)
     patch_size: int = opt(64, "edge of the cubic training patches in voxels (paper: 128); a multiple of "
-                              f"2^(depth-1) with the up-sampling block ({_MULTIPLE} at depth {_DEPTH}), at most "
-                              f"{rules.MAX_PATCH}")
-    batch_size: int = opt(2, "patches per iteration (paper: 2)")
+                              f"2^(depth-1) with the up-sampling block ({_MULTIPLE} at depth {_DEPTH})", lo=1, hi=rules.MAX_PATCH, hint="memory grows with its cube; the paper uses 128")
+    batch_size: int = opt(2, "patches per iteration (paper: 2)", lo=1)
     epochs: int = opt(0, "0 = train until the held-out validation loss stops improving; N = exactly N epochs "
-                         "(paper: 15)")
-    iterations_per_epoch: int = opt(choices.ITERATIONS_PER_EPOCH, "iterations between two validations (one epoch)")
-    min_iterations: int = opt(choices.MIN_ITERATIONS, "automatic stop: never before this many iterations")
-    max_iterations: int = opt(choices.MAX_ITERATIONS, "automatic stop: always at this many iterations")
-    patience: int = opt(choices.PATIENCE, "automatic stop: validations without improvement before stopping")
+                         "(paper: 15)", lo=0, hint="0 = stop when the validation loss has converged")
+    iterations_per_epoch: int = opt(choices.ITERATIONS_PER_EPOCH, "iterations between two validations (one epoch)", lo=1)
+    min_iterations: int = opt(choices.MIN_ITERATIONS, "automatic stop: never before this many iterations", lo=0)
+    max_iterations: int = opt(choices.MAX_ITERATIONS, "automatic stop: always at this many iterations", lo=1)
+    patience: int = opt(choices.PATIENCE, "automatic stop: validations without improvement before stopping", lo=1)
     min_delta: float = opt(choices.MIN_DELTA, "automatic stop: relative improvement of the smoothed validation "
-                                              "loss that counts")
-    max_minutes: float = opt(0.0, "wall-clock budget in minutes (0 = none); the best model so far is kept")
-    lr: float = opt(4e-4, "Adam learning rate (paper: 4e-4)")
-    beta1: float = opt(0.5, "Adam beta1 (paper: 0.5)")
-    beta2: float = opt(0.999, "Adam beta2 (paper: 0.999)")
-    blindspot_size: int = opt(3, "edge n of the n x n x n blind-spot blocks (paper: 3)")
+                                              "loss that counts", lo=0, hi=1, hi_open=True)
+    max_minutes: float = opt(0.0, "wall-clock budget in minutes (0 = none); the best model so far is kept", lo=0, hint="0 = no time limit")
+    lr: float = opt(4e-4, "Adam learning rate (paper: 4e-4)", lo=0, lo_open=True, hint="the paper uses 4e-4")
+    beta1: float = opt(0.5, "Adam beta1 (paper: 0.5)", lo=0, hi=1, hi_open=True)
+    beta2: float = opt(0.999, "Adam beta2 (paper: 0.999)", lo=0, hi=1, hi_open=True)
+    blindspot_size: int = opt(3, "edge n of the n x n x n blind-spot blocks (paper: 3)", lo=1)
     blindspot_ratio: float = opt(0.1, "blind-spot ratio per patch (paper: 0.1); its meaning is set by "
-                                      "blindspot_ratio_of")
+                                      "blindspot_ratio_of", lo=0, hi=1, lo_open=True)
     blindspot_ratio_of: str = opt("replaced", "replaced = fraction of voxels replaced (paper §5.1); centres = "
                                               "fraction of block centres (public code; 10% centres replace ~94% "
-                                              "of the voxels)")
+                                              "of the voxels)", choices=choices.BLINDSPOT_RATIO_OF)
     use_expectancy: bool = opt(True, "use the expectancy-constraint loss L_exp, eq. 7")
-    lambda_rec: Optional[float] = opt(None, "weight of L_rec, eq. 2 (default: 0.6; single mode without L_exp 0.8)")
+    lambda_rec: Optional[float] = opt(None, "weight of L_rec, eq. 2 (default: 0.6; single mode without L_exp 0.8)", lo=0, hint="or null for the mode's default")
     lambda_smooth: Optional[float] = opt(None, "weight of L_smooth, eq. 5 (default: single mode 0.1 = the paper, "
-                                               "halves mode 0)")
+                                               "halves mode 0)", lo=0, hint="or null for the mode's default")
     lambda_exp: Optional[float] = opt(None, "weight of L_exp, eq. 7 (default: single mode 0.2 = the paper (0 "
-                                            "without L_exp), halves mode 0)")
+                                            "without L_exp), halves mode 0)", lo=0, hint="or null for the mode's default")
     lambda_reg: Optional[float] = opt(None, "weight of L_reg = ||grad f||_1 (default: single mode 0.01 = the "
-                                            "paper, halves mode 0)")
+                                            "paper, halves mode 0)", lo=0, hint="or null for the mode's default")
     wedge: bool = opt(False, "halves mode: also fill the missing wedge (sub-volumes rotated, the wedge re-applied "
                              "to the input, the loss where the other half has data; needs tilt_range)")
     tilt_range: str = opt("", "MIN,MAX tilt angles in degrees of the tilt series (about Y), for wedge; the "
                               "plugin reads them from the tomograms' acquisition")
-    expectancy_kernel: int = opt(5, "edge S of the S^3 local-expectancy kernel, eq. 6")
+    expectancy_kernel: int = opt(5, "edge S of the S^3 local-expectancy kernel, eq. 6", lo=1, hint="the paper uses 5")
     sobel_3d: bool = opt(False, "Sobel gradients along X, Y and Z instead of X and Y only (eq. 4)")
     upsampling_block: bool = opt(choices.NETWORK_DEFAULTS["upsampling_block"],
                                  "the 2x up-sampling block before the encoder (paper §4.2)")
     base_width: int = opt(choices.NETWORK_DEFAULTS["base_width"],
-                          "channels at the first network level (doubled per level)")
-    depth: int = opt(_DEPTH, "encoder/decoder levels, 1..5 (measured default; the paper's code: 3)")
-    val_fraction: float = opt(0.1, "fraction of the longest axis held out for the validation loss")
-    seed: int = opt(0, "random seed (same seed + same options = same model)")
+                          "channels at the first network level (doubled per level)", lo=1, hi=1024)
+    depth: int = opt(_DEPTH, "encoder/decoder levels (measured default; the paper's code: 3)", lo=1, hi=5, hint="the paper's code uses 3")
+    val_fraction: float = opt(0.1, "fraction of the longest axis held out for the validation loss", lo=0, hi=0.5, hi_open=True)
+    seed: int = opt(0, "random seed (same seed + same options = same model)", lo=0, hi=rules.SEED_MAX)
     device: str = opt("cpu", DEVICE_HELP)
 
     # ---------------------------------------------------------------
@@ -117,7 +183,7 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise SCNetInputError for the first bad option (rules in :mod:`scnet.rules`, shared with the plugin)."""
-        errors = rules.train_option_errors(self.to_dict())
+        errors = train_option_errors(self.to_dict())
         if errors:
             raise SCNetInputError(errors[0] if len(errors) == 1 else " ".join(errors))
         from .device import resolve_device

@@ -82,7 +82,6 @@ def _round_up(n: int, m: int) -> int:
 
 
 TTA_FLIPS = ((), (2,), (1,), (1, 2), (0,), (0, 2), (0, 1), (0, 1, 2))  # first n used for tta = n
-TTA_CHOICES = rules.TTA_CHOICES
 
 
 def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int, tta: int = 1,

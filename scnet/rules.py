@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence
 
-from .choices import BLINDSPOT_RATIO_OF as RATIO_OF, RADIAL_TEXT, TRAIN_MODES, TTA_CHOICES  # noqa: F401
+from .choices import RADIAL_TEXT, TTA_CHOICES
+
 SEED_MAX = 2 ** 32 - 2          # numpy/torch seeds are unsigned; the training uses seed and seed + 1
 MIN_TILE = 8
 MAX_PATCH = 512   # training patch edge: 512^3 float32 activations already need tens of GB
@@ -23,11 +24,13 @@ TRAIN_OUTPUTS = ("model.pt", "checkpoint.pt", "loss_log.csv", "train_config.json
 SAMPLING_TOLERANCE = 0.01       # relative voxel-size difference tolerated between model and tomogram
 
 
-def _num(v) -> bool:
+def is_number(v) -> bool:
+    """A finite int or float (not a bool)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _int(v) -> bool:
+def is_int(v) -> bool:
+    """An int (not a bool)."""
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -36,8 +39,10 @@ def network_multiple(depth: int, upsampling_block: bool) -> int:
     return 2 ** (depth - 1) if upsampling_block else 2 ** depth
 
 
-def train_option_errors(opts: Dict[str, object]) -> List[str]:
-    """Errors for training options (keys = ``TrainConfig`` field names; absent keys are not checked)."""
+def train_cross_errors(opts: Dict[str, object]) -> List[str]:
+    """The training rules across options (keys = ``TrainConfig`` field names, values already within their
+    declared bounds; absent keys are not checked).  Each field's own type and bounds are declared once,
+    in :mod:`scnet.config`, whose ``train_option_errors`` runs both."""
     errors: List[str] = []
 
     def bad(name, why):
@@ -46,71 +51,23 @@ def train_option_errors(opts: Dict[str, object]) -> List[str]:
     def has(name):
         return name in opts and opts[name] is not None
 
-    for name in ("patch_size", "batch_size", "epochs", "iterations_per_epoch", "blindspot_size",
-                 "expectancy_kernel", "base_width", "depth", "seed", "patience", "min_iterations",
-                 "max_iterations"):
-        if has(name) and not _int(opts[name]):
-            bad(name, "must be an integer")
-    for name in ("lr", "beta1", "beta2", "blindspot_ratio", "val_fraction"):
-        if has(name) and not _num(opts[name]):
-            bad(name, "must be a finite number")
-    if errors:
-        return errors
-    depth = opts.get("depth")
-    if has("depth") and not 1 <= depth <= 5:
-        bad("depth", "use 1..5 (the paper uses 3)")
-    if has("base_width") and not 1 <= opts["base_width"] <= 1024:
-        bad("base_width", "must be in 1..1024 (channels at the first network level; default 8)")
-    for name in ("batch_size", "blindspot_size", "expectancy_kernel", "patience", "max_iterations"):
-        if has(name) and opts[name] < 1:
-            bad(name, "must be >= 1")
-    auto_stop = "max_iterations" in opts  # automatic stop: epochs 0 = until the validation loss converged
-    if has("epochs") and opts["epochs"] < (0 if auto_stop else 1):
-        bad("epochs", "must be >= 0 (0 = stop when the validation loss has converged)" if auto_stop
-            else "must be >= 1")
-    if has("mode") and opts["mode"] not in TRAIN_MODES:
-        bad("mode", f"must be one of {', '.join(TRAIN_MODES)}")
-    if has("min_iterations") and has("max_iterations") and not 0 <= opts["min_iterations"] <= opts["max_iterations"]:
-        bad("min_iterations", f"must be in [0, max_iterations={opts['max_iterations']}]")
-    if has("min_delta") and not (_num(opts["min_delta"]) and 0 <= opts["min_delta"] < 1):
-        bad("min_delta", "must be in [0, 1)")
-    if has("max_minutes") and not (_num(opts["max_minutes"]) and opts["max_minutes"] >= 0):
-        bad("max_minutes", "must be >= 0 (0 = no time limit)")
     if has("patch_size"):
-        ps = opts["patch_size"]
+        ps, depth = opts["patch_size"], opts.get("depth")
         bs = opts.get("blindspot_size") or 1
-        m = network_multiple(depth, bool(opts.get("upsampling_block", True))) \
-            if has("depth") and 1 <= depth <= 5 else 1
+        m = network_multiple(depth, bool(opts.get("upsampling_block", True))) if has("depth") else 1
         if ps < max(m, 2 * bs + 2) or ps % m:
             bad("patch_size", f"must be a multiple of {m} and > {2 * bs + 1}")
         elif has("expectancy_kernel") and opts["expectancy_kernel"] > ps:
             bad("expectancy_kernel", f"must be at most the patch size ({ps}); the paper uses 5")
-    if has("patch_size") and opts["patch_size"] > MAX_PATCH:
-        bad("patch_size", f"must be at most {MAX_PATCH} (memory grows with its cube; the paper uses 128)")
-    if has("iterations_per_epoch") and opts["iterations_per_epoch"] < (1 if auto_stop else 0):
-        bad("iterations_per_epoch", "must be >= 1" if auto_stop else "must be >= 0 (0 = automatic)")
-    if has("blindspot_ratio_of") and opts["blindspot_ratio_of"] not in RATIO_OF:
-        bad("blindspot_ratio_of", f"must be one of {', '.join(RATIO_OF)}")
-    if has("blindspot_ratio"):
-        r, of = opts["blindspot_ratio"], opts.get("blindspot_ratio_of", "replaced")
-        if not 0 < r <= 1 or (of == "replaced" and r >= 1):
-            bad("blindspot_ratio", "must be in (0, 1) (replaced voxels) or (0, 1] (centres)")
-    if has("lr") and not opts["lr"] > 0:
-        bad("lr", "must be a finite number > 0 (the paper uses 4e-4)")
-    for name in ("beta1", "beta2"):
-        if has(name) and not 0 <= opts[name] < 1:
-            bad(name, "must be in [0, 1)")
-    if has("val_fraction") and not 0 <= opts["val_fraction"] < 0.5:
-        bad("val_fraction", "must be in [0, 0.5)")
-    for name in ("lambda_rec", "lambda_smooth", "lambda_exp", "lambda_reg"):
-        if has(name) and (not _num(opts[name]) or opts[name] < 0):
-            bad(name, "must be >= 0 (or null for the paper default)")
+    if has("min_iterations") and has("max_iterations") and opts["min_iterations"] > opts["max_iterations"]:
+        bad("min_iterations", f"must be in [0, max_iterations={opts['max_iterations']}]")
+    if has("blindspot_ratio") and opts.get("blindspot_ratio_of", "replaced") == "replaced" \
+            and opts["blindspot_ratio"] >= 1:
+        bad("blindspot_ratio", "must be in (0, 1) (replaced voxels) or (0, 1] (centres)")
     lambdas = [opts.get(n) for n in ("lambda_rec", "lambda_smooth", "lambda_exp", "lambda_reg")]
-    if all(_num(v) and v == 0 for v in lambdas):
+    if all(is_number(v) and v == 0 for v in lambdas):
         errors.append("Training options lambda_rec/smooth/exp/reg are all 0: nothing would be learned. Give "
                       "lambda_rec > 0 (default 0.6) or leave the weights unset.")
-    if has("seed") and not 0 <= opts["seed"] <= SEED_MAX:
-        bad("seed", f"must be in 0..{SEED_MAX}")
     if opts.get("wedge") and not str(opts.get("tilt_range") or "").strip():
         errors.append("Training option wedge needs the tilt range of the tilt series: give tilt_range MIN,MAX "
                       "in degrees (CLI --tilt-range -60,60; the plugin reads it from the tomograms).")
@@ -126,14 +83,14 @@ def train_option_errors(opts: Dict[str, object]) -> List[str]:
 
 def radial_errors(r1, r2, option: str = "--radial") -> List[str]:
     """The radial filter R1,R2 (cycles/pixel, IMOD -RADIAL): 0 < R1 <= 0.5, R2 >= 0, finite."""
-    if not (_num(r1) and _num(r2)) or not 0 < r1 <= 0.5 or r2 < 0:
+    if not (is_number(r1) and is_number(r2)) or not 0 < r1 <= 0.5 or r2 < 0:
         return [f"{option} {r1},{r2}: must be R1,R2 with 0 < R1 <= 0.5 and R2 >= 0 (cycles/pixel; default {RADIAL_TEXT})."]
     return []
 
 
 def seed_errors(seed, option: str = "--seed") -> List[str]:
     """Seeds are unsigned (numpy); 0..SEED_MAX."""
-    if not _int(seed) or not 0 <= seed <= SEED_MAX:
+    if not is_int(seed) or not 0 <= seed <= SEED_MAX:
         return [f"{option} {seed!r}: must be an integer in 0..{SEED_MAX}."]
     return []
 
@@ -141,13 +98,13 @@ def seed_errors(seed, option: str = "--seed") -> List[str]:
 def predict_option_errors(tile_size: int, overlap: int, tta: int = 1, margin: Optional[int] = 0) -> List[str]:
     """Errors for the tiling options of ``scnet predict`` / ``denoise``."""
     errors = []
-    if not _int(tile_size) or tile_size < MIN_TILE:
+    if not is_int(tile_size) or tile_size < MIN_TILE:
         errors.append(f"tile_size={tile_size!r} (--tile-size): must be an integer >= {MIN_TILE}.")
-    elif not _int(overlap) or not 0 <= overlap <= tile_size // 2:
+    elif not is_int(overlap) or not 0 <= overlap <= tile_size // 2:
         errors.append(f"overlap={overlap!r} (--overlap): must be an integer in 0..tile_size/2 ({tile_size // 2}).")
     if tta not in TTA_CHOICES:
         errors.append(f"tta={tta!r} (--tta): use one of {', '.join(map(str, TTA_CHOICES))} (flips averaged).")
-    if margin is not None and (not _int(margin) or margin < 0):
+    if margin is not None and (not is_int(margin) or margin < 0):
         errors.append(f"margin={margin!r} must be >= 0 (or None: the network's receptive radius).")
     return errors
 

@@ -73,3 +73,26 @@ def test_config_imports_without_torch_or_numpy():
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == [str(TrainConfig().patch_size), str(PredictConfig().tile_size)]
+
+
+def test_every_declared_bound_is_enforced_and_named():
+    """One loop over the metadata: a value just outside each declared bound (or choice) is refused with
+    the field's name and the accepted range; the defaults pass."""
+    from dataclasses import fields
+    from scnet.config import TrainConfig, bounds_text, train_option_errors
+    assert train_option_errors(TrainConfig().to_dict()) == []
+    checked = 0
+    for f in fields(TrainConfig):
+        m = f.metadata
+        outside = []
+        if m.get("choices"):
+            outside.append("no-such-choice")
+        if m.get("lo") is not None:
+            outside.append(m["lo"] if m["lo_open"] else m["lo"] - 1)
+        if m.get("hi") is not None:
+            outside.append(m["hi"] if m["hi_open"] else m["hi"] + 1)
+        for v in outside:
+            errs = train_option_errors({f.name: v})
+            assert any(f"{f.name}={v!r}" in e and bounds_text(f) in e for e in errs), (f.name, v, errs)
+            checked += 1
+    assert checked >= 25

@@ -61,7 +61,7 @@ def test_default_weights_follow_paper():
 @pytest.mark.parametrize("ratio_of", ["replaced", "centres"])
 def test_training_draws_the_configured_blind_spot(ratio_of, tmp_path, monkeypatch):
     """train_model hands blindspot_replace the centre ratio that gives 10% replaced (or 10% centres)."""
-    import scnet.train as train_mod
+    import scnet.steps as train_mod  # where the training step draws its blind spot
     seen = []
     real = train_mod.blindspot_replace
 

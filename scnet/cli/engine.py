@@ -33,7 +33,7 @@ def _opt_float(s: str):
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
-    from ..config import TrainConfig, help_of
+    from ..config import TrainConfig, bounds_text, help_of
     g = p.add_argument_group("training options (also settable in --config JSON; defaults shown)")
     defaults = TrainConfig()
     for f in fields(TrainConfig):
@@ -50,7 +50,8 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
             typ, meta = str, "S"
         flag = {"nargs": "?", "const": True} if typ is _bool else {}  # --wedge alone = --wedge true
         g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, type=typ, default=None,
-                       metavar=meta, **flag, help=f"{help_of(TrainConfig, f.name).replace('%', '%%')} [{getattr(defaults, f.name)}]")
+                       metavar=meta, **flag, help=f"{help_of(TrainConfig, f.name).replace('%', '%%')}"
+                       + (f"; {bounds_text(f)}" if bounds_text(f) else "") + f" [{getattr(defaults, f.name)}]")
     g.add_argument("--config", metavar="CFG.json", help="training options from a JSON file")
     g.add_argument("--save-config", metavar="CFG.json", help="write the resulting options as JSON and go on")
 

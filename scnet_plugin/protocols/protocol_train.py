@@ -5,6 +5,7 @@ Long (~390 lines) because the form declares every paper option with its help; th
 help texts come from scnet.config, the rules from scnet.rules.
 """
 import os
+from dataclasses import fields
 from enum import Enum
 
 import pyworkflow.protocol.params as params
@@ -13,9 +14,8 @@ from pyworkflow.utils import makePath
 from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG, TRAIN_MODES,
                          TRAIN_SUMMARY)
 from scnet.choices import DEFAULT_SELF_PRIOR, NETWORK_DEFAULTS, SELF_PRIORS
-from scnet.config import TrainConfig, help_of
+from scnet.config import TrainConfig, bounds_text, help_of, train_option_errors
 from scnet.modelscan import init_model_errors, model_file_errors, model_file_network
-from scnet.rules import train_option_errors
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
@@ -34,7 +34,9 @@ LAMBDA_FIELDS = {"lambdaRec": "lambda_rec", "lambdaSmooth": "lambda_smooth", "la
 
 
 def _help(name):
-    return help_of(TrainConfig, name)[0].upper() + help_of(TrainConfig, name)[1:] + "."
+    text = help_of(TrainConfig, name)
+    accepted = bounds_text({f.name: f for f in fields(TrainConfig)}[name])
+    return text[0].upper() + text[1:] + (f" Accepted: {accepted}." if accepted else ".")
 
 
 class TrainOutputs(Enum):
@@ -326,7 +328,7 @@ class ProtSCNetTrain(ProtSCNetBase):
                               f"{', '.join(map(str, noRange))} do not record (acquisition angle min/max): give "
                               f"'Tilt range' as MIN,MAX degrees.")
             cfg["tilt_range"] = cfg["tilt_range"] or next((self._tiltRange(t) for t, _ in self._pairs()), "")
-        errors += train_option_errors(cfg)  # the engine's TrainConfig rules (scnet.rules), not re-typed
+        errors += train_option_errors(cfg)  # the engine's declared bounds and rules (scnet.config), not re-typed
         init = self.initModel.get()
         if init is not None:
             path = init.getPath()
