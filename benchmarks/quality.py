@@ -59,6 +59,7 @@ LABELS = {
     "scnet": "SC-Net single (paper)",
     "scnet_halves": "SC-Net halves (default)",
     "scnet_wedge": "SC-Net halves + wedge",
+    "scnet_split": "SC-Net split (one tomogram)",
     "scnet_tomo": "SC-Net single, prior from the tomogram",
     "gaussian": "Gaussian 3D",
     "oracle": "Gaussian, oracle σ",
@@ -162,12 +163,12 @@ def run_method(name, case, args, halves):
         outs = n2v_denoise(noisy, others=vols[1:], epochs=args.n2v_epochs, steps_per_epoch=args.n2v_steps,
                            patch_size=args.n2v_patch, batch_size=4, seed=1)
         note = f"careamics N2V 3D, {args.n2v_epochs} epochs x {args.n2v_steps} steps, batch 4, patch {args.n2v_patch}"
-    elif name in ("scnet", "scnet_noexp", "scnet_halves", "scnet_wedge", "scnet_tomo"):
+    elif name in ("scnet", "scnet_noexp", "scnet_halves", "scnet_wedge", "scnet_split", "scnet_tomo"):
         from scnet.config import PredictConfig
         from scnet.predict import predict_array
         from scnet.denoise import denoise_array
         cfg = _scnet_config(args, noisy.shape, name != "scnet_noexp", seed=0)
-        cfg.mode = "halves" if name in ("scnet_halves", "scnet_wedge") else "single"
+        cfg.mode = {"scnet_halves": "halves", "scnet_wedge": "halves", "scnet_split": "split"}.get(name, "single")
         if name == "scnet_wedge":  # the wedge-aware halves training (scnet.dewedge), the simulation's tilt range
             cfg.wedge = True
             cfg.tilt_range = f"{float(np.min(case['angles'])):g},{float(np.max(case['angles'])):g}"

@@ -110,7 +110,8 @@ class TrainConfig:
 
     mode: str = opt("auto", "auto = halves when even/odd half tomograms are given, else single; single = the "
                             "paper's volumetric blind spot on one tomogram; halves = even->odd / odd->even half "
-                            "tomograms (Noise2Noise), the paper's prior constraints optional", choices=choices.TRAIN_MODES)
+                            "tomograms (Noise2Noise), the paper's prior constraints optional; split = the even and odd rows "
+                            "along the tilt axis of ONE tomogram, trained like halves", choices=choices.TRAIN_MODES)
     patch_size: int = opt(64, "edge of the cubic training patches in voxels (paper: 128); a multiple of "
                               f"2^(depth-1) with the up-sampling block ({_MULTIPLE} at depth {_DEPTH})", lo=1, hi=rules.MAX_PATCH, hint="memory grows with its cube; the paper uses 128")
     batch_size: int = opt(2, "patches per iteration (paper: 2)", lo=1)
@@ -198,8 +199,8 @@ class TrainConfig:
                                       "one half against the other); give them or leave wedge off.")
             return "halves" if has_halves else "single"
         if self.wedge and self.mode == "single":
-            raise SCNetInputError("Training option wedge needs the halves mode (even and odd half tomograms); "
-                                  "the single mode cannot fill the wedge. Give the halves or leave wedge off.")
+            raise SCNetInputError("Training option wedge needs the halves or the split mode (two noise-independent "
+                                  "parts); the single mode cannot fill the wedge. Use one of them or leave wedge off.")
         if self.mode == "halves" and not has_halves:
             raise SCNetInputError("Training mode 'halves' needs the even and odd half tomograms "
                                   "(reconstructions of the even and odd tilts); give them or use mode 'single'.")
@@ -268,7 +269,9 @@ def _coerce(f, v, source):
 class PredictConfig:
     """Prediction (tiling) options of ``scnet predict`` and the denoise protocol."""
 
-    tile_size: int = opt(96, f"edge of the prediction tiles in voxels (>= {rules.MIN_TILE}); memory grows with its cube")
+    tile_size: int = opt(192, f"largest edge of the prediction tiles in voxels (>= {rules.MIN_TILE}); each axis gets "
+                              f"the fewest tiles of at most this edge, evenly sized (measured default: docs/benchmarks.md; "
+                              f"memory grows with its cube, ~5 GB at 192)")
     overlap: int = opt(16, "overlap of neighbouring tiles in voxels (0..tile/2), blended with cosine weights")
     device: str = opt("cpu", DEVICE_HELP)
     progress: bool = opt(False, "progress lines with ETA on stderr")

@@ -33,6 +33,7 @@ from . import rules
 from .io import VolumeWriter, read_volume
 from .model import SCNet
 from .modelfile import load_model_file
+from .split import row_views as split_views
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,18 @@ def _starts(n: int, t: int, overlap: int) -> List[int]:
     step = max(1, t - overlap)
     s = list(range(0, n - t, step))
     return s + [n - t]
+
+
+def balanced_tile(n: int, tile: int, overlap: int, multiple: int = 1) -> int:
+    """The tile edge along an axis of ``n`` voxels: as many tiles as edges of at most ``tile`` need, then
+    each as short as covers the axis evenly (no last tile mostly overlapping its neighbour: every tile
+    costs its edge plus the context on both sides).  The step between tiles stays a multiple of
+    ``multiple`` (the network's size multiple: its down-sampling grid then lines up in every window)."""
+    if n <= tile:
+        return n
+    k = math.ceil((n - overlap) / max(1, tile - overlap))
+    step = _round_up(math.ceil((n - overlap) / k), max(1, multiple))
+    return min(tile, step + overlap)
 
 
 def _ramp(t: int, overlap: int, left: bool, right: bool) -> np.ndarray:
@@ -133,7 +146,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     margin = cfg.context(model.cfg)
     shape = tuple(int(n) for n in volume.shape)
     Z, Y, X = shape
-    t = [min(cfg.tile_size, n) for n in shape]
+    t = [balanced_tile(n, cfg.tile_size, cfg.overlap, m) for n in shape]
     starts = [_starts(n, tt, cfg.overlap) for n, tt in zip(shape, t)]
     ramps = []   # per axis: list of 1D weights per tile start
     wsum = []    # per axis: summed 1D weights (> 0 everywhere)
@@ -189,24 +202,32 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
 
 
 def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None) -> np.ndarray:
-    """Denoise ``volume`` with a trained model; returns float32 in the input's intensity scale."""
+    """Denoise ``volume`` with a trained model; returns float32 in the input's intensity scale.
+    A split-mode model predicts the even and the odd rows along Y apart (:mod:`scnet.split`)."""
     cfg = cfg or PredictConfig()
     from .device import resolve_device, set_threads
     set_threads()
-    model, norm, _ = load_model(model_path, resolve_device(cfg.device))
+    model, norm, ck = load_model(model_path, resolve_device(cfg.device))
     vol = np.asarray(volume)
     if vol.ndim != 3:
         raise SCNetInputError(f"predict: expected a 3D volume, got shape {vol.shape}.")
     out = np.empty(vol.shape, np.float32)
-
-    def sink(z0, z1, rows):
-        out[z0:z1] = norm.invert(rows)
-
-    predict_stream(model, norm, vol, sink, (cfg or PredictConfig()).validate())
+    for rows_of, src in _row_sources(ck, vol):
+        def sink(z0, z1, rows, rows_of=rows_of):
+            out[z0:z1, rows_of] = norm.invert(rows)
+        predict_stream(model, norm, src, sink, cfg.validate())
     if not np.isfinite(out).all():
         raise SCNetInputError(f"The prediction with {model_path} holds NaN/Inf values; the model is unusable: "
                               "train it again.")
     return out
+
+
+def _row_sources(ck: dict, vol):
+    """(rows of the output along Y, the volume they are predicted from): all rows, or for a split-mode
+    model the even rows and the odd rows apart (views, no copy)."""
+    if ck.get("mode") == "split":
+        return list(zip((slice(0, None, 2), slice(1, None, 2)), split_views(vol)))
+    return [(slice(None), vol)]
 
 
 def uses_halves(ck: dict) -> bool:
@@ -247,7 +268,9 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
     model, norm, ck = load_model(model_path, resolve_device(cfg.device))
     vol, info = read_volume(in_mrc, mmap=True)
     check_sampling(ck, info.voxel_size, in_mrc, force)
-    sources = [(in_mrc, vol)]
+    # (name, rows of the output along Y, volume, weight): the input, its halves (mean), or its even/odd rows
+    sources = [(f"{in_mrc} {'even' if r.start == 0 else 'odd'} rows" if r.step else in_mrc, r, s, 1.0)
+               for r, s in _row_sources(ck, vol)]
     if halves and uses_halves(ck):
         sources = []
         for h in halves:
@@ -255,7 +278,7 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
             if hv.shape != vol.shape:
                 raise SCNetInputError(f"Half tomogram {h} has shape {hv.shape}, {in_mrc} has {vol.shape}: give the "
                                       f"half maps of that tomogram.")
-            sources.append((h, hv))
+            sources.append((h, slice(None), hv, 1.0 / len(halves)))
         if cfg.progress:
             print(f"[scnet predict] halves-mode model: {out_mrc} = mean of the predictions of {halves[0]} and "
                   f"{halves[1]}", file=sys.stderr, flush=True)
@@ -263,16 +286,16 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
         print("[scnet predict] the model was not trained in the halves mode: the half maps are not used",
               file=sys.stderr, flush=True)
     with VolumeWriter(out_mrc, vol.shape, info.voxel_size, info.origin) as w:
-        for k, (name, src) in enumerate(sources):
-            def sink(z0, z1, rows, k=k, name=name):
+        for k, (name, rows_of, src, weight) in enumerate(sources):
+            def sink(z0, z1, rows, k=k, name=name, rows_of=rows_of, weight=weight):
                 rows = norm.invert(rows)
                 if not np.isfinite(rows).all():
                     raise SCNetInputError(f"The prediction of {name} holds NaN/Inf (z rows {z0}..{z1}); {out_mrc} "
                                           f"was not written. The model {model_path} is unusable: train it again.")
-                if len(sources) > 1:
-                    rows *= np.float32(1.0 / len(sources))
-                if k == 0:
-                    w.data[z0:z1] = rows
+                if weight != 1.0:
+                    rows *= np.float32(weight)
+                if k == 0 or rows_of.step:  # the first source, or its own rows
+                    w.data[z0:z1, rows_of] = rows
                 else:
                     w.data[z0:z1] += rows
                 if z1 % 64 < z1 - z0 or z1 == src.shape[0]:

@@ -58,7 +58,7 @@ from .io import check_volume
 from .device import resolve_device, set_threads
 from .errors import SCNetInputError
 from .model import SCNet
-from . import modelfile, outputs, rules
+from . import modelfile, outputs, rules, split
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,8 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
         (_progress if progress else log.warning)(note)
         init_model = None
     init = modelfile.load_initial_weights(init_model, cfg.model_config().to_dict()) if init_model else None
+    if mode == "split":  # the even and odd rows along the tilt axis: a Noise2Noise pair from ONE tomogram
+        noisy, prior, halves = _split_inputs(noisy, prior, cfg, progress)
     with outputs.lock_folder(output_dir):
         return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
                              on_validation, init, init_model, prior_source)
@@ -142,14 +144,26 @@ class _Run:
     iteration: int = 0
     elapsed: float = 0.0
     init_model: Optional[str] = None
+    saved_mode: str = "single"   # the mode model.pt records (split trains with the halves steps)
 
     def path(self, name: str) -> str:
         return os.path.join(self.output_dir, name)
 
 
+def _split_inputs(noisy, prior, cfg, progress):
+    """The split mode's training data (:mod:`scnet.split`): the rows' mean (normalisation and patch
+    positions), the prior's even rows and the (even rows, odd rows) pair, all (Z, Y // 2, X)."""
+    even, odd = split.split_rows(noisy)
+    for why in rules.patch_volume_errors(cfg.patch_size, even.shape, "the tomogram's even rows"):
+        raise SCNetInputError(why)
+    if progress:
+        _progress(f"split mode: even and odd rows along Y (the tilt axis), {even.shape} each")
+    return 0.5 * (even + odd), split.split_rows(prior)[0], (even, odd)
+
+
 def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
                   on_validation, init=None, init_model=None, prior_source=None) -> str:
-    run = _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress)
+    run = _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress)  # split: halves steps
     if resume and os.path.exists(run.path("checkpoint.pt")):
         _resume(run, noisy)
     else:
@@ -161,11 +175,11 @@ def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, d
 
 def _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress) -> _Run:
     """Normalisation, the training sampler and the fixed validation patches, the network and optimiser."""
-    run = _Run(cfg, mode, device, output_dir, progress)
+    run = _Run(cfg, "halves" if mode == "split" else mode, device, output_dir, progress, saved_mode=mode)
     run.norm = norm = fit_normalisation(noisy, prior)
     nz = norm.apply(noisy)
     pz = norm.apply_prior(prior)
-    hz = _prepare_halves(halves, noisy, norm) if mode == "halves" else None
+    hz = _prepare_halves(halves, noisy, norm) if mode in ("halves", "split") else None
     axis, tr, va = split_train_val(nz.shape, cfg.val_fraction)
     extra_tr = [take(h, axis, tr) for h in hz] if hz else []
     run.sampler = PatchSampler(take(nz, axis, tr), take(pz, axis, tr), cfg.patch_size, extra=extra_tr)
@@ -237,7 +251,7 @@ def _loop(run: _Run, noisy, on_validation, fine_tuning: bool) -> str:
         if fine_tuning:
             _progress(f"starting from the weights of {run.init_model} (fine-tuning)")
         wedge = f", filling the missing wedge {cfg.tilt_range}" if cfg.wedge else ""
-        _progress(f"SC-Net training ({run.mode} mode{wedge}): {rule}, batch {cfg.batch_size} of {cfg.patch_size}^3, "
+        _progress(f"SC-Net training ({run.saved_mode} mode{wedge}): {rule}, batch {cfg.batch_size} of {cfg.patch_size}^3, "
                   f"{sum(p.numel() for p in model.parameters())} parameters, device {run.device}")
     reason = None
     with open(run.path("loss_log.csv"), "a", newline="") as fh:
@@ -305,9 +319,9 @@ def _finish(run: _Run, reason: str, voxel_size, prior_source) -> str:
     if run.best_state is not None:
         run.model.load_state_dict(run.best_state)
     model_path = run.path("model.pt")
-    save_model(model_path, run.model, run.cfg, run.norm, voxel_size, run.mode)
+    save_model(model_path, run.model, run.cfg, run.norm, voxel_size, run.saved_mode)
     st = run.stopper
-    summary = {"mode": run.mode, "iterations": run.iteration, "epochs": run.epoch, "seconds": round(run.elapsed, 1),
+    summary = {"mode": run.saved_mode, "iterations": run.iteration, "epochs": run.epoch, "seconds": round(run.elapsed, 1),
                "stop_reason": reason, "stop_explanation": st.explain(reason, run.iteration),
                "best_iteration": st.state["best_iteration"], "best_val_loss": st.state["best"],
                "init_model": os.path.abspath(run.init_model) if run.init_model else None,

@@ -111,3 +111,21 @@ def test_bad_model_file(tmp_path):
         load_model(str(p))
     with pytest.raises(SCNetInputError, match="not found"):
         load_model(str(tmp_path / "none.pt"))
+
+
+def test_default_tiling_is_balanced_aligned_and_exact(model_path):
+    """The default tile (PredictConfig) over a long axis: the fewest tiles, evenly sized, steps on the
+    network's grid, and the tiled prediction equals the whole-volume one to float tolerance."""
+    from scnet.predict import _starts, balanced_tile
+    d = PredictConfig()
+    for n in (100, 400, 512, 1000):
+        t = balanced_tile(n, d.tile_size, d.overlap, 8)
+        starts = _starts(n, t, d.overlap)
+        fewest = 1 if n <= d.tile_size else -(-(n - d.overlap) // (d.tile_size - d.overlap))
+        assert t <= d.tile_size and len(starts) == fewest and starts[-1] + t == n, (n, t, starts)
+        assert all(s % 8 == 0 for s in starts[:-1]) and (n <= d.tile_size or (t - d.overlap) % 8 == 0)
+    _, noisy, _ = synthetic_pair((16, 16, 400), seed=3)
+    vol = 10 + 4 * noisy
+    tiled = predict_array(model_path, vol, PredictConfig(tta=1))
+    whole = _whole(model_path, vol)
+    assert np.allclose(tiled, whole, atol=1e-4 * np.abs(whole).max()), np.abs(tiled - whole).max()

@@ -96,7 +96,9 @@ class ProtSCNetTrain(ProtSCNetBase):
                            "volumetric blind spot on one tomogram. halves: even->odd and odd->even (Noise2Noise; "
                            "the noise of the two halves is independent, while the noise of a back-projection is "
                            "correlated along the rays, which a blind spot cannot hide) with the paper's "
-                           "constraints against the prior.")
+                           "constraints against the prior. split: the even and the odd rows along the tilt axis "
+                           "of ONE tomogram as the two halves (the rows of a single-axis reconstruction have "
+                           "independent noise), for tomograms without half maps.")
         form.addParam("wedge", params.BooleanParam, default=_D.wedge, label="Fill the missing wedge?",
                       condition=f"trainingMode!={TRAIN_MODES.index('single')}",
                       help=_help("wedge") + " Halves mode only.")
@@ -235,7 +237,7 @@ class ProtSCNetTrain(ProtSCNetBase):
         args = ["train", "--noisy", noisy, "--output-dir", out, "--config", cfgPath]
         args += ["--prior", prior.getFileName()] if prior is not None else ["--prior-from", self._priorFrom()]
         halves = self._halves(self.inputTomograms.get().getItem("_tsId", tsId))
-        if halves and TRAIN_MODES[self.trainingMode.get()] != "single":
+        if halves and TRAIN_MODES[self.trainingMode.get()] in ("auto", "halves"):
             args += ["--even", halves[0], "--odd", halves[1]]
         init = self.initModel.get()
         if os.path.exists(os.path.join(out, CHECKPOINT_FILE)):  # Scipion 'Continue': resume
@@ -318,10 +320,10 @@ class ProtSCNetTrain(ProtSCNetBase):
         if cfg["wedge"]:
             mode = TRAIN_MODES[self.trainingMode.get()]
             noHalves = [t.getTsId() for t, _ in self._pairs() if not self._halves(t)]
-            if mode == "single" or noHalves:
-                errors.append("'Fill the missing wedge' trains one half against the other: it needs the halves "
-                              "mode and even/odd half maps" + (f" (tomograms {', '.join(map(str, noHalves))} have "
-                                                               f"none)" if noHalves else "") + ".")
+            if mode == "single" or (noHalves and mode != "split"):
+                errors.append("'Fill the missing wedge' trains one half against the other: it needs the split "
+                              "mode, or the halves mode and even/odd half maps" + (
+                                  f" (tomograms {', '.join(map(str, noHalves))} have none)" if noHalves else "") + ".")
             noRange = [t.getTsId() for t, _ in self._pairs() if not self._tiltRange(t)]
             if noRange:
                 errors.append(f"'Fill the missing wedge' needs the tilt range, which tomograms "

@@ -172,6 +172,25 @@ class TestHalvesFromTomoImport(BaseTest):
         self.assertTrue(np.isfinite(v).all())
         self.assertRegex(self._log(dn), r"\[scnet predict\] tile \d+/\d+, ETA")
 
+    def test_split_mode_on_one_imported_tomogram_then_denoise(self):
+        """mode split on a tomogram without half maps: trained on its even/odd rows, denoised in full."""
+        tr = self.newProtocol(ProtSCNetTrain, patchSize=32, epochs=1, iterationsPerEpoch=2, trainingMode=3)
+        tr.inputTomograms.set(self.sets["full"])
+        self.assertEqual(tr.validate(), [])
+        self.launchProtocol(tr)
+        with open(os.path.join(tr._getExtraPath(f"model_{real_data.TS_ID}"), TRAIN_SUMMARY)) as fh:
+            self.assertEqual(json.load(fh)["mode"], "split")
+        self.assertIn("split mode: even and odd rows", self._log(tr))
+        dn = self.newProtocol(ProtSCNetDenoise, tta=0)
+        dn.inputModel.set(tr.Models)
+        dn.inputTomograms.set(self.sets["full"])
+        self.launchProtocol(dn)
+        px, v = _header(dn.Tomograms.getFirstItem().getFileName())
+        _, raw = _header(self.sets["full"].getFirstItem().getFileName())
+        self.assertEqual(v.shape, raw.shape)
+        self.assertTrue(np.isfinite(v).all())
+        self.assertAlmostEqual(px, real_data.PIXEL, places=2)
+
     def test_train_filling_the_missing_wedge(self):
         """'Fill the missing wedge' trains with the tilt range that tomo's import recorded (-60..60 by default)."""
         hv = self.newProtocol(ProtSCNetAssignHalves)
@@ -194,7 +213,7 @@ class TestHalvesFromTomoImport(BaseTest):
         # refused: the single mode, tomograms without halves, a malformed range
         single = self.newProtocol(ProtSCNetTrain, wedge=True, trainingMode=1)
         single.inputTomograms.set(hv.Tomograms)
-        self.assertIn("needs the halves mode", " ".join(single.validate()))
+        self.assertIn("needs the split mode, or the halves mode", " ".join(single.validate()))
         bare = self.newProtocol(ProtSCNetTrain, wedge=True)
         bare.inputTomograms.set(self.sets["full"])
         self.assertIn(f"tomograms {real_data.TS_ID} have none", " ".join(bare.validate()))
