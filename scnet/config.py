@@ -108,7 +108,8 @@ _MULTIPLE = rules.network_multiple(_DEPTH, choices.NETWORK_DEFAULTS["upsampling_
 class TrainConfig:
     """Training options (JSON keys are exactly these field names)."""
 
-    mode: str = opt("auto", "auto = halves when even/odd half tomograms are given, else single; single = the "
+    mode: str = opt("auto", "auto = halves when even/odd half tomograms are given, else split when the tomogram's "
+                            "rows pass the split check, else single (measured); single = the "
                             "paper's volumetric blind spot on one tomogram; halves = even->odd / odd->even half "
                             "tomograms (Noise2Noise), the paper's prior constraints optional; split = the even and odd rows "
                             "along the tilt axis of ONE tomogram, trained like halves", choices=choices.TRAIN_MODES)
@@ -191,13 +192,19 @@ class TrainConfig:
         resolve_device(self.device)
         return self
 
-    def resolved_mode(self, has_halves: bool) -> str:
-        """``auto`` -> ``halves`` when even/odd halves are given, else ``single``."""
+    def resolved_mode(self, has_halves: bool, rows_independent: bool = False) -> str:
+        """``auto`` -> ``halves`` when even/odd halves are given, else ``split`` when the tomogram's rows are
+        noise-independent (``rows_independent``: :func:`scnet.split.resolve_mode` checks the data), else
+        ``single``.  The split mode measured above the single mode in every case (docs/benchmarks.md)."""
         if self.mode == "auto":
-            if self.wedge and not has_halves:
-                raise SCNetInputError("Training option wedge needs the even and odd half tomograms (it trains "
-                                      "one half against the other); give them or leave wedge off.")
-            return "halves" if has_halves else "single"
+            if has_halves:
+                return "halves"
+            if rows_independent:
+                return "split"
+            if self.wedge:
+                raise SCNetInputError("Training option wedge needs the even and odd half tomograms, or rows of the "
+                                      "tomogram that pass the split check; give the halves or leave wedge off.")
+            return "single"
         if self.wedge and self.mode == "single":
             raise SCNetInputError("Training option wedge needs the halves or the split mode (two noise-independent "
                                   "parts); the single mode cannot fill the wedge. Use one of them or leave wedge off.")

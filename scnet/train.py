@@ -23,7 +23,7 @@ Two modes (``TrainConfig.mode``):
   halves mode also fills the missing wedge (:mod:`scnet.dewedge`).
 
 The loss of a batch in each mode lives in :mod:`scnet.steps`, the automatic stop in
-:mod:`scnet.stopping`; here (~340 lines, one stage each): set-up, start or resume, the loop, the
+:mod:`scnet.stopping`; here (~370 lines, one stage each): set-up, start or resume, the loop, the
 checkpoint and the summary.
 
 Stopping (``epochs = 0``, the default): an "epoch" is ``iterations_per_epoch``
@@ -98,7 +98,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     """
     cfg.validate()
     check_pair(noisy, prior)
-    mode = cfg.resolved_mode(halves is not None)
+    mode, check = split.resolve_mode(cfg, noisy, halves is not None)
     w = cfg.weights(mode)
     if not any((w.rec, w.smooth, w.exp, w.reg)):
         raise SCNetInputError(f"All loss weights are 0 in the {mode} mode (lambda_rec/smooth/exp/reg); nothing "
@@ -116,7 +116,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
         init_model = None
     init = modelfile.load_initial_weights(init_model, cfg.model_config().to_dict()) if init_model else None
     if mode == "split":  # the even and odd rows along the tilt axis: a Noise2Noise pair from ONE tomogram
-        noisy, prior, halves = _split_inputs(noisy, prior, cfg, progress)
+        noisy, prior, halves = _split_inputs(noisy, prior, cfg, progress, check)
     with outputs.lock_folder(output_dir):
         return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
                              on_validation, init, init_model, prior_source)
@@ -150,14 +150,22 @@ class _Run:
         return os.path.join(self.output_dir, name)
 
 
-def _split_inputs(noisy, prior, cfg, progress):
+def _split_inputs(noisy, prior, cfg, progress, check):
     """The split mode's training data (:mod:`scnet.split`): the rows' mean (normalisation and patch
     positions), the prior's even rows and the (even rows, odd rows) pair, all (Z, Y // 2, X)."""
     even, odd = split.split_rows(noisy)
     for why in rules.patch_volume_errors(cfg.patch_size, even.shape, "the tomogram's even rows"):
         raise SCNetInputError(why)
+    note = (f"split mode: even and odd rows along Y (the tilt axis), {even.shape} each; flatness of the rows' "
+            f"noise spectrum {check['flatness']:.2f} (independent rows ~1, mixed rows << 1)")
     if progress:
-        _progress(f"split mode: even and odd rows along Y (the tilt axis), {even.shape} each")
+        _progress(note)
+    if not check["ok"]:
+        warn = (f"the rows' noise spectrum is not flat ({check['flatness']:.2f} < {split.ROW_CHECK_MIN}): the rows "
+                "were mixed before the reconstruction (interpolated alignment, tilt axis not along Y, filtering), so "
+                "the split mode's two parts share noise and it denoises less; prefer the halves mode (even/odd tilt "
+                "reconstructions) or the single mode")
+        (_progress if progress else log.warning)("WARNING: " + warn)
     return 0.5 * (even + odd), split.split_rows(prior)[0], (even, odd)
 
 

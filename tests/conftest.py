@@ -29,3 +29,12 @@ def fx(tmp_path_factory):
     assert main(["train", "--noisy", str(d / "noisy.mrc"), "--prior", str(d / "prior.mrc"),
                  "--output-dir", str(d / "run")] + TINY) == 0
     return d
+
+
+@pytest.fixture
+def tiny_halves():
+    """(clean, noisy, prior, even, odd) of a 20x24x24 synthetic volume; the halves noisier than the full one."""
+    import numpy as np
+    clean, noisy, prior = synthetic_pair((20, 24, 24), noise=1.0, seed=1)
+    n = np.random.default_rng(0).standard_normal((2,) + clean.shape).astype(np.float32)
+    return clean, noisy, prior, clean + 1.4 * n[0], clean + 1.4 * n[1]

@@ -8,7 +8,6 @@ import torch
 
 from scnet import dewedge
 from scnet.config import TrainConfig
-from scnet.data import synthetic_pair
 from scnet.errors import SCNetInputError
 from scnet.losses import LossWeights
 from scnet.steps import step_loss as _step_loss
@@ -106,11 +105,8 @@ def test_wedge_options_are_checked():
     assert TrainConfig(wedge=True, tilt_range="-60, 60").validate().wedge_tilt_range() == (-60.0, 60.0)
 
 
-def test_train_with_wedge_runs_and_records_it(tmp_path):
-    rng = np.random.default_rng(0)
-    clean, noisy, prior = synthetic_pair((20, 24, 24), noise=1.0, seed=1)
-    n = rng.standard_normal((2,) + clean.shape).astype(np.float32)
-    even, odd = clean + 1.4 * n[0], clean + 1.4 * n[1]
+def test_train_with_wedge_runs_and_records_it(tmp_path, tiny_halves):
+    clean, noisy, prior, even, odd = tiny_halves
     cfg = TrainConfig(patch_size=16, iterations_per_epoch=3, base_width=2, val_fraction=0.2, min_iterations=0,
                       max_iterations=6, wedge=True, tilt_range="-60,60")
     path = train_model(noisy, prior, cfg, str(tmp_path / "w"), progress=False, halves=(even, odd))

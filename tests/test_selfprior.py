@@ -54,17 +54,22 @@ def _summary(d):
 
 def test_denoise_a_tomogram_alone(files, tmp_path):
     out = tmp_path / "den.mrc"
-    assert main(["denoise", "--noisy", str(files / "noisy.mrc"), "--output", str(out),
+    assert main(["denoise", "--noisy", str(files / "noisy.mrc"), "--output", str(out), "--mode", "single",
                  "--output-dir", str(tmp_path / "run"), "--tile-size", "16", "--overlap", "4", "--tta", "1"] + TINY) == 0
     v, info = read_volume(str(out))
     assert v.shape == (16, 32, 32) and info.voxel_size == 40.0
     s = _summary(tmp_path / "run")
     assert s["mode"] == "single" and s["prior"] == f"made from the tomogram ({DEFAULT_SELF_PRIOR})"
+    # auto: white voxel noise has independent rows, so auto trains the split mode, which needs no prior
+    assert main(["train", "--noisy", str(files / "noisy.mrc"), "--output-dir", str(tmp_path / "auto"), "--mode",
+                 "auto"] + TINY) == 0
+    s = _summary(tmp_path / "auto")
+    assert s["mode"] == "split" and s["prior"].startswith("none needed")
 
 
 def test_prior_from_is_used_and_recorded(files, tmp_path):
     assert main(["train", "--noisy", str(files / "noisy.mrc"), "--output-dir", str(tmp_path / "run"),
-                 "--prior-from", "lowpass"] + TINY) == 0
+                 "--prior-from", "lowpass", "--mode", "single"] + TINY) == 0
     assert _summary(tmp_path / "run")["prior"] == "made from the tomogram (lowpass)"
 
 

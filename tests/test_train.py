@@ -72,7 +72,7 @@ def test_training_draws_the_configured_blind_spot(ratio_of, tmp_path, monkeypatc
     monkeypatch.setattr(train_mod, "blindspot_replace", spy)
     _, noisy, prior = synthetic_pair((24, 24, 24), seed=0)
     cfg = TrainConfig(patch_size=16, epochs=1, iterations_per_epoch=2, base_width=2, val_fraction=0.0,
-                      blindspot_ratio_of=ratio_of)
+                      blindspot_ratio_of=ratio_of, mode="single")
     train_model(noisy, prior, cfg, str(tmp_path / "run"), progress=False)
     assert [r for r, _ in seen] == [cfg.centre_ratio()] * 2
     fractions = [f for _, f in seen]

@@ -1,7 +1,7 @@
 """scnet - train: train SC-Net on a noisy tomogram guided by its smoothed prior
 (paper §4: volumetric blind spot eq. 2-3, losses eq. 2, 4-8; §5.1 training details).
 
-Long (~390 lines) because the form declares every paper option with its help; the defaults and
+Long (~410 lines) because the form declares every paper option with its help; the defaults and
 help texts come from scnet.config, the rules from scnet.rules.
 """
 import os
@@ -66,7 +66,7 @@ class ProtSCNetTrain(ProtSCNetBase):
                       help="Smoothed tomograms on the same grid, matched to the noisy ones by tsId ('SC-Net "
                            "prepare' output PriorTomograms: reconstructions of Topaz-filtered tilts, the paper's "
                            "prior). Empty, e.g. for tomograms imported with tomo's 'import tomograms': the "
-                           "halves mode needs none, the single mode makes one from each tomogram ('Prior from').")
+                           "halves and split modes need none, the single mode makes one from each tomogram ('Prior from').")
         form.addParam("priorFrom", params.EnumParam, choices=SELF_PRIORS, default=SELF_PRIORS.index(DEFAULT_SELF_PRIOR),
                       display=params.EnumParam.DISPLAY_HLIST, label="Prior from (without prior tomograms)",
                       help="Without prior tomograms, the 3D filter of each noisy tomogram that makes its prior: "
@@ -92,7 +92,9 @@ class ProtSCNetTrain(ProtSCNetBase):
         form.addParam("trainingMode", params.EnumParam, choices=TRAIN_MODES, default=TRAIN_MODES.index(_D.mode),
                       display=params.EnumParam.DISPLAY_HLIST, label="Training mode",
                       help="auto: 'halves' when the noisy tomograms have even/odd half maps ('prepare tomograms' "
-                           "with 'Reconstruct even/odd halves' = Yes), else 'single'. single: the paper's "
+                           "with 'Reconstruct even/odd halves' = Yes), else 'split' when the tomogram's rows pass the split check "
+                           "(their noise independent, as in a single-axis reconstruction of unmixed tilt rows), else "
+                           "'single'; the run log and the summary say which. single: the paper's "
                            "volumetric blind spot on one tomogram. halves: even->odd and odd->even (Noise2Noise; "
                            "the noise of the two halves is independent, while the noise of a back-projection is "
                            "correlated along the rays, which a blind spot cannot hide) with the paper's "
@@ -101,7 +103,7 @@ class ProtSCNetTrain(ProtSCNetBase):
                            "independent noise), for tomograms without half maps.")
         form.addParam("wedge", params.BooleanParam, default=_D.wedge, label="Fill the missing wedge?",
                       condition=f"trainingMode!={TRAIN_MODES.index('single')}",
-                      help=_help("wedge") + " Halves mode only.")
+                      help=_help("wedge") + " Halves or split mode only.")
         form.addParam("tiltRange", params.StringParam, default=_D.tilt_range, label="Tilt range (min,max deg)",
                       condition="wedge", expertLevel=params.LEVEL_ADVANCED,
                       help="Empty: each tomogram's acquisition (angle min and max, as tomo's import and 'SC-Net "
@@ -348,7 +350,7 @@ class ProtSCNetTrain(ProtSCNetBase):
                  f"({BLINDSPOT_RATIO_OF[self.blindspotRatioOf.get()]}), "
                  f"{'with' if self.useExpectancy.get() else 'without'} L_exp, device {self.getDevice()}"
                  + (", filling the missing wedge." if self.wedge.get() else ".")]
-        if self.inputPriors.get() is None:
+        if self.inputPriors.get() is None and TRAIN_MODES[self.trainingMode.get()] == "single":
             lines.append(f"No prior tomograms: the single mode makes each prior from its tomogram "
                          f"({self._priorFrom()}).")
         if self.initModel.get() is not None:
@@ -377,21 +379,32 @@ class ProtSCNetTrain(ProtSCNetBase):
             rows = list(csv.DictReader(fh))
         return rows[-1] if rows else None
 
+    def _trainedMode(self):
+        """The mode the engine trained in (auto resolved, from the first model's summary), else the form's."""
+        for tsId in self._trainIds() if self.inputTomograms.get() is not None else []:
+            summ = os.path.join(self._modelDir(tsId), TRAIN_SUMMARY)
+            if os.path.exists(summ):
+                return self._readJson(summ).get("mode") or TRAIN_MODES[self.trainingMode.get()]
+        return TRAIN_MODES[self.trainingMode.get()]
+
     def _methods(self):
-        ep = self.epochs.get()
-        return [f"SC-Net [Yang2021SCNet] was trained self-supervised on each noisy tomogram "
-                f"(mode {TRAIN_MODES[self.trainingMode.get()]}) with {self.patchSize.get()}^3 "
-                f"patches (batch {self.batchSize.get()}, {f'{ep} epochs' if ep else 'until the validation loss converged'}, "
-                f"Adam lr {self.learningRate.get()}), "
-                f"a {self.blindspotSize.get()}^3 volumetric blind spot ({self.blindspotRatio.get():.0%} of the voxels "
-                f"{'replaced' if self.blindspotRatioOf.get() == 0 else 'as block centres'}) "
-                f"and the sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "
-                + ("smoothed prior tomogram" if self.inputPriors.get() is not None else
-                   f"prior made from the tomogram by a 3D {self._priorFrom()} filter (no tilt series)")
+        ep, mode = self.epochs.get(), self._trainedMode()
+        how = {"halves": "mapping each even/odd half tomogram to the other (Noise2Noise)",
+               "split": "mapping the even rows along the tilt axis of each tomogram to its odd rows and back "
+                        "(Noise2Noise within one tomogram)"}.get(
+            mode, f"a {self.blindspotSize.get()}^3 volumetric blind spot ({self.blindspotRatio.get():.0%} of the "
+                  f"voxels {'replaced' if self.blindspotRatioOf.get() == 0 else 'as block centres'}) and the "
+                  f"sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "
+                  + ("smoothed prior tomogram" if self.inputPriors.get() is not None else
+                     f"prior made from the tomogram by a 3D {self._priorFrom()} filter (no tilt series)"))
+        return [f"SC-Net [Yang2021SCNet] was trained self-supervised on each noisy tomogram (mode {mode}) with "
+                f"{self.patchSize.get()}^3 patches (batch {self.batchSize.get()}, "
+                f"{f'{ep} epochs' if ep else 'until the validation loss converged'}, Adam lr {self.learningRate.get()}), "
+                + how
                 + (", starting from the weights of a previously trained SC-Net model" if self.initModel.get()
                    is not None else "")
-                + ("; the missing wedge was filled by training on rotated half sub-volumes with the wedge "
-                   "re-applied to the input (wedge-aware halves mode)." if self.wedge.get() else ".")]
+                + ("; the missing wedge was filled by training on rotated sub-volumes with the wedge "
+                   "re-applied to the input." if self.wedge.get() else ".")]
 
     def _citations(self):
         return ["Yang2021SCNet"]

@@ -236,8 +236,10 @@ class TestSCNetChain(BaseTest):
             json.dump(dict(tr.trainConfig(), epochs=1), fh)
         noisy = prep.Tomograms.getFirstItem().getFileName()
         prior = prep.PriorTomograms.getFirstItem().getFileName()
+        even, odd = ProtSCNetTrain._halves(prep.Tomograms.getFirstItem())  # what the protocol passes too
         subprocess.run([Plugin.getScnetCommand(), "train", "--noisy", os.path.abspath(noisy), "--prior",
-                        os.path.abspath(prior), "--output-dir", os.path.abspath(out), "--config", cfg, "--quiet"],
+                        os.path.abspath(prior), "--even", os.path.abspath(even), "--odd", os.path.abspath(odd),
+                        "--output-dir", os.path.abspath(out), "--config", cfg, "--quiet"],
                        check=True, env=Plugin.getEnviron(), cwd=self.proj.getPath())
         os.remove(os.path.join(out, "model.pt"))
         self.launchProtocol(tr)

@@ -4,7 +4,7 @@
 these tests skip. On a central crop of the real tomogram:
 
 * `make real-data`'s chain (scnet_plugin/examples/real_data.py): tomo's *import tomograms* -> SC-Net
-  train with no prior (single mode, the prior made from the tomogram) -> denoise -> a baseline ->
+  train with no prior (auto: the split mode, the tomogram's rows pass its check) -> denoise -> a baseline ->
   `scnet average` at the shipped particles; the outputs carry the 40 A pixel size, are finite, and the
   downstream table has every row;
 * the halves mode from tomo's import: three imported sets (tomogram, even, odd) -> *SC-Net halves* ->
@@ -71,12 +71,13 @@ class TestRealDataChain(unittest.TestCase):
         self.assertAlmostEqual(self.res["denoise"].Tomograms.getSamplingRate(), real_data.PIXEL, places=3)
         self.assertAlmostEqual(self.res["train"].Model.getSamplingRate(), real_data.PIXEL, places=3)
 
-    def test_trained_without_prior_in_the_single_mode(self):
+    def test_trained_without_prior_in_the_split_mode(self):
+        """auto, no half maps, rows that pass the split check: the tomogram's even/odd rows, no prior needed."""
         d = os.path.join(self.res["project"], os.path.dirname(self.res["train"].Model.getPath()))
         with open(os.path.join(d, TRAIN_SUMMARY)) as fh:
             summ = json.load(fh)
-        self.assertEqual(summ["mode"], "single")
-        self.assertTrue(summ["prior"].startswith("made from the tomogram"), summ["prior"])
+        self.assertEqual(summ["mode"], "split")
+        self.assertTrue(summ["prior"].startswith("none needed"), summ["prior"])
         self.assertIsNone(self.res["train"].Model.getPriorFile())
 
     def test_downstream_rows(self):
@@ -140,11 +141,7 @@ class TestHalvesFromTomoImport(BaseTest):
             cls.sets[name] = prot.Tomograms
 
     def test_halves_then_halves_mode_then_denoise(self):
-        hv = self.newProtocol(ProtSCNetAssignHalves)
-        hv.inputTomograms.set(self.sets["full"])
-        hv.inputEven.set(self.sets["even"])
-        hv.inputOdd.set(self.sets["odd"])
-        self.launchProtocol(hv)
+        hv = self._attachHalves()
         t = hv.Tomograms.getFirstItem()
         self.assertTrue(hv.Tomograms.hasOddEven())
         odd, even = t.getHalfMaps(asList=True)
@@ -193,11 +190,7 @@ class TestHalvesFromTomoImport(BaseTest):
 
     def test_train_filling_the_missing_wedge(self):
         """'Fill the missing wedge' trains with the tilt range that tomo's import recorded (-60..60 by default)."""
-        hv = self.newProtocol(ProtSCNetAssignHalves)
-        hv.inputTomograms.set(self.sets["full"])
-        hv.inputEven.set(self.sets["even"])
-        hv.inputOdd.set(self.sets["odd"])
-        self.launchProtocol(hv)
+        hv = self._attachHalves()
         acq = hv.Tomograms.getFirstItem().getAcquisition()
         expected = f"{acq.getAngleMin():g},{acq.getAngleMax():g}"
         tr = self.newProtocol(ProtSCNetTrain, patchSize=32, epochs=1, iterationsPerEpoch=2, wedge=True)
@@ -220,6 +213,15 @@ class TestHalvesFromTomoImport(BaseTest):
         bad = self.newProtocol(ProtSCNetTrain, wedge=True, tiltRange="60,-60")
         bad.inputTomograms.set(hv.Tomograms)
         self.assertIn("MIN < MAX", " ".join(bad.validate()))
+
+    def _attachHalves(self):
+        """'SC-Net halves' on the imported tomogram and its two imported half tomograms."""
+        hv = self.newProtocol(ProtSCNetAssignHalves)
+        hv.inputTomograms.set(self.sets["full"])
+        hv.inputEven.set(self.sets["even"])
+        hv.inputOdd.set(self.sets["odd"])
+        self.launchProtocol(hv)
+        return hv
 
     def _log(self, prot):
         text = ""
