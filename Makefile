@@ -33,7 +33,7 @@ ENGINE_STAMP := $(ENGINE)/.installed
 SCIPION_STAMP := $(SCIPION)/.installed
 HOSTS := .scipion/config/hosts.conf
 
-.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-quality bench-finetune bench-capacity gui gui-shot gui-deps shell real-data real-data-stem hiv-data clean
+.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-prediction bench-quality bench-finetune bench-capacity gui gui-shot gui-deps shell real-data real-data-stem hiv-data clean
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
@@ -161,6 +161,10 @@ bench-speed: $(ENGINE_STAMP)
 BENCH_ARGS ?=
 bench-quality: $(ENGINE_STAMP)
 	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/quality.py $(BENCH_ARGS)
+
+# the cost and gain of the prediction options (flips, precision) on models trained at the defaults
+bench-prediction: $(ENGINE_STAMP)
+	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/prediction.py $(BENCH_ARGS)
 
 bench-finetune: $(ENGINE_STAMP)
 	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/finetune.py $(BENCH_ARGS)

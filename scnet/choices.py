@@ -56,8 +56,9 @@ NETWORK_DEFAULTS = {"base_width": 8, "depth": 4, "upsampling_block": True}
 BLINDSPOT_RATIO_OF = ("replaced", "centres")
 # `scnet predict --tta N`: number of axis flips averaged at prediction time
 TTA_CHOICES = (1, 2, 4, 8)
-# what a user gets (`scnet predict|denoise`, the denoise protocol): 8 flips, measured +0.24 dB and +0.03 SSIM
-# over 1 on the simulated phantom (docs/benchmarks.md); 8x the prediction time (1 = fastest)
+# what a user gets (`scnet predict|denoise`, the denoise protocol): 8 flips; measured on 12 models (halves and
+# split, benchmarks/prediction.py, docs/benchmarks.md): 4 flips cost 0.13 dB on average (worst 0.23), 1 flip
+# 0.58 dB; 1 = fastest
 DEFAULT_TTA = 8
 
 

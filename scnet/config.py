@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Optional
 
 from . import choices, rules
-from .device import DEVICE_HELP
+from .device import DEVICE_HELP, PRECISIONS
 from .errors import SCNetInputError
 
 def opt(default, help_text: str, *, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False,
@@ -286,7 +286,9 @@ class PredictConfig:
                                       "receptive radius (exact: tiled == whole)")
     tta: int = opt(choices.DEFAULT_TTA, "test-time augmentation: average the prediction over N axis flips (1, 2, "
                                         "4 or 8; N times slower, less noise; 1 = fastest)")
-    precision: str = opt("fp32", "inference precision: fp32, or bf16/fp16 autocast (fp16: CUDA only)")
+    precision: str = opt("auto", "inference precision: auto (bf16 where the CPU or GPU computes it natively, else "
+                                 "fp32; measured: no PSNR change, docs/benchmarks.md), fp32, or bf16/fp16 autocast "
+                                 "(fp16: CUDA only)", choices=PRECISIONS)
 
     def context(self, model_cfg) -> int:
         """Voxels of context read around each tile: ``margin``, or by default the network's receptive radius."""

@@ -112,21 +112,51 @@ def device_name(spec: DeviceSpec = AUTO) -> str:
     return ",".join(str(d) for d in resolve_devices(spec))
 
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
-def autocast(device, precision: str = "fp32"):
-    """Context for inference in ``precision``: fp32 = nothing changes; bf16 (CUDA or CPU) or fp16
-    (CUDA only) = torch autocast (convolutions in half precision, accumulation in fp32)."""
+def native_bf16(device) -> bool:
+    """Whether ``device`` computes bf16 in hardware: a CUDA GPU that supports it, or a CPU with AVX-512
+    BF16 or AMX (elsewhere oneDNN emulates bf16, slower than fp32)."""
     import torch
-    precision = str(precision or "fp32").lower()
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if dev.type != "cpu":
+        return False
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # another torch: the kernel's CPU flags
+        try:
+            with open("/proc/cpuinfo") as fh:
+                flags = set(fh.read().split())
+        except OSError:
+            return False
+        return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def resolve_precision(device, precision: str = "auto") -> str:
+    """``precision`` with ``auto`` replaced by the concrete choice: bf16 where the device computes it
+    natively (:func:`native_bf16`), else fp32.  SCNetInputError for an unknown one or fp16 off CUDA."""
+    import torch
+    precision = str(precision or "auto").lower()
     if precision not in PRECISIONS:
         raise SCNetInputError(f"precision={precision!r}: use one of {', '.join(PRECISIONS)}.")
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision == "fp16" and torch.device(device).type != "cuda":
+        raise SCNetInputError("precision=fp16 needs a CUDA device; use bf16 or fp32 on the CPU.")
+    return precision
+
+
+def autocast(device, precision: str = "auto"):
+    """Context for inference in ``precision`` (:func:`resolve_precision`): fp32 = nothing changes; bf16
+    (CUDA or CPU) or fp16 (CUDA only) = torch autocast (convolutions in half precision, accumulation in fp32)."""
+    import torch
+    precision = resolve_precision(device, precision)
     if precision == "fp32":
         return contextlib.nullcontext()
     dev = torch.device(device)
-    if precision == "fp16" and dev.type != "cuda":
-        raise SCNetInputError("precision=fp16 needs a CUDA device; use bf16 or fp32 on the CPU.")
     return torch.autocast(device_type=dev.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
 
 

@@ -103,10 +103,29 @@ def local_expectancy(v: torch.Tensor, kernel: int = 5) -> torch.Tensor:
     return F.avg_pool3d(v, kernel, stride=1)
 
 
+def _window_counts(n: int, kernel: int, device, dtype) -> torch.Tensor:
+    """How many valid windows of ``kernel`` voxels along an axis of ``n`` hold each voxel, over their number."""
+    i = torch.arange(n, device=device)
+    starts = n - kernel + 1
+    count = torch.minimum(i, torch.full_like(i, starts - 1)) - torch.clamp(i - kernel + 1, min=0) + 1
+    return count.clamp(min=0).to(dtype) / (kernel * starts)
+
+
+def expectation_of_local_expectancy(v: torch.Tensor, kernel: int = 5) -> torch.Tensor:
+    """E(mu_V) per sample: the mean of eq. 6's box means over all valid positions, computed without
+    the box filter as one weighted sum of the voxels (a voxel counts once per window holding it;
+    the weights are separable), equal to ``local_expectancy(v).flatten(1).mean(1)``."""
+    w = None
+    for ax, n in zip((2, 3, 4), v.shape[2:]):
+        c = _window_counts(n, kernel, v.device, v.dtype).view([n if a == ax else 1 for a in range(v.dim())])
+        w = c if w is None else w * c
+    return (v * w).flatten(1).sum(1) / v.shape[1]
+
+
 def expectancy_loss(output: torch.Tensor, prior: torch.Tensor, kernel: int = 5) -> torch.Tensor:
     """Eq. 7: (E(mu_f) - E(mu_prior))^2 with one global expectancy per patch, mean over the batch."""
-    eo = local_expectancy(output, kernel).flatten(1).mean(1)
-    ep = local_expectancy(prior, kernel).flatten(1).mean(1)
+    eo = expectation_of_local_expectancy(output, kernel)
+    ep = expectation_of_local_expectancy(prior, kernel)
     return ((eo - ep) ** 2).mean()
 
 

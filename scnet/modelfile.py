@@ -151,7 +151,7 @@ def check_normalisation(d, path: str):
 
 def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, mode: Optional[str] = None) -> None:
     """Write ``model.pt`` (atomically, last): weights + configs + normalisation (+ voxel size in A)."""
-    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # files: standard layout
     bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise SCNetInputError(f"Training produced non-finite weights ({bad[0]} ...); {path} was not written. "

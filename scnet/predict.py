@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .data import Normalisation
-from .device import autocast
+from .device import autocast, resolve_precision
 from .config import PredictConfig
 from .errors import SCNetInputError
 from . import rules
@@ -159,6 +159,10 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
         wsum.append(acc)
     wyx = wsum[1][:, None] * wsum[2][None, :]
     ntiles = len(starts[0]) * len(starts[1]) * len(starts[2])
+    precision = resolve_precision(device, cfg.precision)
+    if cfg.progress:
+        print(f"[scnet predict] {ntiles} tiles of {t[0]}x{t[1]}x{t[2]} (+{margin} context), {cfg.tta} flip(s), "
+              f"{precision}" + (" (auto)" if cfg.precision == "auto" else ""), file=sys.stderr, flush=True)
     buf = np.zeros((t[0], Y, X), np.float32)
     base = 0
     done, t0 = 0, time.time()
@@ -185,7 +189,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
                     lo = [max(0, s0 - margin) for s0 in (z0, y0, x0)]
                     hi = [min(n, s0 + tt + margin) for n, s0, tt in zip(shape, (z0, y0, x0), t)]
                     tile = norm.apply(volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
-                    pred = _run_tile(model, tile, device, m, cfg.tta, cfg.precision)
+                    pred = _run_tile(model, tile, device, m, cfg.tta, precision)
                     a = [s0 - l0 for s0, l0 in zip((z0, y0, x0), lo)]
                     pred = pred[a[0]:a[0] + t[0], a[1]:a[1] + t[1], a[2]:a[2] + t[2]]
                     pred *= wz[:, None, None]

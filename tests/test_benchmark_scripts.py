@@ -68,7 +68,7 @@ def test_every_make_bench_target_runs_an_existing_script():
         text = fh.read()
     targets = re.findall(r"^(bench-[a-z]+):", text, flags=re.M)
     scripts = re.findall(r"benchmarks/([a-z_]+\.py)", text)
-    assert {"bench-quality", "bench-finetune", "bench-capacity", "bench-speed"} <= set(targets)
+    assert {"bench-quality", "bench-finetune", "bench-capacity", "bench-speed", "bench-prediction"} <= set(targets)
     assert len(scripts) >= len(targets)
     for s in scripts:
         assert os.path.exists(os.path.join(REPO, "benchmarks", s)), s
@@ -107,3 +107,36 @@ def test_quality_runs_the_wedge_aware_halves_training(tmp_path):
     res = json.load(open(out / "results.json"))["cases"]["0_15"]
     assert "wedge filled (tilts -60,60)" in res["notes"]["scnet_wedge"]
     assert {"psnr_iso", "wedge_power", "elongation"} <= set(res["metrics"]["scnet_wedge"])
+
+
+def test_prediction_benchmark_compares_options_of_one_model_per_case(tmp_path, capsys):
+    """Its cases are quality.py's; every option predicts with the same model (so the reference option's
+    PSNR change is exactly 0), the training runs at the user defaults, and a table row per option."""
+    import json
+    pb, q = _load("prediction"), _load("quality")
+    a, qa = pb.parse_args([]), q.parse_args([])
+    assert (a.shape, a.seeds, a.sigmas) == (qa.shape, qa.seeds, qa.sigmas)
+    assert pb.REFERENCE in [(n, p) for n in a.flips for p in a.precisions]
+    with pytest.raises(SystemExit):
+        pb.parse_args(["--flips", "1,2"])  # without the reference
+    out = tmp_path / "p"
+    assert pb.main(["--shape", "16,32,32", "--seeds", "0", "--sigmas", "15", "--modes", "halves",
+                    "--flips", "1,8", "--precisions", "fp32", "--epochs", "1", "--iterations", "2",
+                    "--output", str(out)]) == 0
+    rows = json.load(open(out / "results.json"))
+    assert set(rows) == {"halves 1 fp32", "halves 8 fp32"}
+    assert rows["halves 8 fp32"][0][3] == 0.0 and rows["halves 1 fp32"][0][3] != 0.0
+    text = capsys.readouterr().out
+    assert "| halves | 1 | fp32 |" in text and "+0.00 / +0.00" in text
+
+
+def test_speed_benchmark_before_column_builds_the_former_layout():
+    """The 'before' column runs networks in the standard NCDHW layout; the default stays channels-last."""
+    import torch
+    from scnet.model import CHANNELS_LAST, ModelConfig, SCNet
+    sp = _load("speed")
+    with sp.layout(sp.BEFORE["layout"]):
+        w = SCNet(ModelConfig(base_width=4, depth=3)).encoder[1][0].weight
+        assert not w.is_contiguous(memory_format=CHANNELS_LAST)
+    assert SCNet(ModelConfig(base_width=4, depth=3)).encoder[1][0].weight.is_contiguous(memory_format=CHANNELS_LAST)
+    assert sp.BEFORE["layout"] == torch.contiguous_format and sp.BEFORE["tile_size"] < sp.PredictConfig().tile_size

@@ -58,7 +58,7 @@ def test_train_predict_denoise_roundtrip(files, tmp_path):
                  "--output", out, "--tile-size", "16", "--overlap", "4", "--quiet"]) == 0
     info = read_info(out)
     assert info.shape == (16, 24, 20) and info.voxel_size == 2.0 and info.origin == (4.0, 5.0, 6.0)
-    # --tta reaches the prediction: the default is DEFAULT_TTA (8) flips, one flip (none) changes the result
+    # --tta reaches the prediction: the default is DEFAULT_TTA flips, one flip (none) changes the result
     assert DEFAULT_TTA != 1
     out_tta = str(tmp_path / "den_tta1.mrc")
     assert main(["predict", "--model", str(tmp_path / "run" / "model.pt"), "--input", str(files / "noisy.mrc"),

@@ -145,3 +145,30 @@ def test_bf16_inference_runs_and_stays_close_to_fp32():
     assert half.dtype == np.float32 and half.shape == ref.shape
     rel = float(np.sqrt(np.mean((half - ref) ** 2)) / (np.sqrt(np.mean(ref ** 2)) + 1e-12))
     assert 0 < rel < 0.02, rel
+
+
+def test_auto_precision_is_bf16_exactly_where_the_hardware_computes_it(monkeypatch):
+    """auto -> bf16 on a CPU with AVX-512 BF16 or AMX (or a bf16 GPU), fp32 elsewhere; the explicit ones stay."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert not D.native_bf16("cpu") and D.resolve_precision("cpu", "auto") == "fp32"
+    import contextlib
+    assert isinstance(D.autocast("cpu", "auto"), contextlib.nullcontext)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    assert D.native_bf16("cpu") and D.resolve_precision("cpu", "auto") == "bf16"
+    assert isinstance(D.autocast("cpu", "auto"), torch.autocast)
+    assert D.resolve_precision("cpu", "fp32") == "fp32" and D.resolve_precision("cpu", "bf16") == "bf16"
+    from scnet.config import PredictConfig
+    assert PredictConfig().precision == "auto"
+
+
+def test_predict_logs_the_precision_it_resolved(tmp_path, capsys):
+    from scnet.config import PredictConfig
+    from scnet.predict import predict_stream
+    from scnet.data import Normalisation
+    from scnet.model import ModelConfig, SCNet
+    model = SCNet(ModelConfig(base_width=4, depth=3)).eval()
+    vol = np.zeros((8, 16, 16), np.float32)
+    predict_stream(model, Normalisation(0.0, 1.0), vol, lambda *a: None, PredictConfig(progress=True, tta=1))
+    err = capsys.readouterr().err
+    assert f"1 flip(s), {D.resolve_precision('cpu', 'auto')} (auto)" in err

@@ -77,3 +77,12 @@ def test_zero_weight_terms_are_logged_but_not_back_propagated():
     assert torch.equal(g, out.grad)
     assert t["L_smooth"].item() == pytest.approx(smoothing_loss(out.detach(), prior).item())
     assert t["L_reg"].item() == pytest.approx(regularisation_loss(out.detach()).item())
+
+
+@pytest.mark.parametrize("shape,kernel", [((2, 1, 16, 20, 12), 5), ((1, 3, 7, 9, 11), 3), ((1, 1, 5, 6, 8), 5)])
+def test_expectation_of_local_expectancy_equals_the_box_filter_mean(shape, kernel):
+    from scnet.losses import expectation_of_local_expectancy
+    torch.manual_seed(0)
+    v = torch.randn(shape, dtype=torch.float64) + 2.0
+    want = local_expectancy(v, kernel).flatten(1).mean(1)
+    assert torch.allclose(expectation_of_local_expectancy(v, kernel), want, rtol=1e-12, atol=1e-12)

@@ -111,3 +111,34 @@ def test_batchnorm_folding_keeps_eval_output():
         a = fast(x)
         b = fold_batchnorm(fast)(x)
     assert torch.allclose(a, b, atol=1e-5 * float(a.abs().max()), rtol=1e-4)
+
+
+def test_channels_last_layout_same_function_and_standard_files(tmp_path):
+    """Weights and activations run channels-last (faster oneDNN convolutions), folded or not; the
+    function equals the same weights in the standard layout, and model.pt stores contiguous tensors."""
+    from scnet.data import Normalisation
+    from scnet.model import CHANNELS_LAST, fold_batchnorm
+    from scnet.modelfile import load_model_file, save_model
+    from scnet.config import TrainConfig
+    torch.manual_seed(3)
+    m = SCNet(ModelConfig(base_width=4, depth=3))
+    convs = [p for p in m.parameters() if p.dim() == 5]
+    assert convs and all(p.is_contiguous(memory_format=CHANNELS_LAST) for p in convs)
+    std = SCNet(ModelConfig(base_width=4, depth=3))
+    std.load_state_dict(m.state_dict())
+    std.set_memory_format(torch.contiguous_format)
+    assert not std.encoder[1][0].weight.is_contiguous(memory_format=CHANNELS_LAST)
+    m.eval(), std.eval()
+    x = torch.randn(1, 1, 16, 24, 16)
+    with torch.no_grad():
+        a, b = m(x), std(x)
+    assert torch.allclose(a, b, atol=1e-5 * float(b.abs().max()))
+    path = str(tmp_path / "model.pt")
+    save_model(path, m, TrainConfig(base_width=4, depth=3), Normalisation(0.0, 1.0))
+    fold_batchnorm(m)
+    assert all(p.is_contiguous(memory_format=CHANNELS_LAST) for p in m.parameters() if p.dim() == 5)
+    sd = torch.load(path, weights_only=True)["state_dict"]
+    assert all(v.is_contiguous() for v in sd.values())
+    loaded, _, _ = load_model_file(path)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), a, atol=1e-5 * float(a.abs().max()))
