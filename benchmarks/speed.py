@@ -65,10 +65,6 @@ def layout(memory_format):
         sm.CHANNELS_LAST = old
 
 
-def now_predict_config(**kw) -> PredictConfig:
-    return PredictConfig(**kw)
-
-
 def before_predict_config(**kw) -> PredictConfig:
     base = dict(tile_size=BEFORE["tile_size"], tta=BEFORE["tta"], precision=BEFORE["precision"])
     base.update(kw)
@@ -301,19 +297,19 @@ def inference_rows(args, add) -> None:
         tiles = [int(v) for v in args.tiles.split(",")]
         base = None
         for t in tiles:
-            r = inference_rate(mp, shape, now_predict_config(tile_size=t, tta=1, precision="fp32"))
+            r = inference_rate(mp, shape, PredictConfig(tile_size=t, tta=1, precision="fp32"))
             base = base or r
             add(f"inference output voxels/s, no flips, fp32, tile {t}", f"{r / 1e6:.2f} M", f"tile {tiles[0]}",
                 f"{base / 1e6:.2f} M", f"{r / base:.2f}x")
         with layout(BEFORE["layout"]):
             r_b = inference_rate(mp, shape, before_predict_config(tta=1))
-        r_n = inference_rate(mp, shape, now_predict_config(tta=1))
+        r_n = inference_rate(mp, shape, PredictConfig(tta=1))
         add("inference output voxels/s, no flips", f"{r_n / 1e6:.2f} M", "before", f"{r_b / 1e6:.2f} M",
             f"{r_n / r_b:.2f}x")
         small = (max(32, shape[0] // 2),) + shape[1:]
         with layout(BEFORE["layout"]):
             d_b = inference_rate(mp, small, before_predict_config())
-        d_n = inference_rate(mp, small, now_predict_config())
+        d_n = inference_rate(mp, small, PredictConfig())
         add("inference output voxels/s at the defaults (flips)", f"{d_n / 1e6:.3f} M", "before",
             f"{d_b / 1e6:.3f} M", f"{d_n / d_b:.2f}x")
         vox = 512 * 512 * 200
@@ -321,7 +317,7 @@ def inference_rows(args, add) -> None:
             f"{vox / d_b / 60:.1f}", f"{d_n / d_b:.2f}x")
         if not args.skip_big:
             big = tuple(int(s) for s in args.big_shape.split(","))
-            gb, wall = big_prediction(mp, big, now_predict_config(), d)
+            gb, wall = big_prediction(mp, big, PredictConfig(), d)
             add(f"predict_file {big[2]}x{big[1]}x{big[0]} float32 at the defaults: wall min / peak RSS GB",
                 f"{wall / 60:.1f} / {gb:.2f}", "before, from its rate above", f"{np.prod(big) / d_b / 60:.1f} / -",
                 f"{np.prod(big) / wall / 1e6:.2f} M voxels/s")

@@ -297,6 +297,7 @@ class PredictConfig:
     def validate(self) -> "PredictConfig":
         """Raise SCNetInputError for bad tiling options (rules in :mod:`scnet.rules`)."""
         errors = rules.predict_option_errors(self.tile_size, self.overlap, self.tta, self.margin)
+        errors += option_errors(PredictConfig, {"precision": self.precision}, "Prediction option")[0]
         if errors:
             raise SCNetInputError(" ".join(errors))
         return self

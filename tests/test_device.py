@@ -172,3 +172,10 @@ def test_predict_logs_the_precision_it_resolved(tmp_path, capsys):
     predict_stream(model, Normalisation(0.0, 1.0), vol, lambda *a: None, PredictConfig(progress=True, tta=1))
     err = capsys.readouterr().err
     assert f"1 flip(s), {D.resolve_precision('cpu', 'auto')} (auto)" in err
+
+
+def test_an_unknown_precision_is_refused_by_validate():
+    from scnet.config import PredictConfig
+    with pytest.raises(SCNetInputError, match="precision"):
+        PredictConfig(precision="int8").validate()
+    assert PredictConfig(precision="bf16").validate().precision == "bf16"

@@ -129,11 +129,11 @@ def _train(args) -> int:
 
 
 def _predict_cfg(args, device):
-    from ..device import autocast
+    from ..device import resolve_precision
     from ..config import PredictConfig
     cfg = PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device_name(device or AUTO),
                         progress=not args.quiet, tta=args.tta, precision=args.precision).validate()
-    autocast(cfg.device.split(",")[0], cfg.precision)  # fp16 without CUDA: an error before any work
+    resolve_precision(cfg.device.split(",")[0], cfg.precision)  # fp16 without CUDA: an error before any work
     return cfg
 
 
