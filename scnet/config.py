@@ -1,103 +1,32 @@
-"""The options of each engine stage, declared once: default and help text of every field.
+"""The training and prediction options, declared once (:func:`scnet.declare.opt`).
 
-``TrainConfig`` (``scnet train``) and ``PredictConfig`` (``scnet predict``).  The CLI generates its options and help from these fields, the Scipion plugin takes
-its form defaults and help from them, and both validate with the same rules (:mod:`scnet.rules`);
-``tests/test_config.py`` and the plugin's form test fail when a copy differs.
+``TrainConfig`` (``scnet train``, the train form), ``PriorConfig`` (where the prior comes from
+without a prior tomogram) and ``PredictConfig`` (``scnet predict``, the denoise form).  The CLI
+generates its options and help from these fields, the Scipion plugin its form defaults and help,
+and both validate with the same loop and rules (:mod:`scnet.declare`, :mod:`scnet.rules`);
+``tests/test_declarations.py`` and the plugin's form test fail when a copy differs.  The other
+stages' options: :mod:`scnet.config_tomo`, :mod:`scnet.config_eval`.
 
 Torch-free on purpose (the Scipion environment imports it): methods that need the network or the
 losses import them when called.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Optional
 
 from . import choices, rules
-from .device import DEVICE_HELP, PRECISIONS
+from .declare import Options, coerce, device_opt, opt, seed_opt
+from .device import PRECISIONS
 from .errors import SCNetInputError
-
-def opt(default, help_text: str, *, lo=None, hi=None, lo_open: bool = False, hi_open: bool = False,
-        choices=None, hint: str = ""):
-    """A config field: its default, the one help text the CLI and the plugin's forms show, and its bounds
-    (``lo``/``hi``, open or closed) or ``choices``; ``hint`` ends the error message of a value outside them."""
-    return field(default=default, metadata={"help": help_text, "lo": lo, "hi": hi, "lo_open": lo_open,
-                                            "hi_open": hi_open, "choices": choices, "hint": hint})
-
-
-def bounds_text(f) -> str:
-    """``in [0, 1)``, ``>= 1``, ``in 1..5``, ``one of a, b``: what a field accepts, from its metadata."""
-    m = f.metadata
-    if m.get("choices"):
-        return "one of " + ", ".join(m["choices"])
-    lo, hi = m.get("lo"), m.get("hi")
-    whole = "int" in _type_name(f) and "float" not in _type_name(f)
-    if lo is not None and hi is not None:
-        if whole and not m["lo_open"] and not m["hi_open"]:
-            return f"in {lo:g}..{hi:g}"
-        return f"in {'(' if m['lo_open'] else '['}{lo:g}, {hi:g}{')' if m['hi_open'] else ']'}"
-    if lo is not None:
-        return f"{'>' if m['lo_open'] else '>='} {lo:g}"
-    if hi is not None:
-        return f"{'<' if m['hi_open'] else '<='} {hi:g}"
-    return ""
-
-
-def _type_name(f) -> str:
-    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-
-
-def option_errors(cls, opts: dict, label: str = "Training option"):
-    """One loop over the fields' metadata: type, choices and bounds of each option in ``opts`` (absent
-    or None = unset, not checked).  Returns (messages, names of the options that failed)."""
-    errors, failed = [], set()
-    for f in fields(cls):
-        if f.name not in opts or opts[f.name] is None:
-            continue
-        v, t, m = opts[f.name], _type_name(f), f.metadata
-
-        def bad(why):
-            errors.append(f"{label} {f.name}={v!r}: {why}.")
-            failed.add(f.name)
-        if "bool" in t:
-            if not isinstance(v, bool):
-                bad("must be true or false")
-            continue
-        if "float" in t:
-            if not rules.is_number(v):
-                bad("must be a finite number")
-                continue
-        elif "int" in t:
-            if not rules.is_int(v):
-                bad("must be an integer")
-                continue
-        if m.get("choices") and v not in m["choices"]:
-            bad(f"must be {bounds_text(f)}")
-            continue
-        lo, hi = m.get("lo"), m.get("hi")
-        if (lo is not None and (v < lo or (m["lo_open"] and v == lo))) or \
-                (hi is not None and (v > hi or (m["hi_open"] and v == hi))):
-            bad(f"must be {bounds_text(f)}" + (f" ({m['hint']})" if m.get("hint") else ""))
-    return errors, failed
 
 
 def train_option_errors(opts: dict) -> list:
     """Every error of training options (keys = :class:`TrainConfig` fields; absent keys are not checked):
     the declared bounds of each field, then the rules across fields (:func:`scnet.rules.train_cross_errors`)
     on the fields that passed.  The CLI, ``TrainConfig.validate`` and the plugin's form call this."""
-    errors, failed = option_errors(TrainConfig, opts)
-    return errors + rules.train_cross_errors({k: v for k, v in opts.items() if k not in failed})
-
-
-def help_of(cls, name: str) -> str:
-    """The declared help text of field ``name`` of a config dataclass."""
-    return {f.name: f for f in fields(cls)}[name].metadata.get("help", name)
-
-
-def defaults(cls) -> dict:
-    """Field name -> declared default of a config dataclass."""
-    return {f.name: f.default for f in fields(cls)}
+    return TrainConfig.errors(opts)
 
 
 _DEPTH = choices.NETWORK_DEFAULTS["depth"]
@@ -105,8 +34,10 @@ _MULTIPLE = rules.network_multiple(_DEPTH, choices.NETWORK_DEFAULTS["upsampling_
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Options):
     """Training options (JSON keys are exactly these field names)."""
+
+    LABEL = "Training option"
 
     mode: str = opt("auto", "auto = halves when even/odd half tomograms are given, else split when the tomogram's "
                             "rows pass the split check, else single (measured); single = the "
@@ -154,8 +85,12 @@ class TrainConfig:
                           "channels at the first network level (doubled per level)", lo=1, hi=1024)
     depth: int = opt(_DEPTH, "encoder/decoder levels (measured default; the paper's code: 3)", lo=1, hi=5, hint="the paper's code uses 3")
     val_fraction: float = opt(0.1, "fraction of the longest axis held out for the validation loss", lo=0, hi=0.5, hi_open=True)
-    seed: int = opt(0, "random seed (same seed + same options = same model)", lo=0, hi=rules.SEED_MAX)
-    device: str = opt("cpu", DEVICE_HELP)
+    seed: int = seed_opt(0, "random seed (same seed + same options = same model)")
+    device: str = device_opt()
+
+    @classmethod
+    def cross_errors(cls, opts: dict) -> list:
+        return rules.train_cross_errors(opts)
 
     # ---------------------------------------------------------------
     def weights(self, mode: str = "single"):
@@ -214,9 +149,6 @@ class TrainConfig:
         return self.mode
 
     # ---------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
     @classmethod
     def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
         known = {f.name: f for f in fields(cls)}
@@ -226,7 +158,7 @@ class TrainConfig:
                     f"{source}: unknown training option {k!r}. Known options: {', '.join(known)}.")
         cfg = cls()
         for k, v in d.items():
-            setattr(cfg, k, _coerce(known[k], v, source))
+            setattr(cfg, k, coerce(known[k], v, source))
         return cfg
 
     @classmethod
@@ -248,56 +180,42 @@ class TrainConfig:
             fh.write("\n")
 
 
-def _coerce(f, v, source):
-    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-    try:
-        if v is None:
-            if "Optional" in t:
-                return None
-            raise TypeError
-        if "bool" in t:
-            if isinstance(v, bool):
-                return v
-            if isinstance(v, str) and v.lower() in ("true", "false", "1", "0", "yes", "no"):
-                return v.lower() in ("true", "1", "yes")
-            raise TypeError
-        if "int" in t:
-            if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
-                raise TypeError
-            return int(v)
-        if "float" in t:
-            return float(v)
-        return str(v)
-    except (TypeError, ValueError):
-        raise SCNetInputError(f"{source}: option {f.name!r} has an invalid value {v!r} (expected {t}).") from None
+@dataclass
+class PriorConfig(Options):
+    """Where the smoothed prior comes from when no prior tomogram is given (``scnet train|denoise
+    --prior-from``, the train form's 'Prior from'): a 3D filter of the tomogram (:mod:`scnet.selfprior`)."""
+
+    LABEL = "Prior option"
+    prior_from: str = opt(choices.DEFAULT_SELF_PRIOR,
+                          "without a prior tomogram: the 3D filter of the tomogram that makes its prior (measured "
+                          "default, docs/benchmarks.md; the halves mode with its default weights uses no prior)",
+                          choices=choices.SELF_PRIORS)
 
 
 @dataclass
-class PredictConfig:
+class PredictConfig(Options):
     """Prediction (tiling) options of ``scnet predict`` and the denoise protocol."""
 
-    tile_size: int = opt(192, f"largest edge of the prediction tiles in voxels (>= {rules.MIN_TILE}); each axis gets "
-                              f"the fewest tiles of at most this edge, evenly sized (measured default: docs/benchmarks.md; "
-                              f"memory grows with its cube, ~5 GB at 192)")
-    overlap: int = opt(16, "overlap of neighbouring tiles in voxels (0..tile/2), blended with cosine weights")
-    device: str = opt("cpu", DEVICE_HELP)
+    LABEL = "Prediction option"
+    tile_size: int = opt(192, "largest edge of the prediction tiles; each axis gets the fewest tiles of at most "
+                              "this edge, evenly sized (measured default: docs/benchmarks.md; memory grows with its "
+                              "cube, ~5 GB at the default)", lo=rules.MIN_TILE, unit="voxels")
+    overlap: int = opt(16, "overlap of neighbouring tiles, at most half the tile size, blended with cosine weights",
+                       lo=0, unit="voxels")
+    device: str = device_opt()
     progress: bool = opt(False, "progress lines with ETA on stderr")
     margin: Optional[int] = opt(None, "context read on each side of a tile and discarded; None = the network's "
-                                      "receptive radius (exact: tiled == whole)")
-    tta: int = opt(choices.DEFAULT_TTA, "test-time augmentation: average the prediction over N axis flips (1, 2, "
-                                        "4 or 8; N times slower, less noise; 1 = fastest)")
+                                      "receptive radius (exact: tiled == whole)", lo=0, unit="voxels")
+    tta: int = opt(choices.DEFAULT_TTA, "test-time augmentation: average the prediction over N axis flips (N times "
+                                        "slower, less noise; 1 = fastest)", choices=choices.TTA_CHOICES)
     precision: str = opt("auto", "inference precision: auto (bf16 where the CPU or GPU computes it natively, else "
                                  "fp32; measured: no PSNR change, docs/benchmarks.md), fp32, or bf16/fp16 autocast "
                                  "(fp16: CUDA only)", choices=PRECISIONS)
 
+    @classmethod
+    def cross_errors(cls, opts: dict) -> list:
+        return rules.predict_cross_errors(opts)
+
     def context(self, model_cfg) -> int:
         """Voxels of context read around each tile: ``margin``, or by default the network's receptive radius."""
         return model_cfg.receptive_radius() if self.margin is None else self.margin
-
-    def validate(self) -> "PredictConfig":
-        """Raise SCNetInputError for bad tiling options (rules in :mod:`scnet.rules`)."""
-        errors = rules.predict_option_errors(self.tile_size, self.overlap, self.tta, self.margin)
-        errors += option_errors(PredictConfig, {"precision": self.precision}, "Prediction option")[0]
-        if errors:
-            raise SCNetInputError(" ".join(errors))
-        return self

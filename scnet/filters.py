@@ -23,6 +23,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .choices import PRIOR_FILTERS, describe
+from .config_tomo import FilterConfig
 from .device import allocated_cpus, resolve_device, set_threads
 from .errors import SCNetInputError
 
@@ -36,7 +38,6 @@ TOPAZ_MODELS_2D = {
     "affine": "affine_L1_v0.2.2.sav",
 }
 TOPAZ_MODELS_3D = {
-    "unet-3d": "unet-3d-10a-v0.2.4.sav",
     "unet-3d-10a": "unet-3d-10a-v0.2.4.sav",
     "unet-3d-20a": "unet-3d-20a-v0.2.4.sav",
 }
@@ -284,15 +285,13 @@ def lowpass_3d(volume, cutoff: float, edge: float = 0.1) -> np.ndarray:
     return _lowpass_nd(a, (0, 1, 2), float(cutoff), float(edge))
 
 
-def filter_stack(stack, method: str = "topaz", topaz_model: str = "unet", sigma: float = 1.0,
-                 cutoff: float = 0.5, device: str = "cpu") -> np.ndarray:
-    """The 2D filter used to build the smoothed volume (§4.3): topaz | gaussian | lowpass | none."""
-    if method == "topaz":
-        return topaz_denoise_2d(stack, model=topaz_model, device=device)
-    if method == "gaussian":
-        return gaussian_2d(stack, sigma)
-    if method == "lowpass":
-        return lowpass_2d(stack, cutoff)
-    if method == "none":
-        return np.asarray(stack, dtype=np.float32).copy()
-    raise SCNetInputError(f"filter method must be topaz, gaussian, lowpass or none (got {method!r}).")
+def filter_stack(stack, cfg: FilterConfig) -> np.ndarray:
+    """The 2D filter of every tilt image that makes the smoothed volume (§4.3), as ``cfg`` declares it:
+    topaz | gaussian | lowpass (:class:`scnet.config_tomo.FilterConfig`, validated by the caller)."""
+    if cfg.method == "topaz":
+        return topaz_denoise_2d(stack, model=cfg.topaz_model, device=cfg.device, patch_size=cfg.patch_size)
+    if cfg.method == "gaussian":
+        return gaussian_2d(stack, cfg.sigma)
+    if cfg.method == "lowpass":
+        return lowpass_2d(stack, cfg.cutoff)
+    raise SCNetInputError(f"filter method must be {describe(PRIOR_FILTERS)} (got {cfg.method!r}).")

@@ -28,18 +28,21 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from .config_tomo import PhantomConfig
 from .errors import SCNetInputError
+from .rules import phantom_shape_errors
+
+_D = PhantomConfig()  # the declared defaults (scnet.config_tomo)
 
 
 def check_shape(shape) -> Tuple[int, int, int]:
+    """``shape`` as three ints, by the declared rule (:func:`scnet.rules.phantom_shape_errors`)."""
     try:
         s = tuple(int(v) for v in shape)
     except (TypeError, ValueError):
-        raise SCNetInputError(f"phantom shape must be three integers Z,Y,X (got {shape!r}).")
-    if len(s) != 3 or min(s) < 8:
-        raise SCNetInputError(f"phantom shape must be three integers Z,Y,X, each >= 8 (got {shape!r}).")
-    if s[0] * s[1] * s[2] > 1024 ** 3:
-        raise SCNetInputError(f"phantom shape {s} is too large (> 1024^3 voxels).")
+        s = ()
+    for why in phantom_shape_errors(",".join(map(str, s)) if s else repr(shape)):
+        raise SCNetInputError(f"phantom shape {shape!r} {why}.")
     return s
 
 
@@ -68,7 +71,7 @@ def _bilayer(d: np.ndarray, half_sep: float, width: float, amp: float) -> np.nda
     return amp * (np.exp(-(d - half_sep) ** 2 / (2 * width ** 2)) + np.exp(-(d + half_sep) ** 2 / (2 * width ** 2)))
 
 
-def make_phantom(shape=(64, 64, 64), seed: int = 0, voxel_size: float = 10.0,
+def make_phantom(shape=_D.shape_zyx(), seed: int = _D.seed, voxel_size: float = _D.voxel_size,
                  density: float = 1.0) -> np.ndarray:
     """Build the cellular phantom (float32, ``(Z, Y, X)``). See the module docstring.
 
@@ -76,8 +79,8 @@ def make_phantom(shape=(64, 64, 64), seed: int = 0, voxel_size: float = 10.0,
     scales the number of objects per volume.
     """
     shape = check_shape(shape)
-    if not (voxel_size > 0):
-        raise SCNetInputError(f"voxel size must be > 0 Angstrom (got {voxel_size}).")
+    for why in PhantomConfig.errors({"seed": seed, "voxel_size": voxel_size}):
+        raise SCNetInputError(why)
     rng = np.random.default_rng(int(seed))
     nm = 10.0 / float(voxel_size)          # voxels per nm
     Z, Y, X = shape
@@ -204,13 +207,14 @@ def make_phantom(shape=(64, 64, 64), seed: int = 0, voxel_size: float = 10.0,
     return cv.vol
 
 
-def phantom_tilt_series(shape=(64, 64, 64), seed: int = 0, tilt_range: float = 60, tilt_step: float = 3,
-                        voxel_size: float = 10.0, volume: Optional[np.ndarray] = None):
+def phantom_tilt_series(shape=_D.shape_zyx(), seed: int = _D.seed, tilt_range: float = _D.tilt_range,
+                        tilt_step: float = _D.tilt_step, voxel_size: float = _D.voxel_size,
+                        volume: Optional[np.ndarray] = None):
     """Noise-free tilt series of the phantom with a missing wedge.
 
     Returns ``(stack (n, Y, X), angles (deg), volume)``; angles run from
-    ``-tilt_range`` to ``+tilt_range`` in ``tilt_step`` steps (default +-60 deg,
-    3 deg: 41 tilts).  Projections are line integrals (1 voxel = 1 unit) with
+    ``-tilt_range`` to ``+tilt_range`` in ``tilt_step`` steps (declared defaults:
+    :class:`scnet.config_tomo.PhantomConfig`).  Projections are line integrals (1 voxel = 1 unit) with
     the geometry of :func:`scnet.recon.reproject`.
     """
     from .recon import reproject
@@ -219,13 +223,12 @@ def phantom_tilt_series(shape=(64, 64, 64), seed: int = 0, tilt_range: float = 6
     return reproject(vol, angles), angles, vol
 
 
-def tilt_angles(tilt_range: float = 60, tilt_step: float = 3) -> np.ndarray:
-    """Symmetric tilt scheme ``-range .. +range`` in ``step`` degrees."""
+def tilt_angles(tilt_range: float = _D.tilt_range, tilt_step: float = _D.tilt_step) -> np.ndarray:
+    """Symmetric tilt scheme ``-range .. +range`` in ``step`` degrees (bounds: :class:`PhantomConfig`)."""
     r, s = float(tilt_range), float(tilt_step)
-    if not (0 < r <= 90):
-        raise SCNetInputError(f"tilt-range must be in (0, 90] degrees (got {tilt_range}).")
-    if not (0 < s <= r):
-        raise SCNetInputError(f"tilt step must be in (0, tilt range] degrees (got {tilt_step}).")
+    errors = PhantomConfig.errors({"tilt_range": r, "tilt_step": s})
+    if errors:
+        raise SCNetInputError(" ".join(errors))
     n = int(np.floor(2 * r / s + 1e-6))
     a = -r + s * np.arange(n + 1)
     return a[a <= r + 1e-6]

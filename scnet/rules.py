@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Sequence
 
-from .choices import RADIAL_TEXT, TTA_CHOICES
+from .choices import RADIAL_TEXT
 
 SEED_MAX = 2 ** 32 - 2          # numpy/torch seeds are unsigned; the training uses seed and seed + 1
 MIN_TILE = 8
@@ -88,6 +88,49 @@ def radial_errors(r1, r2, option: str = "--radial") -> List[str]:
     return []
 
 
+def numbers(text, count: int, kind=float) -> tuple:
+    """``"a,b,c"`` (or ``axbxc``) -> ``count`` numbers of ``kind``; ValueError otherwise."""
+    vals = tuple(kind(v) for v in str(text).replace("x", ",").split(","))
+    if len(vals) != count:
+        raise ValueError(text)
+    return vals
+
+
+def radial_text_errors(text) -> List[str]:
+    """``"R1,R2"`` as :func:`radial_errors` accepts it."""
+    try:
+        return [why.rstrip(".") for why in radial_errors(*numbers(text, 2), option="radial")]
+    except ValueError:
+        return [f"must be R1,R2 with 0 < R1 <= 0.5 and R2 >= 0 (cycles/pixel; default {RADIAL_TEXT})"]
+
+
+def zyx_errors(text, allow_zero: bool = False) -> List[str]:
+    """``"Z,Y,X"``: three integers > 0 (>= 0 with ``allow_zero``: 0 keeps an axis whole)."""
+    try:
+        vals = numbers(text, 3, int)
+    except ValueError:
+        return ["must be three integers Z,Y,X"]
+    if min(vals) < (0 if allow_zero else 1):
+        return [f"must be three integers Z,Y,X, each {'>= 0 (0 = the whole axis)' if allow_zero else '> 0'}"]
+    return []
+
+
+MIN_PHANTOM_EDGE, MAX_PHANTOM_VOXELS = 8, 1024 ** 3
+
+
+def phantom_shape_errors(text) -> List[str]:
+    """The phantom's ``"Z,Y,X"``: each axis >= 8 voxels, at most 1024^3 voxels in all."""
+    try:
+        z, y, x = numbers(text, 3, int)
+    except ValueError:
+        return ["must be three integers Z,Y,X"]
+    if min(z, y, x) < MIN_PHANTOM_EDGE:
+        return [f"must be three integers Z,Y,X, each >= {MIN_PHANTOM_EDGE}"]
+    if z * y * x > MAX_PHANTOM_VOXELS:
+        return ["is too large (more than 1024^3 voxels)"]
+    return []
+
+
 def seed_errors(seed, option: str = "--seed") -> List[str]:
     """Seeds are unsigned (numpy); 0..SEED_MAX."""
     if not is_int(seed) or not 0 <= seed <= SEED_MAX:
@@ -95,25 +138,26 @@ def seed_errors(seed, option: str = "--seed") -> List[str]:
     return []
 
 
-def predict_option_errors(tile_size: int, overlap: int, tta: int = 1, margin: Optional[int] = 0) -> List[str]:
-    """Errors for the tiling options of ``scnet predict`` / ``denoise``."""
-    errors = []
-    if not is_int(tile_size) or tile_size < MIN_TILE:
-        errors.append(f"tile_size={tile_size!r} (--tile-size): must be an integer >= {MIN_TILE}.")
-    elif not is_int(overlap) or not 0 <= overlap <= tile_size // 2:
-        errors.append(f"overlap={overlap!r} (--overlap): must be an integer in 0..tile_size/2 ({tile_size // 2}).")
-    if tta not in TTA_CHOICES:
-        errors.append(f"tta={tta!r} (--tta): use one of {', '.join(map(str, TTA_CHOICES))} (flips averaged).")
-    if margin is not None and (not is_int(margin) or margin < 0):
-        errors.append(f"margin={margin!r} must be >= 0 (or None: the network's receptive radius).")
-    return errors
+def predict_cross_errors(opts: Dict[str, object]) -> List[str]:
+    """The prediction rule across options (``PredictConfig`` fields, each within its declared bounds):
+    the tile overlap is at most half the tile."""
+    tile, overlap = opts.get("tile_size"), opts.get("overlap")
+    if is_int(tile) and is_int(overlap) and overlap > tile // 2:
+        return [f"Prediction option overlap={overlap!r}: must be at most half the tile size ({tile // 2})."]
+    return []
+
+
+def sampling_differs(a: Optional[float], b: Optional[float]) -> bool:
+    """Two known voxel sizes that differ by more than ``SAMPLING_TOLERANCE`` (relative to ``a``): not one
+    grid (the model and the tomogram, the two volumes of an FSC, a tomogram and its halves or prior)."""
+    if not a or not b or a <= 0 or b <= 0:
+        return False
+    return abs(a - b) > SAMPLING_TOLERANCE * a
 
 
 def sampling_mismatch(model_voxel: Optional[float], tomo_voxel: Optional[float]) -> Optional[str]:
     """A message when a model trained at ``model_voxel`` A/px is applied to a ``tomo_voxel`` A/px tomogram."""
-    if not model_voxel or not tomo_voxel or model_voxel <= 0 or tomo_voxel <= 0:
-        return None
-    if abs(model_voxel - tomo_voxel) <= SAMPLING_TOLERANCE * model_voxel:
+    if not sampling_differs(model_voxel, tomo_voxel):
         return None
     return (f"the model was trained at {model_voxel:.4g} A/px but the tomogram is {tomo_voxel:.4g} A/px: "
             f"features have a different size in voxels and the result is not reliable. Train a model on this "

@@ -4,11 +4,11 @@ The paper guides training by a "smoothed" tomogram reconstructed from Topaz-deno
 images (§4.3; eq. 5 and 7 compare the network's output with it).  A user who brings a
 reconstructed tomogram (Warp, AreTomo, IMOD, RELION) has no such prior; :func:`make_prior`
 then smooths the noisy tomogram with one of the 3D baselines (:data:`scnet.choices.SELF_PRIORS`,
-:mod:`scnet.baselines`, default options):
+:mod:`scnet.baselines`, with their declared options, :mod:`scnet.config_eval`):
 
-* ``topaz3d``  the pretrained Topaz-Denoise 3D network (unet-3d-10a),
-* ``gaussian`` a 3D Gaussian of 1.5 voxels,
-* ``lowpass``  an isotropic low-pass at 0.3 x Nyquist.
+* ``topaz3d``  the pretrained Topaz-Denoise 3D network,
+* ``gaussian`` a 3D Gaussian,
+* ``lowpass``  an isotropic low-pass.
 
 The default (:data:`scnet.choices.DEFAULT_SELF_PRIOR`) is chosen by measurement
 (``benchmarks/quality.py --methods scnet_tomo``; docs/benchmarks.md).  In the halves mode with the

@@ -35,12 +35,12 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, Optional
 
 import numpy as np
 
-from .choices import RADIAL
+from .config_tomo import FilterConfig, PhantomConfig, SimulationConfig
 from .errors import SCNetInputError
 from .filters import filter_stack, gaussian_3d
 from .recon import ReconConfig, check_angles, check_stack, reconstruct, reproject, resolve_thickness
@@ -51,29 +51,9 @@ log = logging.getLogger(__name__)
 PROJECTION_RANGE = 255.0
 
 
-@dataclass
-class SimulationConfig:
-    """§5.2 parameters. sigma: AWGN std on the 0..255 projection scale (paper: 10, 15, 20).
-    gaussian_sigma: 3D Gaussian (voxels) applied to the reconstruction to make the ground truth (paper: 2).
-    thickness: reconstruction thickness (None = the input's, or X/2 for a tilt series)."""
-
-    sigma: float = 15.0
-    thickness: Optional[int] = None
-    gaussian_sigma: float = 2.0
-    seed: int = 0
-    backend: str = "builtin"
-    method: str = "wbp"
-    radial: tuple = RADIAL
-    projection_range: float = PROJECTION_RANGE
-
-    def recon_config(self, thickness: int) -> ReconConfig:
-        return ReconConfig(thickness=thickness, backend=self.backend, method=self.method, radial=tuple(self.radial))
-
-    def check(self) -> None:
-        if not np.isfinite(self.sigma) or self.sigma < 0:
-            raise SCNetInputError(f"noise sigma must be >= 0 (AWGN std on the 0..255 projection scale; got {self.sigma}).")
-        if not np.isfinite(self.gaussian_sigma) or self.gaussian_sigma < 0:
-            raise SCNetInputError(f"gaussian_sigma (ground-truth smoothing, voxels) must be >= 0 (got {self.gaussian_sigma}).")
+def recon_config(cfg: SimulationConfig, thickness: int) -> ReconConfig:
+    """The one reconstruction of every volume of a simulation: weighted back-projection."""
+    return ReconConfig(thickness=thickness, backend=cfg.backend, method="wbp", radial=cfg.radial_pair())
 
 
 @dataclass
@@ -91,38 +71,38 @@ class SimulationResult:
 
 def simulate_from_volume(volume, angles, cfg: Optional[SimulationConfig] = None) -> SimulationResult:
     """Re-project a clean volume, normalise to 0..255, add AWGN to the projections, reconstruct (§5.2)."""
-    cfg = cfg or SimulationConfig(gaussian_sigma=0.0)
-    cfg.check()
+    cfg = (cfg or SimulationConfig()).validate()
+    gaussian_sigma = cfg.ground_truth_sigma(clean=True)
     vol = np.asarray(volume, dtype=np.float32)
     if vol.ndim != 3 or vol.size == 0:
         raise SCNetInputError(f"simulate: expected a 3D volume, got shape {vol.shape}.")
     angles = check_angles(angles)
     thickness = resolve_thickness(cfg.thickness if cfg.thickness is not None else vol.shape[0], vol.shape[2])
-    filtered = gaussian_3d(vol, cfg.gaussian_sigma) if cfg.gaussian_sigma > 0 else vol
+    filtered = gaussian_3d(vol, gaussian_sigma) if gaussian_sigma > 0 else vol
     proj = reproject(filtered, angles).astype(np.float64)
     lo, hi = float(proj.min()), float(proj.max())
     if hi <= lo:
         raise SCNetInputError("simulate: the re-projections are constant (empty volume?); nothing to simulate.")
-    scale = cfg.projection_range / (hi - lo)
+    scale = PROJECTION_RANGE / (hi - lo)
     clean = ((proj - lo) * scale).astype(np.float32)
     rng = np.random.default_rng(int(cfg.seed))
     noisy = (clean + rng.normal(0.0, cfg.sigma, size=clean.shape)).astype(np.float32)
-    rc = cfg.recon_config(thickness)
+    rc = recon_config(cfg, thickness)
     gt = reconstruct(clean, angles, rc)
     noisy_rec = reconstruct(noisy, angles, rc)
     params = {
         "paper_section": "5.2 (Fig. 4)",
         "sigma": float(cfg.sigma),
         "noise": "additive white Gaussian noise on the 2D projections",
-        "projection_range": [0.0, float(cfg.projection_range)],
+        "projection_range": [0.0, PROJECTION_RANGE],
         "normalisation": "clean = (reprojection - min) * range / (max - min), global over the stack",
         "scale": scale, "offset": lo,
-        "gaussian_sigma": float(cfg.gaussian_sigma),
+        "gaussian_sigma": gaussian_sigma,
         "thickness": int(thickness),
         "n_tilts": int(angles.size),
         "angles_deg": [float(a) for a in angles],
         "seed": int(cfg.seed),
-        "reconstruction": {"backend": cfg.backend, "method": cfg.method, "radial": list(cfg.radial)},
+        "reconstruction": {"backend": cfg.backend, "method": rc.method, "radial": list(rc.radial)},
         "ground_truth": "reconstruction of the clean normalised projections with the same reconstruction "
                         "as noisy_rec (missing-wedge consistent, same grid and scale)",
     }
@@ -133,13 +113,13 @@ def simulate_from_volume(volume, angles, cfg: Optional[SimulationConfig] = None)
 def simulate(stack, angles, cfg: Optional[SimulationConfig] = None) -> SimulationResult:
     """§5.2 from a raw tilt series: reconstruct, Gaussian-filter (sigma=2) -> GT volume, then
     :func:`simulate_from_volume` (re-project, normalise, AWGN on projections, reconstruct)."""
-    cfg = cfg or SimulationConfig()
-    cfg.check()
+    cfg = (cfg or SimulationConfig()).validate()
     stack = check_stack(stack)
     angles = check_angles(angles, stack.shape[0])
     thickness = resolve_thickness(cfg.thickness, stack.shape[2])
-    rec = reconstruct(stack, angles, cfg.recon_config(thickness))
-    res = simulate_from_volume(rec, angles, SimulationConfig(**{**asdict(cfg), "thickness": thickness}))
+    rec = reconstruct(stack, angles, recon_config(cfg, thickness))
+    res = simulate_from_volume(rec, angles, replace(cfg, thickness=thickness,
+                                                    gaussian_sigma=cfg.ground_truth_sigma(clean=False)))
     res.params["source"] = "tilt series"
     return res
 
@@ -154,14 +134,20 @@ def write_simulation_json(path: str, res: SimulationResult, extra: Optional[dict
     os.replace(tmp, path)
 
 
-def prepare_case(shape=(64, 64, 64), seed: int = 0, sigma: float = 15.0, tilt_range: float = 60,
-                 tilt_step: float = 3, prior_filter: str = "topaz", topaz_model: str = "unet",
-                 voxel_size: float = 10.0, gaussian_sigma: float = 0.0, filter_sigma: float = 1.5,
-                 lowpass_cutoff: float = 0.5, device: str = "cpu") -> dict:
-    """One complete simulated SC-Net case, from the phantom:
+_PHANTOM, _FILTER, _SIMULATION = PhantomConfig(), FilterConfig(), SimulationConfig()
+
+
+def prepare_case(shape=None, seed: int = _PHANTOM.seed, sigma: float = _SIMULATION.sigma,
+                 tilt_range: float = _PHANTOM.tilt_range, tilt_step: float = _PHANTOM.tilt_step,
+                 prior_filter: str = _FILTER.method, topaz_model: str = _FILTER.topaz_model,
+                 voxel_size: float = _PHANTOM.voxel_size, gaussian_sigma: Optional[float] = None,
+                 filter_sigma: float = _FILTER.sigma, lowpass_cutoff: float = _FILTER.cutoff,
+                 device: str = _FILTER.device) -> dict:
+    """One complete simulated SC-Net case, from the phantom (defaults: the declared ones,
+    :mod:`scnet.config_tomo`; ``shape`` None = the phantom's):
 
     phantom -> tilt series (missing wedge) -> §5.2 simulation (AWGN ``sigma`` on 0..255 projections)
-    -> 2D filter of the noisy tilts (``prior_filter``: topaz | gaussian | lowpass | none, §4.3)
+    -> 2D filter of the noisy tilts (``prior_filter``: topaz | gaussian | lowpass, §4.3)
     -> reconstructions on one grid ``(Z, Y, X) = shape``.
 
     Returns a dict: ``ground_truth``, ``noisy_rec``, ``prior_rec`` (the smoothed volume V-hat),
@@ -171,13 +157,15 @@ def prepare_case(shape=(64, 64, 64), seed: int = 0, sigma: float = 15.0, tilt_ra
     """
     from .phantom import make_phantom, tilt_angles
     t0 = time.time()
+    shape = tuple(shape) if shape is not None else _PHANTOM.shape_zyx()
     vol = make_phantom(shape, seed, voxel_size)
     angles = tilt_angles(tilt_range, tilt_step)
     cfg = SimulationConfig(sigma=sigma, thickness=int(shape[0]), gaussian_sigma=gaussian_sigma, seed=seed)
     res = simulate_from_volume(vol, angles, cfg)
-    prior_stack = filter_stack(res.noisy_stack, prior_filter, topaz_model=topaz_model, sigma=filter_sigma,
-                               cutoff=lowpass_cutoff, device=device)
-    rc = cfg.recon_config(int(shape[0]))
+    prior_stack = filter_stack(res.noisy_stack, FilterConfig(method=prior_filter, topaz_model=topaz_model,
+                                                             sigma=filter_sigma, cutoff=lowpass_cutoff,
+                                                             device=device).validate())
+    rc = recon_config(cfg, int(shape[0]))
     prior_rec = reconstruct(prior_stack, angles, rc)
     (ev, ev_a), (od, od_a) = split_even_odd(res.noisy_stack, angles)
     even_rec = reconstruct(ev, ev_a, rc)

@@ -1,6 +1,6 @@
 """`make demo`: the whole SC-Net chain in a local Scipion project, on the built-in phantom.
 
-    python -m scnet_plugin.demo --output demo_output [--shape 64,128,128] [--sigma 15]
+    python -m scnet_plugin.demo --output demo_output [--shape Z,Y,X] [--sigma S] [--fsc independent]
 
 Creates the project ``scnet_demo`` (its own sqlite, under $SCIPION_USER_DATA/projects,
 re-created each run), runs simulate -> prepare -> train -> denoise -> FSC e/o
@@ -14,30 +14,34 @@ import os
 import sys
 import time
 
-from .constants import TTA_CHOICES
+from scnet.cli.options import add_declared
+from scnet.config import PredictConfig, TrainConfig
+from scnet.config_tomo import PhantomConfig, SimulationConfig
 
 PROJECT = "scnet_demo"
 FSC_CHOICES = ("halves", "independent")  # `make demo FSC=independent`
+TRAIN_OPTIONS = ("patch_size", "epochs", "iterations_per_epoch")  # the training options the demo takes
 
 
-def main(argv=None):
+def build_parser():
+    """The demo's options: the simulation's and the phantom's as declared (scnet.config_tomo); training
+    and prediction options unset = the protocols' defaults, i.e. a user's."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--output", default="demo_output", help="folder for figures and the metrics table")
-    ap.add_argument("--shape", default="64,128,128", help="phantom Z,Y,X (voxels)")
-    ap.add_argument("--sigma", type=float, default=15.0, help="AWGN sigma on the 0..255 projection scale")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--epochs", type=int, default=None,
-                    help="fixed epochs (default: the protocol's, i.e. a user's: train until converged)")
-    ap.add_argument("--iterations", type=int, default=None, help="iterations per epoch (default: the protocol's)")
-    ap.add_argument("--patch", type=int, default=None, help="patch size (default: the protocol's)")
-    ap.add_argument("--tta", type=int, default=None, choices=TTA_CHOICES,
-                    help="test-time flips when denoising (default: the protocol's)")
+    add_declared(ap, PhantomConfig, names=("shape",))
+    add_declared(ap, SimulationConfig, names=("sigma", "seed"))
+    add_declared(ap, TrainConfig, names=TRAIN_OPTIONS, unset=True)
+    add_declared(ap, PredictConfig, names=("tta",), unset=True)
     ap.add_argument("--fsc", choices=FSC_CHOICES, default=FSC_CHOICES[0],
                     help="FSC e/o measures: 'halves' = the halves as denoised (fast; one network for both halves "
                          "flatters), 'independent' = also the honest measure, each half denoised by its own network "
                          "(two more trainings: about 15 more minutes on 2 CPU cores) [halves]")
     ap.add_argument("--project", default=PROJECT)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     out = os.path.abspath(args.output)
     os.makedirs(out, exist_ok=True)
     t0 = time.time()
@@ -51,7 +55,10 @@ def main(argv=None):
     if errors:
         sys.exit("\n".join(errors))
 
-    shape = tuple(int(v) for v in args.shape.split(","))
+    from scnet.declare import field_of
+    from .protocols.declared import formValue
+    from .protocols.protocol_train import FORM_FIELDS
+    shape = PhantomConfig(shape=args.shape).validate().shape_zyx()
 
     manager = Manager()
     if manager.hasProject(args.project):
@@ -73,9 +80,9 @@ def main(argv=None):
         return prot
 
     # the user's defaults unless overridden on the command line
-    train = {k: v for k, v in dict(patchSize=args.patch, epochs=args.epochs, iterationsPerEpoch=args.iterations).items()
-             if v is not None}
-    denoise = {} if args.tta is None else dict(tta=TTA_CHOICES.index(args.tta))  # EnumParam index
+    param = {field: name for name, field in FORM_FIELDS.items()}
+    train = {param[k]: getattr(args, k) for k in TRAIN_OPTIONS if getattr(args, k) is not None}
+    denoise = {} if args.tta is None else dict(tta=formValue(field_of(PredictConfig, "tta"), args.tta))
     print(f"[demo] simulating the built-in phantom {shape} (sigma {args.sigma}) ...", flush=True)
     sim = simulate_phantom(new, launch, shape=shape, sigma=args.sigma, seed=args.seed)
     prots = run_chain(new, launch, sim.NoisyTiltSeries, thickness=shape[0], train=train, denoise=denoise,

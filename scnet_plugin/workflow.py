@@ -14,12 +14,16 @@ import os
 import shutil
 import subprocess
 
+from scnet.config_tomo import PhantomConfig, SimulationConfig
+
 from .protocols.protocol_simulate import PHANTOM_TS_ID
 
 TS_ID = PHANTOM_TS_ID  # tsId of the simulated phantom
+_P, _S = PhantomConfig(), SimulationConfig()  # the declared defaults (scnet.config_tomo)
 
 
-def simulate_phantom(new, launch, shape=(64, 128, 128), sigma=15.0, seed=0, voxelSize=10.0, tiltStep=3.0):
+def simulate_phantom(new, launch, shape=_P.shape_zyx(), sigma=_S.sigma, seed=_S.seed, voxelSize=_P.voxel_size,
+                     tiltStep=_P.tilt_step):
     """Launch ``ProtSCNetSimulate`` on the built-in phantom (the one simulation path); returns it.
 
     Its outputs feed the chain: ``NoisyTiltSeries`` (to :func:`run_chain`) and ``GroundTruth``
@@ -31,8 +35,8 @@ def simulate_phantom(new, launch, shape=(64, 128, 128), sigma=15.0, seed=0, voxe
                       tiltStep=tiltStep, sigma=sigma, seed=seed, thickness=z))
 
 
-def simulate_phantom_files(outDir, shape=(64, 128, 128), sigma=15.0, seed=0, voxelSize=10.0, tiltStep=3.0,
-                           tsId=TS_ID):
+def simulate_phantom_files(outDir, shape=_P.shape_zyx(), sigma=_S.sigma, seed=_S.seed, voxelSize=_P.voxel_size,
+                           tiltStep=_P.tilt_step, tsId=TS_ID):
     """Tilt-series FILES for tomo's importer, outside any project (tests and examples that start,
     as a user does, from a folder of <tsId>.mrcs + <tsId>.tlt): the same engine simulation
     (``scnet simulate --phantom``) that the simulate protocol runs.

@@ -39,6 +39,7 @@ def test_engine_modules_accept_exactly_the_shared_choices():
     from scnet import baselines, blindspot, filters
     assert tuple(baselines.REGISTRY) == choices.BASELINES
     assert set(filters.TOPAZ_MODELS_2D) == set(choices.TOPAZ_2D_MODELS)
+    assert set(filters.TOPAZ_MODELS_3D) == set(choices.TOPAZ_3D_MODELS)
     assert tuple(blindspot.RATIO_OF) == choices.BLINDSPOT_RATIO_OF
     for name in choices.BASELINES_WITH_DEVICE:
         assert "device" in baselines.REGISTRY[name].options, name

@@ -1,7 +1,7 @@
 """Shared pieces of the baselines: the :class:`Method` record and option checks."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -11,12 +11,19 @@ from ..errors import SCNetInputError
 
 @dataclass(frozen=True)
 class Method:
-    """One comparison method: ``run(volume, **options) -> volume``; ``why_not()`` is None when it can run."""
+    """One comparison method: ``run(volume, **options) -> volume``; ``why_not()`` is None when it can run.
+    ``config``: its declared options (:data:`scnet.config_eval.BASELINE_OPTIONS`); ``extra``: keyword
+    options of the engine API that the command line does not offer."""
 
     name: str
     run: Callable
-    options: Tuple[str, ...]
+    config: type
     why_not: Callable[[], Optional[str]]
+    extra: Tuple[str, ...] = ()
+
+    @property
+    def options(self) -> Tuple[str, ...]:
+        return tuple(f.name for f in fields(self.config)) + self.extra
 
 
 def _always() -> Optional[str]:
@@ -29,18 +36,6 @@ def as_volume(volume) -> np.ndarray:
         raise SCNetInputError(f"Baselines need a 3D volume (Z, Y, X); got shape {v.shape}.")
     if not np.all(np.isfinite(v)):
         raise SCNetInputError("The input volume contains NaN or Inf voxels; fix it before denoising.")
-    return v
-
-
-def nonneg(name: str, value, allow_none=True) -> Optional[float]:
-    if value is None and allow_none:
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise SCNetInputError(f"{name} must be a number (got {value!r}).") from None
-    if not np.isfinite(v) or v < 0:
-        raise SCNetInputError(f"{name} must be >= 0 (got {value}).")
     return v
 
 

@@ -12,26 +12,23 @@ from typing import Optional
 
 import numpy as np
 
-from ..choices import BM4D_STAGES, describe
+from ..config_eval import Bm4dConfig
 from ..deps import BM4D as BM4D_REQUIREMENT
-from ..errors import SCNetInputError
-from ._common import Method, nonneg
+from ._common import Method
 from .noise import estimate_noise_sigma
 
 log = logging.getLogger(__name__)
 
 
-def _bm4d(volume: np.ndarray, sigma=None, stages: str = "all") -> np.ndarray:
+def _bm4d(volume: np.ndarray, sigma, stages: str) -> np.ndarray:
     import bm4d  # optional
 
-    s = nonneg("sigma", sigma)
+    s = sigma
     if s is None:
         s = estimate_noise_sigma(volume)
         log.info("bm4d: estimated noise sigma %.4g", s)
     if s == 0:
         return volume.copy()
-    if stages not in BM4D_STAGES:
-        raise SCNetInputError(f"bm4d stages must be {describe(BM4D_STAGES)} (got {stages!r}).")
     stage = {"all": bm4d.BM4DStages.ALL_STAGES, "hard": bm4d.BM4DStages.HARD_THRESHOLDING}[stages]
     # bm4d works in float64 and expects values of order 1: scale, run, scale back
     mu, sd = float(volume.mean()), float(volume.std()) or 1.0
@@ -47,4 +44,4 @@ def _why_not() -> Optional[str]:
     return None
 
 
-METHOD = Method("bm4d", _bm4d, ("sigma", "stages"), _why_not)
+METHOD = Method("bm4d", _bm4d, Bm4dConfig, _why_not)

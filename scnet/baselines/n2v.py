@@ -23,9 +23,12 @@ from typing import Optional
 
 import numpy as np
 
+from ..config_eval import N2vConfig
 from ..deps import CAREAMICS
 from ..errors import SCNetInputError
 from ._common import Method, as_volume, pos_int
+
+_D = N2vConfig()  # the declared defaults (scnet.config_eval)
 
 log = logging.getLogger(__name__)
 
@@ -126,23 +129,25 @@ def _n2v(volume: np.ndarray, **opts) -> np.ndarray:
     return n2v_denoise(volume, **opts)[0]
 
 
-def n2v_denoise(volume: np.ndarray, others=(), epochs: int = 10, steps_per_epoch: Optional[int] = None,
-                patch_size: int = 32, batch_size: int = 4, depth: int = 2, num_channels_init: int = 32,
-                seed: int = 1, device: str = "cpu", work_dir: Optional[str] = None,
-                tile_size: Optional[int] = None) -> list:
+def n2v_denoise(volume: np.ndarray, others=(), epochs: int = _D.epochs,
+                steps_per_epoch: Optional[int] = _D.steps_per_epoch, patch_size: int = _D.patch_size,
+                batch_size: int = _D.batch_size, depth: int = 2, num_channels_init: int = 32, seed: int = _D.seed,
+                device: str = _D.device, work_dir: Optional[str] = None, tile_size: Optional[int] = None) -> list:
     """Train careamics Noise2Void 3D on ``volume`` and predict it and each of
     ``others`` (same model; e.g. the even/odd half reconstructions for FSC_e/o).
     Returns the list of float32 predictions, ``volume``'s first."""
     import torch
+    from ..device import device_name
 
     volume = as_volume(volume)
     others = [as_volume(o) for o in others]
-    epochs, batch_size, depth = pos_int("epochs", epochs), pos_int("batch_size", batch_size), pos_int("depth", depth)
-    num_channels_init = pos_int("num_channels_init", num_channels_init)
-    steps = None if steps_per_epoch in (None, 0) else pos_int("steps_per_epoch", steps_per_epoch)
+    steps = steps_per_epoch or None  # 0 = careamics' own, as unset
+    N2vConfig(epochs=epochs, steps_per_epoch=steps, patch_size=patch_size, batch_size=batch_size, seed=seed,
+              device=device).validate()
+    depth, num_channels_init = pos_int("depth", depth), pos_int("num_channels_init", num_channels_init)
     mult = 2 ** depth
     # careamics: 3D patches are multiples of 8 (and >= 8); clip to the volume
-    p = max(8, (min(pos_int("patch_size", patch_size), min(volume.shape)) // 8) * 8)
+    p = max(8, (min(patch_size, min(volume.shape)) // 8) * 8)
     if min(volume.shape) < 8:
         raise SCNetInputError(f"n2v needs a volume of at least 8 voxels per axis (got {volume.shape}).")
     # careamics samples patches on a grid and sets some aside for validation: keep at
@@ -150,6 +155,7 @@ def n2v_denoise(volume: np.ndarray, others=(), epochs: int = 10, steps_per_epoch
     while p > 8 and int(np.prod([n // p for n in volume.shape])) < 4:
         p -= 8
     n_val = max(1, min(batch_size // 2, int(np.prod([n // p for n in volume.shape])) // 8))
+    device = device_name(device).split(",")[0]  # auto -> cpu or cuda:0
     if device != "cpu" and not torch.cuda.is_available():
         raise SCNetInputError(f"n2v: device {device!r} requested but CUDA is not available; use device 'cpu'.")
     from ..device import set_threads
@@ -183,5 +189,4 @@ def _why_not() -> Optional[str]:
     return None
 
 
-METHOD = Method("n2v", _n2v, ("epochs", "steps_per_epoch", "patch_size", "batch_size", "depth", "num_channels_init",
-                              "seed", "device", "work_dir", "tile_size"), _why_not)
+METHOD = Method("n2v", _n2v, N2vConfig, _why_not, extra=("depth", "num_channels_init", "work_dir", "tile_size"))

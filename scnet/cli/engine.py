@@ -13,52 +13,22 @@ import os
 import sys
 from dataclasses import fields
 
-from ..device import AUTO, DEVICE_HELP, device_name
-from ..choices import DEFAULT_SELF_PRIOR, SELF_PRIORS, TTA_CHOICES
+from ..device import device_name
 from ..errors import SCNetInputError
-
-def _bool(s: str) -> bool:
-    v = str(s).strip().lower()
-    if v in ("1", "true", "yes", "on"):
-        return True
-    if v in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {s!r}")
-
-
-def _opt_float(s: str):
-    if str(s).strip().lower() in ("none", "null", "default", ""):
-        return None
-    return float(s)
-
+from .options import add_declared
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
-    from ..config import TrainConfig, bounds_text, help_of
+    """Every TrainConfig field as an option, unset by default: defaults < --config JSON < explicit options."""
+    from ..config import TrainConfig
     g = p.add_argument_group("training options (also settable in --config JSON; defaults shown)")
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        t = f.type if isinstance(f.type, str) else f.type.__name__
-        if "bool" in t:
-            typ, meta = _bool, "true|false"
-        elif "Optional" in t:
-            typ, meta = _opt_float, "X"
-        elif "int" in t:
-            typ, meta = int, "N"
-        elif "float" in t:
-            typ, meta = float, "X"
-        else:
-            typ, meta = str, "S"
-        flag = {"nargs": "?", "const": True} if typ is _bool else {}  # --wedge alone = --wedge true
-        g.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, type=typ, default=None,
-                       metavar=meta, **flag, help=f"{help_of(TrainConfig, f.name).replace('%', '%%')}"
-                       + (f"; {bounds_text(f)}" if bounds_text(f) else "") + f" [{getattr(defaults, f.name)}]")
+    add_declared(g, TrainConfig, unset=True, dest_prefix="cfg_")
     g.add_argument("--config", metavar="CFG.json", help="training options from a JSON file")
     g.add_argument("--save-config", metavar="CFG.json", help="write the resulting options as JSON and go on")
 
 
 def config_from_args(args):
     from ..config import TrainConfig
-    cfg = TrainConfig.from_json(args.config) if getattr(args, "config", None) else TrainConfig(device=AUTO)
+    cfg = TrainConfig.from_json(args.config) if getattr(args, "config", None) else TrainConfig()
     for f in fields(TrainConfig):
         v = getattr(args, "cfg_" + f.name, None)
         if v is not None:
@@ -131,8 +101,7 @@ def _train(args) -> int:
 def _predict_cfg(args, device):
     from ..device import resolve_precision
     from ..config import PredictConfig
-    cfg = PredictConfig(tile_size=args.tile_size, overlap=args.overlap, device=device_name(device or AUTO),
-                        progress=not args.quiet, tta=args.tta, precision=args.precision).validate()
+    cfg = PredictConfig.from_args(args, device=device_name(device), progress=not args.quiet)
     resolve_precision(cfg.device.split(",")[0], cfg.precision)  # fp16 without CUDA: an error before any work
     return cfg
 
@@ -173,15 +142,8 @@ def _denoise(args) -> int:
 
 
 def _predict_options(p, device=True):
-    from ..config import PredictConfig, defaults, help_of
-    d = defaults(PredictConfig)
-    from ..device import PRECISIONS
-    for name, kw in (("tile_size", dict(type=int, metavar="N")), ("overlap", dict(type=int, metavar="N")),
-                     ("tta", dict(type=int, choices=TTA_CHOICES, metavar="N")), ("precision", dict(choices=PRECISIONS))):
-        p.add_argument("--" + name.replace("_", "-"), default=d[name],
-                       help=f"{help_of(PredictConfig, name)} [{d[name]}]", **kw)
-    if device:
-        p.add_argument("--device", default=AUTO, help=f"{DEVICE_HELP} [auto]")
+    from ..config import PredictConfig
+    add_declared(p, PredictConfig, names=("tile_size", "overlap", "tta", "precision") + (("device",) if device else ()))
 
 
 def _init_option(p) -> None:
@@ -195,9 +157,8 @@ def _prior_options(p) -> None:
     p.add_argument("--prior", metavar="P.mrc",
                    help="smoothed prior tomogram (MRC, same shape), e.g. the reconstruction of Topaz-filtered tilts "
                         "(`scnet filter` + `scnet reconstruct`); absent = made from NOISY by --prior-from")
-    p.add_argument("--prior-from", choices=SELF_PRIORS, default=DEFAULT_SELF_PRIOR,
-                   help="without --prior: the 3D filter of NOISY that makes the prior (measured default; the halves "
-                        f"mode with its default weights uses no prior) [{DEFAULT_SELF_PRIOR}]")
+    from ..config import PriorConfig
+    add_declared(p, PriorConfig)
 
 
 def _halves_options(p) -> None:

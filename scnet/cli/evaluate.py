@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import fields
 import logging
 import math
 import os
@@ -21,16 +22,17 @@ import time
 
 import numpy as np
 
-from ..choices import BASELINES, BASELINES_WITH_DEVICE, BM4D_STAGES
+from ..choices import BASELINES
+from ..config_eval import BASELINE_OPTIONS, EvaluateConfig, FscConfig
 from ..errors import SCNetInputError
-from .options import add_device, add_subvolume, parse_zyx
+from .options import add_declared, add_declared_shared, parse_zyx
 
 log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- helpers
 def _zyx(text, name="--subvolume"):
-    return parse_zyx(text, name, allow_zero=True)
+    return parse_zyx(text, name)
 
 
 def _check_output(path, inputs=(), others=()):
@@ -68,11 +70,9 @@ def _write_json(path, obj):
 def cmd_fsc(args) -> int:
     from ..metrics import FSC_THRESHOLDS, central_subvolume, crossing_warning, crossings, format_resolution, fsc
 
+    from ..rules import sampling_differs
+    FscConfig.from_args(args)
     sub = _zyx(args.subvolume)
-    if not 0 < args.threshold < 1:
-        raise SCNetInputError(f"--threshold must be within (0, 1) (got {args.threshold}).")
-    if args.voxel_size is not None and not 0 < args.voxel_size < math.inf:
-        raise SCNetInputError(f"--voxel-size must be a finite number > 0 Angstrom (got {args.voxel_size}).")
     _check_output(args.csv, [args.vol1, args.vol2, args.mask if args.mask not in (None, "none", "soft") else None],
                   others=[args.json])
     v1, i1 = _read(args.vol1)
@@ -88,7 +88,7 @@ def cmd_fsc(args) -> int:
             m, _ = _read(args.mask)
             mask = m
     voxel = args.voxel_size if args.voxel_size is not None else i1.voxel_size
-    if args.voxel_size is None and abs(i1.voxel_size - i2.voxel_size) > 1e-3 * i1.voxel_size:
+    if args.voxel_size is None and sampling_differs(i1.voxel_size, i2.voxel_size):
         log.warning("voxel sizes differ in the headers (%.4g vs %.4g A); using %.4g (give --voxel-size)",
                     i1.voxel_size, i2.voxel_size, voxel)
     v1c, v2c = central_subvolume(v1, sub), central_subvolume(v2, sub)
@@ -150,14 +150,13 @@ def cmd_fsc(args) -> int:
 def cmd_evaluate(args) -> int:
     from ..metrics import central_subvolume, psnr, ssim3d
 
+    EvaluateConfig.from_args(args)
     sub = _zyx(args.subvolume)
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else \
         [os.path.splitext(os.path.basename(p))[0] for p in args.volumes]
     if len(labels) != len(args.volumes):
         raise SCNetInputError(f"--labels gives {len(labels)} label(s) for {len(args.volumes)} volume(s); "
                               "give one label per volume, comma-separated.")
-    if args.data_range is not None and not 0 < args.data_range < math.inf:
-        raise SCNetInputError(f"--data-range must be a finite number > 0 (got {args.data_range}).")
     _check_output(args.json, [args.ground_truth] + list(args.volumes))
     gt, _ = _read(args.ground_truth)
     vols = []
@@ -191,11 +190,9 @@ def cmd_evaluate(args) -> int:
 
 
 # --------------------------------------------------------------------------- baseline
-_TAKES_DEVICE = BASELINES_WITH_DEVICE
-
-
 def cmd_baseline(args) -> int:
     from ..baselines import available_baselines, run_baseline
+    from ..declare import flag
     from ..io import write_volume
 
     if args.list:
@@ -206,27 +203,33 @@ def cmd_baseline(args) -> int:
         raise SCNetInputError(f"Unknown baseline {args.name!r}; valid baselines: {', '.join(BASELINES)}.")
     if not args.input or not args.output:
         raise SCNetInputError("scnet baseline needs NAME IN.mrc OUT.mrc (or --list).")
-    if args.sigma is not None and not args.sigma >= 0:
-        raise SCNetInputError(f"--sigma must be >= 0 (got {args.sigma}).")
+    given = {n: getattr(args, n) for n in _baseline_flags() if getattr(args, n) is not None}
+    for cls in BASELINE_OPTIONS.values():  # every option given is checked, also one another method takes
+        if given.keys() & _names(cls):
+            cls.from_args(args)
+    own = _names(BASELINE_OPTIONS[args.name])
+    if given.keys() - own:
+        log.info("baseline %s does not use %s; ignored", args.name,
+                 ", ".join(flag(n) for n in given if n not in own))
     why = available_baselines()[args.name]
     if why:
         raise SCNetInputError(f"Baseline {args.name!r} cannot run here: {why}.")
     _check_output(args.output, [args.input])
-    opts = {"sigma": args.sigma, "cutoff": args.cutoff, "stages": args.stages, "model": args.topaz_model,
-            "epochs": args.epochs, "steps_per_epoch": args.steps_per_epoch, "patch_size": args.patch_size,
-            "batch_size": args.batch_size, "seed": args.seed}
-    opts = {k: v for k, v in opts.items() if v is not None}
-    if args.name in _TAKES_DEVICE:
-        from ..device import device_name
-        opts["device"] = device_name(args.device).split(",")[0]  # 'auto' -> cpu or cuda:0
-    elif args.device not in (None, "cpu", "auto"):
-        log.info("baseline %s runs on the CPU; --device %s ignored", args.name, args.device)
     vol, info = _read(args.input)
     t0 = time.time()
-    out = run_baseline(args.name, vol, **opts)
+    out = run_baseline(args.name, vol, **{n: v for n, v in given.items() if n in own})
     write_volume(args.output, out, voxel_size=info.voxel_size, origin=info.origin)
     print(f"{args.name}: {args.input} -> {args.output} in {time.time() - t0:.1f} s")
     return 0
+
+
+def _names(cls) -> set:
+    return {f.name for f in fields(cls)}
+
+
+def _baseline_flags():
+    """The option names of every baseline, in order, once each."""
+    return list(dict.fromkeys(f.name for cls in BASELINE_OPTIONS.values() for f in fields(cls)))
 
 
 # --------------------------------------------------------------------------- registration
@@ -239,14 +242,10 @@ def register(sub) -> None:
                     "use per-axis normalised frequencies; shells are 1/(N_max * voxel) wide, up to Nyquist.")
     p.add_argument("vol1", metavar="VOL1", help="first volume (MRC), e.g. the even half")
     p.add_argument("vol2", metavar="VOL2", help="second volume (MRC) on the same grid, e.g. the odd half")
-    p.add_argument("--voxel-size", type=float, default=None, help="voxel size in A (default: VOL1's header)")
     p.add_argument("--csv", default=None, help="write the curve: shell,frequency,resolution,fsc,fsc_eo")
     p.add_argument("--json", default=None,
                    help="write resolution_fsc_0.5, resolution_fsc_eo_0.5 (A; null if not reached), voxel_size, curve")
-    add_subvolume(p, "use a centred sub-volume of this size (the paper: 100,512,512); 0 keeps an axis")
-    p.add_argument("--mask", default="none",
-                   help="'none' (default), 'soft' (box with 10%% cosine edges) or a mask MRC of the volumes' shape")
-    p.add_argument("--threshold", type=float, default=0.5, help="FSC threshold (default 0.5, as in the paper)")
+    add_declared(p, FscConfig)
     p.set_defaults(func=cmd_fsc)
 
     p = sub.add_parser(
@@ -258,30 +257,19 @@ def register(sub) -> None:
     p.add_argument("volumes", metavar="VOL", nargs="+", help="volumes to score (same shape as the ground truth)")
     p.add_argument("--labels", default=None, help="comma-separated labels, one per VOL (default: file names)")
     p.add_argument("--json", default=None, help="also write the results as JSON")
-    add_subvolume(p, "score a centred sub-volume only")
-    p.add_argument("--data-range", type=float, default=None, help="override the ground truth's max - min")
+    add_declared(p, EvaluateConfig)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
         "baseline", help="denoise with a comparison method: " + " | ".join(BASELINES),
         description="Run one of the paper's comparison methods on a volume. bm4d is optional (pip install "
                     "bm4d==4.2.5, non-commercial licence); n2v trains careamics Noise2Void 3D on the volume "
-                    "itself. --sigma is the NOISE std for bm4d (default: estimated) and the FILTER std in "
-                    "voxels for gaussian. `scnet baseline --list` shows what can run here.")
+                    "itself. --sigma is the NOISE std for bm4d and the FILTER std for gaussian; an option "
+                    "another method takes is ignored. `scnet baseline --list` shows what can run here.")
     p.add_argument("name", metavar="NAME", nargs="?", help=" | ".join(BASELINES))
     p.add_argument("input", metavar="IN", nargs="?", help="input volume (MRC)")
     p.add_argument("output", metavar="OUT", nargs="?", help="output volume (MRC; voxel size and origin copied)")
     p.add_argument("--list", action="store_true", help="list the baselines and whether they can run here")
-    p.add_argument("--sigma", type=float, default=None,
-                   help="bm4d: noise std (intensity units; default estimated); gaussian: filter std in voxels (1.5)")
-    p.add_argument("--cutoff", type=float, default=None, help="lowpass: cut-off as a fraction of Nyquist (0.3)")
-    p.add_argument("--stages", choices=BM4D_STAGES, default=None,
-                   help="bm4d: all stages (default) or hard thresholding only (faster)")
-    p.add_argument("--topaz-model", default=None, help="topaz3d: unet-3d-10a (default) | unet-3d-20a")
-    p.add_argument("--epochs", type=int, default=None, help="n2v: training epochs (10)")
-    p.add_argument("--steps-per-epoch", type=int, default=None, help="n2v: batches per epoch (default: careamics')")
-    p.add_argument("--patch-size", type=int, default=None, help="n2v: cubic patch size, multiple of 8 (32)")
-    p.add_argument("--batch-size", type=int, default=None, help="n2v: batch size (4)")
-    p.add_argument("--seed", type=int, default=None, help="n2v: random seed (1)")
-    add_device(p, f"{', '.join(BASELINES_WITH_DEVICE)}: auto (the first GPU if any, else CPU), cpu, cuda or cuda:N", default="auto")
+    for name in _baseline_flags():  # unset = each method's declared default (scnet.config_eval)
+        add_declared_shared(p, tuple(BASELINE_OPTIONS.values()), name)
     p.set_defaults(func=cmd_baseline)

@@ -24,13 +24,10 @@ def _average(args) -> int:
     from ..io import read_volume, write_volume
     from ..outputs import guard, write_text
     from ..subtomo import gold_standard, read_particles
+    from ..config_eval import AverageConfig
+    AverageConfig.from_args(args)
     outputs = [args.json, args.csv, args.output]
     guard(outputs=outputs, inputs=[args.volume, args.particles, args.align_on])
-    if min(args.iterations, args.max_shift, args.per_half, args.repeats) < 0 or args.box < 4 or \
-            (args.repeats and args.repeats_per_half < 2):
-        raise SCNetInputError(f"--box must be >= 4, --iterations, --max-shift, --per-half, --repeats >= 0 and "
-                              f"--repeats-per-half >= 2 (got {args.box}, {args.iterations}, {args.max_shift}, "
-                              f"{args.per_half}, {args.repeats}, {args.repeats_per_half}).")
     centres, vectors = read_particles(args.particles)
     vol, info = read_volume(args.volume)
     align = None
@@ -93,19 +90,9 @@ def register(sub) -> None:
                    help="one particle per row: x y z [nx ny nz] in voxels of V ('#' comments); the vector is the "
                         "particle's axis (e.g. the membrane normal), mapped onto the box's first (Z) axis")
     p.add_argument("--align-on", metavar="A.mrc", help="refine the positions on this volume (same shape as V)")
-    p.add_argument("--box", type=int, default=16, help="subvolume edge in voxels [16]")
-    p.add_argument("--iterations", type=int, default=2, help="local refinement rounds (0 = positions as given) [2]")
-    p.add_argument("--max-shift", type=int, default=2, help="largest shift per round and axis, voxels [2]")
-    p.add_argument("--seed", type=int, default=0, help="random choices (group order, subsets) [0]")
-    p.add_argument("--per-half", type=int, default=0, metavar="N",
-                   help="at most N particles (a random subset) per half-set; 0 = all [0]. With many particles the "
-                        "average is noise-free at this pixel size and every volume gives FSC 1; fewer make the "
-                        "measure sensitive to noise and alignment")
-    p.add_argument("--repeats", type=int, default=0, metavar="R",
-                   help="also R random subsets of --repeats-per-half particles per half-set: their crossings and "
-                        "SNR, mean and SD, and the mean FSC curve, under 'subsets' in the JSON [0]")
-    p.add_argument("--repeats-per-half", type=int, default=32, metavar="N", help="particles per half in each subset [32]")
-    p.add_argument("--voxel-size", type=float, default=None, help="A per voxel (default: V's header)")
+    from ..config_eval import AverageConfig
+    from .options import add_declared
+    add_declared(p, AverageConfig)
     p.add_argument("--json", metavar="OUT.json", help="crossings, SNR, counts and the FSC curve")
     p.add_argument("--csv", metavar="FSC.csv", help="the FSC curve (frequency in 1/A, fsc)")
     p.add_argument("--output", metavar="AVG.mrc", help="the full average (both half-sets)")

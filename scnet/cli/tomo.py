@@ -13,10 +13,10 @@ import time
 
 import numpy as np
 
-from ..choices import PRIOR_FILTERS, RECON_METHODS, TILT_SUBSETS, TOPAZ_2D_MODELS
+from ..choices import RECON_METHODS, TILT_SUBSETS
+from ..config_tomo import FilterConfig, PhantomConfig, SimulationConfig
 from ..errors import SCNetInputError
-from .options import (add_device, add_phantom, add_reconstruction, add_voxel_size, parse_pair as _pair,
-                      parse_zyx)
+from .options import add_declared, add_reconstruction, add_voxel_size, parse_pair as _pair
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +24,7 @@ log = logging.getLogger(__name__)
 PHANTOM_FILES = ("phantom.mrc", "phantom_ts.mrcs", "phantom_ts.tlt")
 SIMULATION_FILES = ("ground_truth.mrc", "noisy_ts.mrcs", "noisy_ts.tlt", "noisy_rec.mrc", "simulation.json")
 
-# --------------------------------------------------------------------------- parsing helpers
-
-def _shape(text: str):
-    return parse_zyx(text, "--shape")
-
+# --------------------------------------------------------------------------- helpers
 
 def _voxel_size(value, default):
     if value is None:
@@ -44,12 +40,6 @@ def _radial(text: str):
     for why in radial_errors(*r):
         raise SCNetInputError(why)
     return r
-
-
-def _check_seed(seed) -> None:
-    from ..rules import seed_errors
-    for why in seed_errors(seed):
-        raise SCNetInputError(why)
 
 
 def _check_output(path: str, inputs=()) -> None:
@@ -69,26 +59,17 @@ def _read_stack(path: str):
 
 def cmd_filter(args) -> int:
     from ..device import resolve_device
-    from ..filters import TOPAZ_MODELS_2D, check_cutoff, check_sigma, filter_stack
+    from ..filters import filter_stack
     from ..io import write_volume
+    cfg = FilterConfig.from_args(args)  # every option is checked, also those of another method
     _check_output(args.output, [args.input])
-    check_sigma(args.sigma)  # every option is checked, also those of another --method (never silently ignored)
-    check_cutoff(args.cutoff, 0.1)
-    if args.patch_size is None or args.patch_size < 0:
-        raise SCNetInputError(f"--patch-size must be >= 0 (0 = whole images; got {args.patch_size}).")
-    if args.method == "topaz":
-        if args.topaz_model not in TOPAZ_MODELS_2D:
-            raise SCNetInputError(f"--topaz-model {args.topaz_model!r} unknown; choose {', '.join(TOPAZ_MODELS_2D)}.")
-        resolve_device(args.device)
+    if cfg.method == "topaz":
+        resolve_device(cfg.device)
     data, info = _read_stack(args.input)
     t0 = time.time()
-    if args.method == "topaz":
-        from ..filters import topaz_denoise_2d
-        out = topaz_denoise_2d(data, model=args.topaz_model, device=args.device, patch_size=args.patch_size)
-    else:
-        out = filter_stack(data, args.method, sigma=args.sigma, cutoff=args.cutoff, device=args.device)
+    out = filter_stack(data, cfg)
     write_volume(args.output, out, info.voxel_size, info.origin)
-    log.info("filter %s: %d images in %.1f s -> %s", args.method, data.shape[0], time.time() - t0, args.output)
+    log.info("filter %s: %d images in %.1f s -> %s", cfg.method, data.shape[0], time.time() - t0, args.output)
     return 0
 
 
@@ -118,69 +99,63 @@ def cmd_reconstruct(args) -> int:
     return 0
 
 
+def _phantom(cfg):
+    """The phantom volume and its tilt angles, as ``cfg`` (a validated PhantomConfig) declares them."""
+    from ..phantom import make_phantom, tilt_angles
+    return make_phantom(cfg.shape_zyx(), cfg.seed, cfg.voxel_size), tilt_angles(cfg.tilt_range, cfg.tilt_step)
+
+
 def cmd_phantom(args) -> int:
     from ..io import write_volume
-    from ..phantom import check_shape, make_phantom, tilt_angles
+    from ..outputs import guard
     from ..recon import reproject
     from ..tiltseries import write_angles
-    _check_seed(args.seed)
-    shape = check_shape(_shape(args.shape))
-    angles = tilt_angles(args.tilt_range, args.tilt_step)
-    vs = _voxel_size(args.voxel_size, 10.0)
-    from ..outputs import guard
+    cfg = PhantomConfig.from_args(args)
     guard(outputs=[os.path.join(args.output_dir, n) for n in PHANTOM_FILES], dirs=[args.output_dir])
     t0 = time.time()
-    vol = make_phantom(shape, args.seed, vs)
+    vol, angles = _phantom(cfg)
     stack = reproject(vol, angles)
     os.makedirs(args.output_dir, exist_ok=True)
-    write_volume(os.path.join(args.output_dir, "phantom.mrc"), vol, vs, (0.0, 0.0, 0.0))
-    write_volume(os.path.join(args.output_dir, "phantom_ts.mrcs"), stack, vs, (0.0, 0.0, 0.0))
+    vs, zero = cfg.voxel_size, (0.0, 0.0, 0.0)
+    write_volume(os.path.join(args.output_dir, "phantom.mrc"), vol, vs, zero)
+    write_volume(os.path.join(args.output_dir, "phantom_ts.mrcs"), stack, vs, zero)
     write_angles(os.path.join(args.output_dir, "phantom_ts.tlt"), angles)
-    log.info("phantom %s seed %d + %d tilts in %.1f s -> %s", shape, args.seed, len(angles), time.time() - t0,
+    log.info("phantom %s seed %d + %d tilts in %.1f s -> %s", vol.shape, cfg.seed, len(angles), time.time() - t0,
              args.output_dir)
     return 0
 
 
 def cmd_simulate(args) -> int:
     from ..io import write_volume
-    from ..simulate import SimulationConfig, simulate, simulate_from_volume, write_simulation_json
+    from ..outputs import guard
+    from ..recon import pick_backend, resolve_thickness
+    from ..simulate import simulate, simulate_from_volume, write_simulation_json
     from ..tiltseries import read_tilt_series, write_angles
+    cfg = SimulationConfig.from_args(args)
+    # --phantom: the phantom's seed is the simulation's, its voxel size the one given (else the phantom's)
+    phantom = PhantomConfig.from_args(args, **({"voxel_size": cfg.voxel_size} if cfg.voxel_size else {})) \
+        if args.phantom else None
     if args.phantom == bool(args.tilt_series):
         raise SCNetInputError("give either --phantom or --tilt-series TS --angles TLT (exactly one source).")
     if args.tilt_series and not args.angles:
         raise SCNetInputError("--tilt-series needs --angles FILE.tlt (one tilt angle per image).")
-    from ..outputs import guard
     guard(outputs=[os.path.join(args.output_dir, n) for n in SIMULATION_FILES],
           inputs=[args.tilt_series, args.angles], dirs=[args.output_dir])
-    _check_seed(args.seed)
-    radial = _radial(args.radial)
-    gsig = args.gaussian_sigma if args.gaussian_sigma is not None else (0.0 if args.phantom else 2.0)
-    cfg = SimulationConfig(sigma=args.sigma, thickness=args.thickness, gaussian_sigma=gsig, seed=args.seed,
-                           backend=args.backend, radial=radial)
-    cfg.check()
-    from ..recon import pick_backend
     pick_backend(cfg.backend)
     extra = {}
     t0 = time.time()
-    if args.phantom:
-        from ..phantom import check_shape, make_phantom, tilt_angles
-        shape = check_shape(_shape(args.shape))
-        angles = tilt_angles(args.tilt_range, args.tilt_step)
-        vs = _voxel_size(args.voxel_size, 10.0)
-        origin = (0.0, 0.0, 0.0)
-        if cfg.thickness is None:
-            cfg.thickness = shape[0]
-        from ..recon import resolve_thickness
-        resolve_thickness(cfg.thickness, shape[2])
-        vol = make_phantom(shape, args.seed, vs)
+    if phantom:
+        shape = phantom.shape_zyx()
+        resolve_thickness(cfg.thickness or shape[0], shape[2])
+        vs, origin = phantom.voxel_size, (0.0, 0.0, 0.0)
+        vol, angles = _phantom(phantom)
         res = simulate_from_volume(vol, angles, cfg)
-        extra.update(source="phantom", shape=list(shape), phantom_seed=args.seed, tilt_range=args.tilt_range,
-                     tilt_step=args.tilt_step)
+        extra.update(source="phantom", shape=list(shape), phantom_seed=cfg.seed, tilt_range=phantom.tilt_range,
+                     tilt_step=phantom.tilt_step)
     else:
         ts = read_tilt_series(args.tilt_series, args.angles)
-        from ..recon import resolve_thickness
         resolve_thickness(cfg.thickness, ts.data.shape[2])
-        vs = _voxel_size(args.voxel_size, ts.voxel_size)
+        vs = cfg.voxel_size or ts.voxel_size
         origin = ts.origin
         res = simulate(ts.data, ts.angles, cfg)
         extra.update(source="tilt series", tilt_series=os.path.abspath(args.tilt_series),
@@ -202,28 +177,19 @@ def cmd_simulate(args) -> int:
 # --------------------------------------------------------------------------- registration
 
 def register(sub) -> None:
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-
     p = sub.add_parser(
-        "filter", formatter_class=fmt,
+        "filter",
         help="2D-filter every image of a tilt stack (the paper's 2D filter, §4.3)",
         description="Filter each tilt image of IN_STACK (n, Y, X) and write OUT_STACK with the same voxel size "
                     "and origin. 'topaz' = Topaz-Denoise pretrained 2D U-Net (the paper's choice); 'gaussian' "
                     "(--sigma in pixels); 'lowpass' (--cutoff as a fraction of Nyquist, raised-cosine edge).")
     p.add_argument("input", metavar="IN_STACK", help="tilt stack (.mrc/.mrcs/.st)")
     p.add_argument("output", metavar="OUT_STACK", help="filtered stack to write")
-    p.add_argument("--method", choices=PRIOR_FILTERS, default="topaz")
-    p.add_argument("--topaz-model", default="unet", choices=TOPAZ_2D_MODELS,
-                   help="Topaz 2D model (unet = unet_L2_v0.2.2, the paper's)")
-    p.add_argument("--sigma", type=float, default=1.5, help="Gaussian std in pixels (--method gaussian)")
-    p.add_argument("--cutoff", type=float, default=0.5, help="low-pass cut-off, fraction of Nyquist (--method lowpass)")
-    p.add_argument("--patch-size", type=int, default=1024,
-                   help="Topaz: tile images larger than this (+128 px context) to bound memory; 0 = whole images")
-    add_device(p, "Topaz: auto (first GPU if any, else CPU), cpu, cuda or cuda:N", default="auto")
+    add_declared(p, FilterConfig)
     p.set_defaults(func=cmd_filter)
 
     p = sub.add_parser(
-        "reconstruct", formatter_class=fmt,
+        "reconstruct", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         help="reconstruct a tilt series into a tomogram (thickness, Y, X)",
         description="Weighted back-projection (or SIRT) of a tilt stack with tilt axis along Y. Output is "
                     "(Z=thickness, Y, X). Positive tilt angles move an object at +z towards +x (IMOD convention). "
@@ -244,23 +210,22 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser(
-        "phantom", formatter_class=fmt,
+        "phantom",
         help="write the synthetic cellular phantom and its noise-free tilt series",
         description="Writes DIR/phantom.mrc (clean volume: bilayer membranes, vesicles, filaments, "
                     "macromolecules, low-frequency background), DIR/phantom_ts.mrcs (projections with a missing "
                     "wedge) and DIR/phantom_ts.tlt.")
     p.add_argument("--output-dir", required=True, metavar="DIR")
-    add_phantom(p)
-    p.add_argument("--seed", type=int, default=0)
-    add_voxel_size(p, 10.0, "10; sets feature sizes")
+    add_declared(p, PhantomConfig)
     p.set_defaults(func=cmd_phantom)
 
     p = sub.add_parser(
-        "simulate", formatter_class=fmt,
+        "simulate",
         help="make a simulated noisy dataset with ground truth (paper §5.2, Fig. 4)",
-        description="From a raw tilt series: reconstruct, Gaussian-filter (sigma 2) -> ground-truth volume, "
-                    "re-project, normalise projections to 0..255, add AWGN of std --sigma to the projections, "
-                    "reconstruct -> noisy_rec. From --phantom: the clean phantom is re-projected directly. "
+        description="From a raw tilt series: reconstruct, Gaussian-filter (--gaussian-sigma) -> ground-truth "
+                    "volume, re-project, normalise projections to 0..255, add AWGN of std --sigma to the "
+                    "projections, reconstruct -> noisy_rec. From --phantom: the clean phantom (--shape, "
+                    "--tilt-range, --tilt-step) is re-projected directly. "
                     "ground_truth.mrc = reconstruction of the clean projections with the same reconstruction "
                     "as noisy_rec.mrc (same grid, scale and missing wedge). Writes DIR/ground_truth.mrc, "
                     "DIR/noisy_ts.mrcs, DIR/noisy_ts.tlt, DIR/noisy_rec.mrc, DIR/simulation.json.")
@@ -268,14 +233,6 @@ def register(sub) -> None:
     p.add_argument("--phantom", action="store_true", help="start from the built-in phantom")
     p.add_argument("--tilt-series", metavar="TS", default=None, help="raw tilt stack to start from")
     p.add_argument("--angles", metavar="TLT", default=None, help="its tilt angles (.tlt/.rawtlt)")
-    p.add_argument("--sigma", type=float, default=15.0, help="AWGN std on the 0..255 projection scale (paper: 10/15/20)")
-    p.add_argument("--thickness", type=int, default=None,
-                   help="reconstruction thickness (default: phantom Z, or X/2 for a tilt series)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (and of the phantom)")
-    add_phantom(p, " (--phantom)")
-    p.add_argument("--gaussian-sigma", type=float, default=None,
-                   help="3D Gaussian (voxels) making the ground truth (default 2 for a tilt series as in §5.2, "
-                        "0 for the already clean phantom)")
-    add_reconstruction(p, "builtin", "reconstruction back-end for every reconstruction of the simulation")
-    add_voxel_size(p, None, "the stack's, or 10 for the phantom")
+    add_declared(p, SimulationConfig)
+    add_declared(p, PhantomConfig, exclude=("seed", "voxel_size"))  # --seed, --voxel-size: the simulation's
     p.set_defaults(func=cmd_simulate)

@@ -20,6 +20,9 @@ from tomo.objects import Tomogram
 from tomo.protocols import ProtTomoBase
 
 from scnet.angles import tilt_angle_errors
+from scnet.declare import field_of, flag
+
+from .declared import engineValue
 
 from .. import Plugin
 from ..constants import MODEL_FILE, SIMULATION_JSON
@@ -60,6 +63,25 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
                        help="GPUs to use, e.g. 0 or 0 1. With Threads > 2 each parallel per-tomogram step gets its "
                             "own GPU(s). Under a queue the job's GPUs are renumbered from 0 and the engine is "
                             "told so (cuda:0 ...); an engine call given several GPUs runs on the first.")
+
+    # ------------------------------------------------------------------ declared engine options
+    def _declared(self, name):
+        """The engine's value of the declared form parameter ``name`` (``declared.addDeclared``)."""
+        cls, fieldName = self._definition.getParam(name).declared
+        return engineValue(field_of(cls, fieldName), getattr(self, name).get())
+
+    def _declaredArgs(self, *names):
+        """``--flag value`` for each declared parameter in ``names`` that is set (unset: the engine's
+        default); a true boolean is its flag alone."""
+        args = []
+        for name in names:
+            value = self._declared(name)
+            fieldName = self._definition.getParam(name).declared[1]
+            if value is True:
+                args.append(flag(fieldName))
+            elif value is not None and value is not False:
+                args += [flag(fieldName), value]
+        return args
 
     # ------------------------------------------------------------------ devices and queue
     def _gpuOn(self) -> bool:

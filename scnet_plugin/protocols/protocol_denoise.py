@@ -6,20 +6,13 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTomograms
 
-from scnet.config import PredictConfig, help_of
-from scnet.rules import predict_option_errors, sampling_mismatch
+from scnet.config import PredictConfig
+from scnet.rules import sampling_mismatch
 
-from ..constants import HALF_TAGS, TTA_CHOICES, halfFile, tomogramFile
+from ..constants import HALF_TAGS, halfFile, tomogramFile
 from ..objects import SCNetModel, SetOfSCNetModels
+from .declared import addDeclared
 from .protocol_base import ProtSCNetBase
-
-
-_D = PredictConfig()  # the form's defaults are the engine's (scnet.config), declared once
-
-
-def _help(name):
-    text = help_of(PredictConfig, name)
-    return text[0].upper() + text[1:] + "."
 
 
 class DenoiseOutputs(Enum):
@@ -45,14 +38,10 @@ class ProtSCNetDenoise(ProtSCNetBase):
                            "output Tomograms), matched to per-tomogram models by tsId. Outputs are <tsId>.mrc.")
         form.addParam("denoiseHalves", params.BooleanParam, default=True, label="Denoise half maps too?",
                       help="When the tomograms have even/odd half maps, denoise them as well (for FSC e/o).")
-        form.addParam("tileSize", params.IntParam, default=_D.tile_size, expertLevel=params.LEVEL_ADVANCED,
-                      label="Tile size (voxels)", help=_help("tile_size"))
-        form.addParam("overlap", params.IntParam, default=_D.overlap, expertLevel=params.LEVEL_ADVANCED,
-                      label="Tile overlap (voxels)", help=_help("overlap"))
-        form.addParam("tta", params.EnumParam, choices=[str(n) for n in TTA_CHOICES],
-                      default=TTA_CHOICES.index(_D.tta),
-                      display=params.EnumParam.DISPLAY_HLIST, expertLevel=params.LEVEL_ADVANCED,
-                      label="Test-time flips", help=_help("tta"))
+        # the engine's prediction options (scnet.config.PredictConfig), declared once
+        addDeclared(form, "tileSize", PredictConfig, "tile_size", "Tile size", expertLevel=params.LEVEL_ADVANCED)
+        addDeclared(form, "overlap", PredictConfig, "overlap", "Tile overlap", expertLevel=params.LEVEL_ADVANCED)
+        addDeclared(form, "tta", PredictConfig, "tta", "Test-time flips", expertLevel=params.LEVEL_ADVANCED)
         self._defineDeviceParams(form)
         form.addParallelSection(threads=1, mpi=0)
 
@@ -74,11 +63,10 @@ class ProtSCNetDenoise(ProtSCNetBase):
     def _predict(self, model, src, dst, halves=None):
         extra = ["--halves", *halves] if halves else []
         self.runScnet("predict", "--model", model.getPath(), "--input", src, "--output", dst,
-                      "--tile-size", self.tileSize.get(), "--overlap", self.overlap.get(), "--device", self.getDevice(),
-                      "--tta", self._tta(), *extra)
+                      *self._declaredArgs("tileSize", "overlap", "tta"), "--device", self.getDevice(), *extra)
 
     def _tta(self):
-        return TTA_CHOICES[self.tta.get()]
+        return self._declared("tta")
 
     def denoiseStep(self, tsId):
         makePath(self._getExtraPath(tsId))
@@ -129,7 +117,8 @@ class ProtSCNetDenoise(ProtSCNetBase):
             if why:
                 errors.append(f"Model {m.getTsId() or os.path.basename(m.getPath() or '')}: {why}.")
                 break
-        errors += predict_option_errors(self.tileSize.get(), self.overlap.get(), self._tta())
+        errors += PredictConfig.cross_errors({"tile_size": self._declared("tileSize"),
+                                              "overlap": self._declared("overlap")})
         return errors
 
     def _summary(self):

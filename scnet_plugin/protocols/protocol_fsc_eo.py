@@ -21,8 +21,11 @@ import pyworkflow.protocol.params as params
 from pwem.objects import FSC, SetOfFSCs
 from pyworkflow.utils import makePath
 
+from scnet.config_eval import FscConfig, GaussianConfig
+
 from ..constants import FSC_MEASURE_NOTES, FSC_MEASURES, HALF_TAGS, TRAIN_CONFIG, halfFile, priorFile
 from ..objects import SetOfSCNetModels
+from .declared import addDeclared
 from .protocol_base import ProtSCNetBase
 
 MEASURE_GIVEN, MEASURE_GOLD = 0, 1
@@ -68,17 +71,13 @@ class ProtSCNetFscEo(ProtSCNetBase):
                       help="The model whose denoising is judged ('SC-Net train' output): each half network "
                            "is trained with its training options (train_config.json). With one model per "
                            "tomogram, the first one's options are used.")
-        form.addParam("priorSigma", params.FloatParam, default=2.0, condition=f"measure=={MEASURE_GOLD}",
-                      label="Half prior: Gaussian sigma (voxels)",
-                      help="The prior of each half is that half smoothed by a 3D Gaussian of this sigma, so "
-                           "no information crosses between the halves.")
-        form.addParam("subvolume", params.StringParam, default="", label="Sub-volume Z,Y,X (voxels)",
-                      expertLevel=params.LEVEL_ADVANCED,
-                      help="Use a centred sub-volume (the paper: 100,512,512). Empty = whole tomogram.")
-        form.addParam("threshold", params.FloatParam, default=0.5, label="Threshold",
-                      expertLevel=params.LEVEL_ADVANCED,
-                      help="FSC e/o value defining the resolution (paper: 0.5); 0.5 and 0.143 are always "
-                           "reported as well.")
+        addDeclared(form, "priorSigma", GaussianConfig, "sigma", "Half prior: Gaussian sigma",
+                    condition=f"measure=={MEASURE_GOLD}",
+                    help="The prior of each half is that half smoothed by this 3D Gaussian (the engine's gaussian "
+                         "baseline and its prior made from a tomogram), so no information crosses between the "
+                         "halves.")
+        addDeclared(form, "subvolume", FscConfig, "subvolume", "Sub-volume Z,Y,X", expertLevel=params.LEVEL_ADVANCED)
+        addDeclared(form, "threshold", FscConfig, "threshold", "Threshold", expertLevel=params.LEVEL_ADVANCED)
         self._defineDeviceParams(form)
 
     # ------------------------------------------------------------------ helpers
@@ -132,11 +131,8 @@ class ProtSCNetFscEo(ProtSCNetBase):
         return self._getExtraPath(f"{tsId}_{label.replace(' ', '_')}_fsc")
 
     def _runFsc(self, label, tsId, odd, even, samplingRate):
-        args = ["fsc", even, odd, "--voxel-size", samplingRate, "--csv", self._base(label, tsId) + ".csv",
-                "--json", self._base(label, tsId) + ".json", "--threshold", self.threshold.get()]
-        if self.subvolume.get():
-            args += ["--subvolume", self.subvolume.get()]
-        self.runScnet(*args)
+        self.runScnet("fsc", even, odd, "--voxel-size", samplingRate, "--csv", self._base(label, tsId) + ".csv",
+                      "--json", self._base(label, tsId) + ".json", *self._declaredArgs("threshold", "subvolume"))
 
     def fscStep(self, label, tsId):
         tomo = dict(self._sets())[label].getItem("_tsId", tsId)
@@ -150,7 +146,7 @@ class ProtSCNetFscEo(ProtSCNetBase):
         d = self._goldDir(tsId)
         makePath(d)
         prior = os.path.join(d, priorFile(f"{tsId}_{half}"))
-        self.runScnet("baseline", "gaussian", src, prior, "--sigma", self.priorSigma.get())
+        self.runScnet("baseline", "gaussian", src, prior, *self._declaredArgs("priorSigma"))
         args = ["denoise", "--noisy", src, "--prior", prior, "--output", os.path.join(d, halfFile(tsId, half)),
                 "--output-dir", os.path.join(d, f"model_{half}"), "--quiet"]
         cfg = self._trainConfigPath()
@@ -221,15 +217,6 @@ class ProtSCNetFscEo(ProtSCNetBase):
                               "choose it in 'Train like this model' (an 'SC-Net train' output).")
             elif not os.path.exists(self._trainConfigPath() or ""):
                 errors.append(f"The model's training options {self._trainConfigPath()} do not exist.")
-            if self.priorSigma.get() is None or self.priorSigma.get() <= 0:
-                errors.append("Half prior sigma must be > 0 voxels.")
-        sv = self.subvolume.get()
-        if sv:
-            parts = sv.replace("x", ",").split(",")
-            if len(parts) != 3 or not all(p.strip().isdigit() for p in parts):
-                errors.append(f"Sub-volume must be three integers Z,Y,X, got {sv!r}.")
-        if not 0 < self.threshold.get() < 1:
-            errors.append("Threshold must be in (0, 1).")
         return errors + self._validateEngine()
 
     def _summary(self):

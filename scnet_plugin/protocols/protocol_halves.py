@@ -12,6 +12,8 @@ import pyworkflow.protocol.params as params
 from pyworkflow.protocol.constants import STEPS_SERIAL
 from tomo.objects import SetOfTomograms
 
+from scnet.rules import sampling_differs
+
 from .protocol_base import ProtSCNetBase
 
 
@@ -82,7 +84,7 @@ class ProtSCNetAssignHalves(ProtSCNetBase):
                     errors.append(f"{tsId}: the {label[:-1]} is {h.getDim()} (x, y, z) but the tomogram is "
                                   f"{t.getDim()}; the halves must be reconstructed on the tomogram's grid.")
             srT, srH = sets["tomograms"].getSamplingRate(), s.getSamplingRate()
-            if srT and srH and abs(srT - srH) > 1e-3 * srT:
+            if sampling_differs(srT, srH):
                 errors.append(f"Sampling rates differ: tomograms {srT:.3f} A/px, {label} {srH:.3f} A/px.")
         return errors
 

@@ -13,7 +13,10 @@ from pwem.objects import Transform
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTiltSeries, SetOfTomograms, TiltImage, TiltSeries, TomoAcquisition
 
-from ..constants import BACKENDS, tomogramFile
+from scnet.config_tomo import PhantomConfig, SimulationConfig
+
+from ..constants import tomogramFile
+from .declared import addDeclared
 from .protocol_base import ProtSCNetBase
 
 PHANTOM_TS_ID = "phantom"
@@ -42,28 +45,18 @@ class ProtSCNetSimulate(ProtSCNetBase):
         form.addParam("inputSetOfTiltSeries", params.PointerParam, pointerClass="SetOfTiltSeries",
                       condition="source==1", allowsNull=True, label="Tilt series (aligned)",
                       help="Aligned tilt series, tilt axis along Y; alignment transforms present are applied.")
-        form.addParam("phantomShape", params.StringParam, default="64,128,128", condition="source==0",
-                      label="Phantom size Z,Y,X (voxels)", help="Z is the thickness; 64^3 up to 512x512x200.")
-        form.addParam("samplingRate", params.FloatParam, default=10.0, condition="source==0",
-                      label="Phantom sampling rate (A/px)", help="Sets the physical size of the features.")
-        form.addParam("tiltRange", params.FloatParam, default=60.0, condition="source==0",
-                      label="Tilt range (+/- deg)", help="Tilts from -range to +range (paper §5.2: +/-60).")
-        form.addParam("tiltStep", params.FloatParam, default=3.0, condition="source==0", label="Tilt step (deg)",
-                      help="Angle between consecutive tilt images (paper §5.2: 3).")
+        addDeclared(form, "phantomShape", PhantomConfig, "shape", "Phantom size Z,Y,X", condition="source==0")
+        addDeclared(form, "samplingRate", PhantomConfig, "voxel_size", "Phantom sampling rate",
+                    condition="source==0")
+        addDeclared(form, "tiltRange", PhantomConfig, "tilt_range", "Tilt range (+/-)", condition="source==0")
+        addDeclared(form, "tiltStep", PhantomConfig, "tilt_step", "Tilt step", condition="source==0")
         form.addSection(label="Simulation")
-        form.addParam("sigma", params.FloatParam, default=15.0, label="Noise sigma (0..255 scale)",
-                      help="Std of the white Gaussian noise added to projections normalised to 0..255 "
-                           "(paper: 10, 15, 20).")
-        form.addParam("seed", params.IntParam, default=0, label="Random seed",
-                      help="Seed of the noise (and of the phantom): the same seed gives the same data.")
-        form.addParam("thickness", params.IntParam, default=0, label="Thickness (px)",
-                      help="Reconstruction thickness. 0 = the phantom's Z, or half the image width.")
-        form.addParam("gaussianSigma", params.FloatParam, default=-1.0, expertLevel=params.LEVEL_ADVANCED,
-                      label="Ground-truth Gaussian sigma (voxels)",
-                      help="-1 = the paper's 2 voxels for tilt series, 0 for the already clean phantom.")
-        form.addParam("backend", params.EnumParam, choices=BACKENDS, default=1, label="Reconstruction",
-                      display=params.EnumParam.DISPLAY_HLIST, expertLevel=params.LEVEL_ADVANCED,
-                      help="auto: IMOD `tilt` when found, else built-in (astra-toolbox WBP, CPU).")
+        addDeclared(form, "sigma", SimulationConfig, "sigma", "Noise sigma (0..255 scale)")
+        addDeclared(form, "seed", SimulationConfig, "seed", "Random seed")
+        addDeclared(form, "thickness", SimulationConfig, "thickness", "Thickness")
+        addDeclared(form, "gaussianSigma", SimulationConfig, "gaussian_sigma", "Ground-truth Gaussian sigma",
+                    expertLevel=params.LEVEL_ADVANCED)
+        addDeclared(form, "backend", SimulationConfig, "backend", "Reconstruction", expertLevel=params.LEVEL_ADVANCED)
 
     # ------------------------------------------------------------------ helpers
     def _fromPhantom(self):
@@ -77,9 +70,6 @@ class ProtSCNetSimulate(ProtSCNetBase):
     def _outDir(self, tsId, *names):
         return self._getExtraPath(tsId, *names)
 
-    def _shape(self):
-        return [int(v) for v in self.phantomShape.get().split(",")]
-
     # ------------------------------------------------------------------ steps
     def _insertAllSteps(self):
         deps = [self._insertFunctionStep(self.simulateStep, tsId, needsGPU=False, prerequisites=[])
@@ -88,21 +78,15 @@ class ProtSCNetSimulate(ProtSCNetBase):
 
     def simulateStep(self, tsId):
         makePath(self._outDir(tsId))
-        args = ["simulate", "--output-dir", self._outDir(tsId, "sim"), "--sigma", self.sigma.get(),
-                "--seed", self.seed.get(), "--backend", BACKENDS[self.backend.get()]]
+        args = ["simulate", "--output-dir", self._outDir(tsId, "sim"),
+                *self._declaredArgs("sigma", "seed", "backend", "thickness", "gaussianSigma")]
         if self._fromPhantom():
-            args += ["--phantom", "--shape", self.phantomShape.get().replace(" ", ""),
-                     "--voxel-size", self.samplingRate.get(), "--tilt-range", self.tiltRange.get(),
-                     "--tilt-step", self.tiltStep.get()]
+            args += ["--phantom", *self._declaredArgs("phantomShape", "samplingRate", "tiltRange", "tiltStep")]
         else:
             ts = self.inputSetOfTiltSeries.get().getItem("_tsId", tsId)
             self._exportTiltSeries(ts, self._outDir(tsId, "raw.mrcs"), self._outDir(tsId, "raw.tlt"))
             args += ["--tilt-series", self._outDir(tsId, "raw.mrcs"), "--angles", self._outDir(tsId, "raw.tlt"),
                      "--voxel-size", ts.getSamplingRate()]
-        if self.thickness.get():
-            args += ["--thickness", self.thickness.get()]
-        if self.gaussianSigma.get() >= 0:
-            args += ["--gaussian-sigma", self.gaussianSigma.get()]
         self.runScnet(*args)
 
     def _acquisition(self, angles):
@@ -167,25 +151,11 @@ class ProtSCNetSimulate(ProtSCNetBase):
 
     # ------------------------------------------------------------------ info
     def _validate(self):
+        # each option's own bounds: the form's validators (the engine's declarations); the rules across them:
         errors = self._validateEngine()
-        if self.sigma.get() is None or self.sigma.get() < 0:
-            errors.append(f"Noise sigma must be >= 0 (0..255 projection scale), got {self.sigma.get()}.")
-        if self.thickness.get() < 0:
-            errors.append(f"Thickness must be >= 0 (0 = automatic), got {self.thickness.get()}.")
         if self._fromPhantom():
-            try:
-                shape = self._shape()
-                assert len(shape) == 3
-            except Exception:
-                return errors + [f"Phantom size must be Z,Y,X (three integers), got {self.phantomShape.get()!r}."]
-            if min(shape) < 16 or max(shape) > 1024:
-                errors.append(f"Phantom size {shape} out of range: each axis 16..1024 voxels.")
-            if self.samplingRate.get() is None or self.samplingRate.get() <= 0:
-                errors.append("Phantom sampling rate must be > 0 A/px.")
-            if not 0 < self.tiltRange.get() <= 90:
-                errors.append(f"Tilt range must be in (0, 90] degrees, got {self.tiltRange.get()}.")
-            if not 0 < self.tiltStep.get() <= self.tiltRange.get():
-                errors.append(f"Tilt step must be in (0, tilt range], got {self.tiltStep.get()}.")
+            errors += PhantomConfig.cross_errors({"tilt_range": self._declared("tiltRange"),
+                                                  "tilt_step": self._declared("tiltStep")})
         else:
             inSet = self.inputSetOfTiltSeries.get()
             if inSet is None:

@@ -5,7 +5,6 @@ Long (~410 lines) because the form declares every paper option with its help; th
 help texts come from scnet.config, the rules from scnet.rules.
 """
 import os
-from dataclasses import fields
 from enum import Enum
 
 import pyworkflow.protocol.params as params
@@ -13,10 +12,14 @@ from pyworkflow.utils import makePath
 
 from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG, TRAIN_MODES,
                          TRAIN_SUMMARY)
-from scnet.choices import DEFAULT_SELF_PRIOR, NETWORK_DEFAULTS, SELF_PRIORS
-from scnet.config import TrainConfig, bounds_text, help_of, train_option_errors
+from scnet.choices import NETWORK_DEFAULTS
+from scnet.config import PriorConfig, TrainConfig, train_option_errors
+from scnet.config_eval import GaussianConfig, LowpassConfig
+from scnet.declare import bounds_text, field_of, help_of
+from scnet.rules import sampling_differs
 from scnet.modelscan import init_model_errors, model_file_errors, model_file_network
 from ..objects import SCNetModel, SetOfSCNetModels
+from .declared import addDeclared
 from .protocol_base import ProtSCNetBase
 
 MODE_PER_TOMO, MODE_ONE = 0, 1
@@ -35,7 +38,7 @@ LAMBDA_FIELDS = {"lambdaRec": "lambda_rec", "lambdaSmooth": "lambda_smooth", "la
 
 def _help(name):
     text = help_of(TrainConfig, name)
-    accepted = bounds_text({f.name: f for f in fields(TrainConfig)}[name])
+    accepted = bounds_text(field_of(TrainConfig, name))
     return text[0].upper() + text[1:] + (f" Accepted: {accepted}." if accepted else ".")
 
 
@@ -67,13 +70,11 @@ class ProtSCNetTrain(ProtSCNetBase):
                            "prepare' output PriorTomograms: reconstructions of Topaz-filtered tilts, the paper's "
                            "prior). Empty, e.g. for tomograms imported with tomo's 'import tomograms': the "
                            "halves and split modes need none, the single mode makes one from each tomogram ('Prior from').")
-        form.addParam("priorFrom", params.EnumParam, choices=SELF_PRIORS, default=SELF_PRIORS.index(DEFAULT_SELF_PRIOR),
-                      display=params.EnumParam.DISPLAY_HLIST, label="Prior from (without prior tomograms)",
-                      help="Without prior tomograms, the 3D filter of each noisy tomogram that makes its prior: "
-                           "topaz3d (the pretrained Topaz-Denoise 3D network), gaussian (1.5 voxels) or lowpass "
-                           f"(0.3 x Nyquist). Default {DEFAULT_SELF_PRIOR}, by measurement (docs/benchmarks.md). "
-                           "Not used with prior tomograms, nor in the halves mode with its default loss weights "
-                           "(which use no prior).")
+        addDeclared(form, "priorFrom", PriorConfig, "prior_from", "Prior from (without prior tomograms)",
+                    help=f"topaz3d: the pretrained Topaz-Denoise 3D network; gaussian: a 3D Gaussian of "
+                         f"{GaussianConfig.sigma} voxels; lowpass: a low-pass at {LowpassConfig.cutoff} x "
+                         f"Nyquist. Not used with prior tomograms, nor in the halves mode with its default "
+                         f"loss weights.")
         form.addParam("trainMode", params.EnumParam, choices=["one model per tomogram", "one model for all"],
                       default=MODE_PER_TOMO, display=params.EnumParam.DISPLAY_HLIST, label="Models",
                       help="One model per tomogram (the paper: single-volume training), or one model trained "
@@ -199,7 +200,7 @@ class ProtSCNetTrain(ProtSCNetBase):
         return ""
 
     def _priorFrom(self):
-        return SELF_PRIORS[self.priorFrom.get()]
+        return self._declared("priorFrom")
 
     def _modelDir(self, tsId):
         return self._getExtraPath(f"model_{tsId}")
@@ -299,7 +300,7 @@ class ProtSCNetTrain(ProtSCNetBase):
             errors.append(f"'Train on tsId' = {self.trainTsId.get()} is not among the noisy tomograms "
                           f"({', '.join(map(str, nIds))}).")
         srN, srP = noisy.getSamplingRate(), prior.getSamplingRate() if prior is not None else None
-        if srN and srP and abs(srN - srP) > 1e-3 * srN:
+        if sampling_differs(srN, srP):
             errors.append(f"Sampling rates differ: noisy {srN:.3f} A/px, prior {srP:.3f} A/px. "
                           f"Reconstruct both on the same grid.")
         for t, p in self._pairs():
