@@ -37,13 +37,6 @@ import torch
 import torch.nn.functional as F
 
 
-def block_offsets(n: int, device=None) -> torch.Tensor:
-    """The n³ voxel offsets of a block around its centre, shape (n³, 3)."""
-    lo = -(n // 2)
-    r = torch.arange(lo, lo + n, device=device)
-    return torch.stack(torch.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
-
-
 RATIO_OF = ("replaced", "centres")
 
 

@@ -226,10 +226,8 @@ class VolumeWriter:
         self._mrc = None
 
     def __enter__(self) -> "VolumeWriter":
-        from . import outputs
-        outputs._install_handler()
-        with outputs._live_lock:
-            outputs._live.add(self._tmp)
+        from .outputs import track
+        track(self._tmp)
         self._mrc = mrcfile.new_mmap(self._tmp, shape=self.shape, mrc_mode=2, overwrite=True)
         return self
 
@@ -246,8 +244,7 @@ class VolumeWriter:
                 _validate(self._tmp, self.path)
                 os.replace(self._tmp, self.path)
         finally:
-            from . import outputs
-            with outputs._live_lock:
-                outputs._live.discard(self._tmp)
+            from .outputs import untrack
+            untrack(self._tmp)
             if os.path.exists(self._tmp):
                 os.remove(self._tmp)

@@ -205,10 +205,6 @@ def load_initial_weights(path: str, model_config: dict) -> Dict[str, torch.Tenso
 
 # --------------------------------------------------------------------------- checkpoint.pt
 
-def save_checkpoint(path: str, ck: dict) -> None:
-    safe_save(ck, path)
-
-
 def load_checkpoint(path: str, device="cpu") -> dict:
     """Load and validate ``checkpoint.pt`` (keys, configuration vs weights)."""
     ck = safe_load(path, "checkpoint", device)

@@ -141,6 +141,18 @@ def _install_handler() -> None:
     _handler_installed = True
 
 
+def track(tmp: str) -> None:
+    """Remove ``tmp`` (a file being written) if the process gets SIGTERM before :func:`untrack`."""
+    _install_handler()
+    with _live_lock:
+        _live.add(tmp)
+
+
+def untrack(tmp: str) -> None:
+    with _live_lock:
+        _live.discard(tmp)
+
+
 @contextmanager
 def atomic(path: str) -> Iterator[str]:
     """Yield a temporary name to write; on success it replaces ``path``, on error/SIGTERM it is removed.
@@ -151,15 +163,12 @@ def atomic(path: str) -> Iterator[str]:
     os.makedirs(d, exist_ok=True)
     clean_stale(path)
     tmp = partial_name(path)
-    _install_handler()
-    with _live_lock:
-        _live.add(tmp)
+    track(tmp)
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
-        with _live_lock:
-            _live.discard(tmp)
+        untrack(tmp)
         if os.path.exists(tmp):
             os.remove(tmp)
 

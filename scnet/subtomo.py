@@ -160,14 +160,6 @@ def local_shifts(subvols, reference, max_shift: int, mask=None) -> np.ndarray:
     return out
 
 
-def half_sets(n: int, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """A reproducible random split of ``range(n)`` into two disjoint halves (sizes differ by <= 1).
-
-    Only for particles that share no voxels; for particles in a tomogram use :func:`independent_halves`."""
-    perm = np.random.default_rng(seed).permutation(n)
-    return np.sort(perm[: (n + 1) // 2]), np.sort(perm[(n + 1) // 2:])
-
-
 def independent_halves(centres, box: int, seed: int = 0) -> Tuple[np.ndarray, np.ndarray, int]:
     """Two half-sets whose subvolumes share NO voxel of the tomogram, so their noise is independent.
 

@@ -3,8 +3,11 @@
 The plugin runs the engine through the ``scnet`` command of a separate
 engine environment (torch, topaz-em, astra-toolbox ...) whose prefix is the
 plugin variable ``SCNET_ENGINE_HOME``.  It never imports the engine's
-computing modules; it imports only the dependency-free ``scnet`` (version),
-``scnet.deps`` and ``scnet.choices`` (shared facts).
+computing modules; it imports only the engine's torch- and numpy-free ones:
+``scnet`` (version), ``scnet.deps`` and ``scnet.choices`` (shared facts), the
+option declarations (``scnet.declare``, ``scnet.config``, ``scnet.config_tomo``,
+``scnet.config_eval``; ``scnet.cli.options`` for the demo's parser) and the
+rules (``scnet.rules``, ``scnet.angles``, ``scnet.modelscan``).
 """
 import os
 import shlex

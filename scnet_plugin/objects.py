@@ -32,26 +32,14 @@ class SCNetModel(EMObject):
     def getPath(self):
         return self._path.get()
 
-    def setPath(self, path):
-        self._path.set(path)
-
     def getConfigPath(self):
         return self._configPath.get()
-
-    def setConfigPath(self, path):
-        self._configPath.set(path)
 
     def getLossLog(self):
         return self._lossLog.get()
 
-    def setLossLog(self, path):
-        self._lossLog.set(path)
-
     def getTsId(self):
         return self._tsId.get()
-
-    def setTsId(self, tsId):
-        self._tsId.set(tsId)
 
     def getPatchSize(self):
         return self._patchSize.get()

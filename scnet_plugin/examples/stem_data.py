@@ -68,7 +68,7 @@ def figure(prots, out, pixel):
     import mrcfile
     import numpy as np
 
-    from scnet_plugin.viewers.figures import _crossing_text, _engine_crossings, read_fsc_csv
+    from scnet_plugin.viewers.figures import crossing_text, engine_crossings, read_fsc_csv
     prep, dn, fsc, gold = (prots[k] for k in ("prepare", "denoise", "fsc", "fsc_independent"))
     vols = [("noisy (WBP)", prep.Tomograms), ("prior (Topaz 2D)", prep.PriorTomograms), ("SC-Net", dn.Tomograms)]
     fig = plt.figure(figsize=(13, 6.6))
@@ -88,8 +88,8 @@ def figure(prots, out, pixel):
                              ("SC-Net, independent networks", gold, "SC-Net_independent")):
         path = prot._getExtraPath(f"{tsId}_{key}_fsc.csv")
         f, c = read_fsc_csv(path)
-        cross = _engine_crossings(path, True)
-        ax.plot(f, c, label=f"{label}\n({_crossing_text(cross)})" if cross else label)
+        cross = engine_crossings(path, True)
+        ax.plot(f, c, label=f"{label}\n({crossing_text(cross)})" if cross else label)
     for t in (0.5, 0.143):
         ax.axhline(t, ls="--", color="k", lw=0.8)
     ax.set_xlabel("spatial frequency (1/Å)")

@@ -50,10 +50,12 @@ class TrainOutputs(Enum):
 class ProtSCNetTrain(ProtSCNetBase):
     """Trains SC-Net, self-supervised, on a single noisy tomogram: a 3D U-Net with an
     up-sampling block and the sparsity (Sobel gradient), expectancy and TV losses computed
-    against the smoothed prior tomogram. No clean data needed. Two modes: 'single' (the
-    paper: a volumetric blind spot, loss on the replaced voxels against the original ones)
-    and 'halves' (when the tomograms have even/odd half maps: the network maps one half to
-    the other, whose noise is independent; the default when halves exist).
+    against the smoothed prior tomogram. No clean data needed. Training modes: 'single' (the
+    paper: a volumetric blind spot, loss on the replaced voxels against the original ones),
+    'halves' (when the tomograms have even/odd half maps: the network maps one half to the
+    other, whose noise is independent), 'split' (the even and odd rows along the tilt axis of
+    one tomogram as the two halves) and 'auto' (the default: halves when half maps exist, else
+    split when the tomogram's rows pass the split check, else single).
     Training stops by itself when the held-out validation loss stops improving.
     Continue (re-launch with 'Continue') resumes from the last checkpoint.
     """

@@ -119,7 +119,7 @@ def crossing_resolution(freq, curve, threshold=0.5):
     return None
 
 
-def _engine_crossings(csv_path, use_eo):
+def engine_crossings(csv_path, use_eo):
     """The engine's first crossings for a `scnet fsc` CSV (its sibling .json), or None."""
     js = csv_path[:-len(".csv")] + ".json" if csv_path.endswith(".csv") else None
     if not js or not os.path.exists(js):
@@ -129,7 +129,8 @@ def _engine_crossings(csv_path, use_eo):
     return data.get("crossings", {}).get("fsc_eo" if use_eo else "fsc")
 
 
-def _crossing_text(cross):
+def crossing_text(cross):
+    """``0.5: 32.1 Å, 0.143: not reached; rises again!``: the engine's crossings for a legend."""
     parts = []
     for c in cross:
         r = c.get("resolution")
@@ -150,9 +151,9 @@ def fsc_figure(curves, out_png, use_eo=True, threshold=0.5, title=None):
     lines = {threshold}
     for label, path in curves.items():
         freq, curve = read_fsc_csv(path, use_eo)
-        cross = _engine_crossings(path, use_eo)
+        cross = engine_crossings(path, use_eo)
         if cross:
-            txt = _crossing_text(cross)
+            txt = crossing_text(cross)
             lines |= {c["threshold"] for c in cross}
         else:
             res = crossing_resolution(freq, curve, threshold)
