@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 from .choices import PRIOR_FILTERS, describe
+from .config_eval import Topaz3dConfig
 from .config_tomo import FilterConfig
 from .device import allocated_cpus, resolve_device, set_threads
 from .errors import SCNetInputError
@@ -110,8 +111,9 @@ def _run2d(model, img: np.ndarray, dev) -> np.ndarray:
         return model(x)[0, 0].cpu().numpy()[:ny, :nx]
 
 
-def topaz_denoise_2d(stack, model: str = "unet", device: str = "cpu", patch_size: int = 1024,
-                     padding: int = 128, progress: bool = False) -> np.ndarray:
+def topaz_denoise_2d(stack, model: str = FilterConfig.topaz_model, device: str = FilterConfig.device,
+                     patch_size: int = FilterConfig.patch_size, padding: int = 128,
+                     progress: bool = False) -> np.ndarray:
     """Denoise every tilt image of ``stack (n, Y, X)`` with a pretrained Topaz 2D model.
 
     Each image is normalised to zero mean / unit std, denoised and mapped back
@@ -153,8 +155,8 @@ def topaz_denoise_2d(stack, model: str = "unet", device: str = "cpu", patch_size
     return out
 
 
-def topaz_denoise_3d(volume, model: str = "unet-3d-10a", device: str = "cpu", patch_size: int = 0,
-                     padding: int = 24) -> np.ndarray:
+def topaz_denoise_3d(volume, model: str = Topaz3dConfig.topaz_model, device: str = Topaz3dConfig.device,
+                     patch_size: int = 0, padding: int = 24) -> np.ndarray:
     """Denoise a volume with a pretrained Topaz-3D model (Noise2Noise, Bepler et al. 2020).
 
     ``patch_size=0`` (default) processes the whole volume at once when it has

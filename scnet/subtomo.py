@@ -32,6 +32,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from .config_eval import AverageConfig
 from .errors import SCNetInputError
 
 CHUNK = 256   # particles sampled at once (bounds memory: CHUNK x box^3 x 3 coordinates)
@@ -224,9 +225,10 @@ def _masked_var(v, m) -> float:
     return float((((v - mu) ** 2) * w).sum())
 
 
-def gold_standard(volume, centres, vectors=None, box: int = 16, voxel_size: float = 1.0, align_volume=None,
-                  iterations: int = 2, max_shift: int = 2, seed: int = 0, mask_radius: Optional[float] = None,
-                  per_half: int = 0) -> dict:
+def gold_standard(volume, centres, vectors=None, box: int = AverageConfig.box, voxel_size: float = 1.0,
+                  align_volume=None, iterations: int = AverageConfig.iterations,
+                  max_shift: int = AverageConfig.max_shift, seed: int = AverageConfig.seed,
+                  mask_radius: Optional[float] = None, per_half: int = AverageConfig.per_half) -> dict:
     """Gold-standard subtomogram average of ``volume``: FSC of two half-set averages and the average's SNR.
 
     ``align_volume`` (default ``volume``): where the positions are refined (e.g. the denoised tomogram);
