@@ -93,6 +93,21 @@ def bounds_text(f) -> str:
     return ""
 
 
+def just_outside(f, choices: bool = True) -> list:
+    """Values just outside each declared bound (and, with ``choices``, outside the choices) of field ``f``,
+    and a text its ``check`` refuses: what the declaration tests feed the CLI, the configs and the forms."""
+    m, out = f.metadata, []
+    if choices and m.get("choices"):
+        out.append(99 if kind(f) == "int" else "no-such-choice")
+    if m.get("lo") is not None:
+        out.append(m["lo"] if m["lo_open"] else m["lo"] - 1)
+    if m.get("hi") is not None:
+        out.append(m["hi"] if m["hi_open"] else m["hi"] + 1)
+    if m.get("check"):
+        out.append("1,2")
+    return out
+
+
 def describe(f) -> str:
     """The help of a field as the CLI and the forms show it: text, then accepted values and unit
     (``...; in (0, 90] deg``)."""

@@ -12,7 +12,7 @@ from scnet.cli.options import differences
 from scnet.config import PredictConfig, PriorConfig, TrainConfig
 from scnet.config_eval import BASELINE_OPTIONS, AverageConfig, EvaluateConfig, FscConfig
 from scnet.config_tomo import FilterConfig, PhantomConfig, SimulationConfig
-from scnet.declare import bounds_text, defaults, field_of, kind
+from scnet.declare import bounds_text, defaults, field_of, just_outside
 
 CONFIGS = [TrainConfig, PriorConfig, PredictConfig, FilterConfig, PhantomConfig, SimulationConfig, FscConfig,
            EvaluateConfig, AverageConfig, *BASELINE_OPTIONS.values()]
@@ -25,20 +25,6 @@ def _subparsers():
     parser = build_parser()
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return action.choices
-
-
-def _outside(f):
-    """Values just outside each declared bound or choice of field ``f``."""
-    m, out = f.metadata, []
-    if m.get("choices"):
-        out.append(99 if kind(f) == "int" else "no-such-choice")
-    if m.get("lo") is not None:
-        out.append(m["lo"] if m["lo_open"] else m["lo"] - 1)
-    if m.get("hi") is not None:
-        out.append(m["hi"] if m["hi_open"] else m["hi"] + 1)
-    if m.get("check"):
-        out.append("1,2")
-    return out
 
 
 @pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
@@ -55,13 +41,13 @@ def test_every_declaration_has_help_and_its_default_passes(cls):
 def test_every_declared_bound_is_refused_with_the_option_named(cls):
     checked = 0
     for f in fields(cls):
-        for v in _outside(f):
+        for v in just_outside(f):
             errs = cls.errors({f.name: v})
             assert any(f"{f.name}={v!r}" in e for e in errs), (cls.__name__, f.name, v, errs)
             if not f.metadata.get("check"):
                 assert any(bounds_text(f) in e for e in errs), (f.name, errs)
             checked += 1
-    assert checked or cls is PriorConfig or all(not _outside(f) for f in fields(cls))
+    assert checked or cls is PriorConfig or all(not just_outside(f) for f in fields(cls))
 
 
 def _differences():
@@ -126,7 +112,7 @@ def _bound_cases():
             continue
         for a in p._actions:
             for cls, name in getattr(a, "declared", None) or []:
-                for v in _outside(field_of(cls, name)):
+                for v in just_outside(field_of(cls, name)):
                     cases.append((command, a.option_strings[0], name, v))
     return cases
 

@@ -8,7 +8,7 @@ import pyworkflow.protocol.params as params
 
 import scnet_plugin.protocols as sp
 from scnet.config import TrainConfig
-from scnet.declare import describe, field_of, form_unset, kind
+from scnet.declare import describe, field_of, form_unset, just_outside, kind
 from scnet_plugin.protocols.declared import declaredParams, engineValue, formDefault
 
 PROTOCOLS = [getattr(sp, n) for n in dir(sp) if n.startswith("ProtSCNet") and n != "ProtSCNetBase"]
@@ -44,14 +44,7 @@ def _trainDeclarations():
 
 def _outside(f):
     """Form values just outside each declared bound (the form's 'unset' value is no such value)."""
-    m, out = f.metadata, []
-    if m.get("lo") is not None:
-        out.append(m["lo"] if m["lo_open"] else m["lo"] - 1)
-    if m.get("hi") is not None:
-        out.append(m["hi"] if m["hi_open"] else m["hi"] + 1)
-    if m.get("check"):
-        out.append("1,2")
-    return [v if v != form_unset(f) else v - 1 for v in out]
+    return [v if v != form_unset(f) else v - 1 for v in just_outside(f, choices=False)]
 
 
 def differences():
