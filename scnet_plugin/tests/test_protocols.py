@@ -374,10 +374,10 @@ class TestSCNetChain(BaseTest):
 
     def test_simulate_validation(self):
         sim = self.newProtocol(ProtSCNetSimulate, phantomShape="24,40", sigma=-1)
-        err = self._errors(sim)
-        self.assertIn("Noise sigma must be >= 0", err)
-        self.assertIn("Phantom size must be Z,Y,X", err)
+        err = self._errors(sim)  # the engine's declared checks (scnet.config_tomo), by the form's validators
+        self.assertIn("Simulation option sigma=-1.0: must be >= 0", err)
+        self.assertIn("Phantom option shape='24,40': must be three integers Z,Y,X", err)
         sim2 = self.newProtocol(ProtSCNetSimulate, source=1)
         self.assertIn("Choose the input tilt series", self._errors(sim2))
         sim3 = self.newProtocol(ProtSCNetSimulate, phantomShape="24,40,40", tiltStep=0)
-        self.assertIn("Tilt step must be in", self._errors(sim3))
+        self.assertIn("tilt_step=0.0: must be > 0 deg", self._errors(sim3))
