@@ -247,9 +247,8 @@ class TrainConfig:
         return cls.from_dict(d, source=path)
 
     def to_json(self, path: str) -> None:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
-            fh.write("\n")
+        from .outputs import write_text  # atomic and fsynced, as every output
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def _coerce(f, v, source):
