@@ -267,3 +267,15 @@ def test_an_all_zero_model_is_refused(fx, tmp_path):
     for load in (load_model_file, lambda q: load_initial_weights(q, ck["model_config"])):
         with pytest.raises(SCNetInputError, match="same value for every voxel"):
             load(p)
+
+
+def test_the_plugin_reader_stays_torch_and_numpy_free(fx):
+    """scnet.modelscan (and scnet.files it uses) run in the Scipion environment, which has no torch."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['numpy'] = None\n"
+            "from scnet.modelscan import model_file_errors, model_file_network\n"
+            f"assert model_file_errors({str(fx / 'run' / 'model.pt')!r}) == []\n"
+            f"assert model_file_network({str(fx / 'run' / 'model.pt')!r})['base_width'] == 2\n"
+            "assert 'character device' in model_file_errors('/dev/zero')[0]")
+    subprocess.run([sys.executable, "-c", code], check=True)
