@@ -87,8 +87,10 @@ def _check_exists(path: str) -> None:
         raise SCNetInputError(f"{path} is not a readable MRC file (no 'MAP ' identifier in its header). It may be "
                               "corrupt or another kind of file; re-create it, or check it with `python -m "
                               "mrcfile.validate`.")
-    endian = ">" if head[212] == 0x11 else "<"  # machine stamp: 0x44 0x44 / 0x44 0x41 little, 0x11 0x11 big
-    nx, ny, nz, mode = np.frombuffer(head[:16], dtype=endian + "i4").tolist()
+    stamp = ">" if head[212] == 0x11 else "<"  # machine stamp: 0x44 0x44 / 0x44 0x41 little, 0x11 0x11 big
+    words = {e: np.frombuffer(head[:16], dtype=e + "i4").tolist() for e in (stamp, "<" if stamp == ">" else ">")}
+    valid = [w for w in words.values() if min(w[:3]) >= 0 and w[3] in MRC_MODES]  # a stamp may be missing or wrong
+    nx, ny, nz, mode = valid[0] if valid else words[stamp]
     if min(nx, ny, nz) < 0:
         raise SCNetInputError(f"{path}: its header gives a negative size (nx, ny, nz = {nx}, {ny}, {nz}); the header "
                               "is damaged. Re-create the file (or fix the header, e.g. with IMOD `alterheader`).")

@@ -156,14 +156,20 @@ def free_bytes(folder: str) -> int:
 
 
 def no_space(path: str, needed: Optional[int] = None) -> OSError:
-    """The one-line full-disk error: ``No space left on <folder>: N MB needed (M MB free)``."""
-    d = os.path.dirname(os.path.abspath(path))
+    """The one-line full-disk error: ``No space left on <folder>: N MB needed, M MB free`` (``path``: the
+    file being written, or its folder)."""
+    folder = os.path.isdir(path)
+    d = os.path.abspath(path) if folder else os.path.dirname(os.path.abspath(path))
     try:
-        free = f", {free_bytes(d) / 1e6:.1f} MB free"
+        free = f"{free_bytes(d) / 1e6:.1f} MB free"
     except OSError:
         free = ""
-    need = f": {needed / 1e6:.1f} MB needed{free}" if needed else f" (writing {os.path.basename(path)}{free})"
-    return OSError(errno.ENOSPC, f"No space left on {d}{need}; free some space or choose another output folder")
+    if needed:
+        detail = f": {needed / 1e6:.1f} MB needed" + (f", {free}" if free else "")
+    else:
+        detail = " (" + ", ".join(([] if folder else [f"writing {os.path.basename(path)}"]) + ([free] if free else [])) \
+            + ")" if free or not folder else ""
+    return OSError(errno.ENOSPC, f"No space left on {d}{detail}; free some space or choose another output folder")
 
 
 MARGIN_BYTES = 4 * 2 ** 20   # kept free beyond an output's size (file-system metadata, logs)
@@ -252,8 +258,13 @@ def lock_folder(folder: str, what: str = "scnet train") -> Iterator[None]:
             raise SCNetInputError(f"{folder} is in use by another {what} (process {other or '?'}): two runs "
                                   f"cannot write into one folder. Wait for it to finish or choose another "
                                   f"--output-dir.") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise no_space(folder) from None
+            raise
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -300,7 +311,7 @@ def keep_previous(folder: str, names: Sequence[str]) -> Iterator[None]:
             for n in had:
                 _snapshot(os.path.join(undo, n), os.path.join(prev, n))
         yield
-    except Exception:
+    except Exception as exc:
         for n in names:
             target = os.path.join(folder, n)
             if n in had:
@@ -310,6 +321,8 @@ def keep_previous(folder: str, names: Sequence[str]) -> Iterator[None]:
                 os.remove(target)
         if "model.pt" in had:
             shutil.rmtree(prev, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and "No space left on " not in str(exc):
+            raise no_space(folder) from None  # a log or options write: name the folder, not just "device"
         raise
     else:
         shutil.rmtree(prev, ignore_errors=True)

@@ -83,6 +83,10 @@ def main(argv=None) -> int:
         print(f"scnet {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, permission changed during the run...: a clear line, not a traceback
+        import errno
+        import os
+        if exc.errno == errno.ENOSPC and getattr(exc, "filename", None):  # name the folder that is full
+            exc = OSError(errno.ENOSPC, f"No space left on {os.path.dirname(os.path.abspath(str(exc.filename)))}")
         print(f"scnet {args.command}: error: {exc.strerror or exc}"
               f"{' (' + str(exc.filename) + ')' if getattr(exc, 'filename', None) else ''}; nothing valid was "
               f"written there.", file=sys.stderr)
