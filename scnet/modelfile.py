@@ -259,6 +259,8 @@ def load_checkpoint(path: str, device="cpu") -> dict:
     """Load and validate ``checkpoint.pt`` (keys, configuration vs weights)."""
     ck = safe_load(path, "checkpoint", device)
     _check_keys(ck, path, CHECKPOINT_KEYS, CHECKPOINT_REQUIRED, "checkpoint")
+    if isinstance(ck["torch_rng"], torch.Tensor):  # the sampler's generator is a CPU one, whatever the device
+        ck["torch_rng"] = ck["torch_rng"].cpu()
     model = model_from_config(ck["model_config"], path, ck["state_dict"])
     load_weights(model, ck["state_dict"], path)
     if ck.get("best_state_dict") is not None:
