@@ -119,3 +119,11 @@ class AverageConfig(Options):
                           "SNR, mean and SD, and the mean FSC curve, under 'subsets' in the JSON", lo=0)
     repeats_per_half: int = opt(32, "particles per half in each subset", lo=2)
     voxel_size: Optional[float] = opt(None, "voxel size; unset = the volume's header", lo=0, lo_open=True, unit="A")
+
+    @classmethod
+    def cross_errors(cls, opts: dict) -> list:
+        seed, repeats = opts.get("seed"), opts.get("repeats")
+        if rules.is_int(seed) and rules.is_int(repeats) and seed + repeats > rules.SEED_MAX:
+            return [f"Average option seed={seed!r}: the subsets use seed + 1 .. seed + repeats, which must stay "
+                    f"within 0..{rules.SEED_MAX}."]
+        return []

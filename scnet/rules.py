@@ -148,11 +148,11 @@ def predict_cross_errors(opts: Dict[str, object]) -> List[str]:
 
 
 def sampling_differs(a: Optional[float], b: Optional[float]) -> bool:
-    """Two known voxel sizes that differ by more than ``SAMPLING_TOLERANCE`` (relative to ``a``): not one
-    grid (the model and the tomogram, the two volumes of an FSC, a tomogram and its halves or prior)."""
+    """Two known voxel sizes that differ by more than ``SAMPLING_TOLERANCE`` (relative to the smaller): not
+    one grid (the model and the tomogram, two volumes compared, a tomogram and its halves or prior)."""
     if not a or not b or a <= 0 or b <= 0:
         return False
-    return abs(a - b) > SAMPLING_TOLERANCE * a
+    return abs(a - b) > SAMPLING_TOLERANCE * min(a, b)
 
 
 def sampling_mismatch(model_voxel: Optional[float], tomo_voxel: Optional[float]) -> Optional[str]:

@@ -28,6 +28,7 @@ def _average(args) -> int:
     AverageConfig.from_args(args)
     outputs = [args.json, args.csv, args.output]
     guard(outputs=outputs, inputs=[args.volume, args.particles, args.align_on])
+    from ..io import same_grid
     centres, vectors = read_particles(args.particles)
     vol, info = read_volume(args.volume)
     align = None
@@ -36,7 +37,11 @@ def _average(args) -> int:
         if tuple(ainfo.shape) != tuple(info.shape):
             raise SCNetInputError(f"--align-on {args.align_on} has shape {tuple(ainfo.shape)} but --volume "
                                   f"{args.volume} has {tuple(info.shape)}: give the same tomogram's other version.")
-    voxel = args.voxel_size or info.voxel_size or 1.0
+        same_grid(args.volume, info, args.align_on, ainfo, "--align-on")
+    voxel = args.voxel_size or info.voxel_size
+    if not voxel:
+        raise SCNetInputError(f"{args.volume} sets no voxel size in its header (0): give --voxel-size (A) so the "
+                              "FSC resolutions are in Angstrom.")
     res = gold_standard(vol, centres, vectors, box=args.box, voxel_size=voxel, align_volume=align,
                         iterations=args.iterations, max_shift=args.max_shift, seed=args.seed,
                         per_half=args.per_half)
