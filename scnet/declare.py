@@ -134,9 +134,10 @@ def form_unset(f):
     return "" if kind(f) == "str" else -1
 
 
-def option_errors(cls, opts: dict, label: str = "Option"):
+def option_errors(cls, opts: dict, label: str = "Option", flags: bool = False):
     """One loop over the fields' metadata: type, choices, bounds and ``check`` of each option in
-    ``opts`` (absent or None = unset, not checked).  Returns (messages, names of the failed options)."""
+    ``opts`` (absent or None = unset, not checked).  Messages name the field (``sigma=-1``), with
+    ``flags`` also its command-line flag (``sigma=-1 (--sigma)``).  Returns (messages, names of the failed options)."""
     errors, failed = [], set()
     for f in fields(cls):
         if f.name not in opts or opts[f.name] is None:
@@ -144,7 +145,7 @@ def option_errors(cls, opts: dict, label: str = "Option"):
         v, k, m = opts[f.name], kind(f), f.metadata
 
         def bad(why):
-            errors.append(f"{label} {f.name}={v!r}: {why}.")
+            errors.append(f"{label} {f.name}={v!r}{' (' + flag(f.name) + ')' if flags else ''}: {why}.")
             failed.add(f.name)
         if k == "bool":
             if not isinstance(v, bool):
@@ -210,18 +211,19 @@ class Options:
         return []
 
     @classmethod
-    def errors(cls, opts: Dict[str, object]) -> List[str]:
+    def errors(cls, opts: Dict[str, object], flags: bool = False) -> List[str]:
         """Every error of ``opts`` (keys = field names; absent or None = unset): the declared
-        checks of each field, then the rules across fields on those that passed."""
-        errors, failed = option_errors(cls, opts, cls.LABEL)
+        checks of each field, then the rules across fields on those that passed (``flags``: see
+        :func:`option_errors`)."""
+        errors, failed = option_errors(cls, opts, cls.LABEL, flags)
         return errors + cls.cross_errors({k: v for k, v in opts.items() if k not in failed})
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def validate(self):
+    def validate(self, flags: bool = False):
         """Raise :class:`SCNetInputError` naming every bad option; returns self."""
-        errors = self.errors(self.to_dict())
+        errors = self.errors(self.to_dict(), flags)
         if errors:
             raise SCNetInputError(" ".join(errors))
         return self
@@ -229,7 +231,7 @@ class Options:
     @classmethod
     def from_args(cls, args, **override):
         """The config of the fields an argparse namespace holds (None or absent: the declared default),
-        with ``override`` on top, validated."""
+        with ``override`` on top, validated; messages name the command-line flags."""
         values = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
         values.update(override)
-        return cls(**values).validate()
+        return cls(**values).validate(flags=True)

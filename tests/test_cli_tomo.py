@@ -115,7 +115,7 @@ def test_bad_inputs_exit_2_and_write_nothing(ph, tmp_path, capsys, monkeypatch):
     _bad(["simulate", "--output-dir", sim, "--sigma", "5"], [sim], capsys, "exactly one source")
     _bad(["simulate", "--output-dir", sim, "--tilt-series", st, "--angles", short], [sim], capsys, "must match")
     _bad(["phantom", "--output-dir", sim, "--shape", "4,4"], [sim], capsys, "shape")
-    _bad(["phantom", "--output-dir", sim, "--tilt-range", "100"], [sim], capsys, "tilt_range=100.0: must be in (0, 90] deg")
+    _bad(["phantom", "--output-dir", sim, "--tilt-range", "100"], [sim], capsys, "tilt_range=100.0 (--tilt-range): must be in (0, 90] deg")
     empty = tmp_path / "empty.mrc"
     empty.write_bytes(b"")
     _bad(["reconstruct", str(empty), out, "--angles", tlt], [out], capsys, "empty")
