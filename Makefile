@@ -6,7 +6,8 @@
 #   .venv/engine   torch + topaz-em + astra-toolbox + careamics + the scnet engine
 #   .venv/scipion  scipion-pyworkflow + scipion-em + scipion-em-tomo + the plugin
 # Both are installed from fully pinned lock files with --no-deps (no resolver,
-# no surprise CUDA torch), then checked by importing the key modules.
+# no surprise CUDA torch), then checked by importing the key modules. The engine one
+# is made by the same recipe as `scipion3 installb scnet` (scnet/engine_env.py).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3.11
@@ -37,15 +38,15 @@ HOSTS := .scipion/config/hosts.conf
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
-$(ENGINE_STAMP): requirements/engine.lock setup.py
+# torch build of the engine env (cpu, cuda or auto: CUDA where an NVIDIA driver is found)
+TORCH_BUILD ?= cpu
+$(ENGINE_STAMP): scnet/engine.lock scnet/deps.py scnet/engine_env.py
 	@echo "[setup] engine environment $(ENGINE)"
-	test -x $(ENGINE_PY) || $(PYTHON) -m venv $(ENGINE)
-	$(ENGINE_PY) -m pip install $(PIP_QUIET) --no-deps -r requirements/engine.lock
-	$(ENGINE_PY) -m pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
+	$(PYTHON) -m scnet.engine_env $(ENGINE) --torch $(TORCH_BUILD) --link
 	$(ENGINE_PY) -c "import torch, topaz.denoise, astra, mrcfile, skimage, lightning; print('[setup] engine ok: torch', torch.__version__)" 2>&1 | { grep -v -i cuda || true; }
 	touch $@
 
-$(SCIPION_STAMP): requirements/scipion.lock setup.py
+$(SCIPION_STAMP): requirements/scipion.lock pyproject.toml setup.py
 	@echo "[setup] Scipion environment $(SCIPION)"
 	test -x $(SCIPION_PY) || $(PYTHON) -m venv $(SCIPION)
 	$(SCIPION_PY) -m pip install $(PIP_QUIET) --no-deps -r requirements/scipion.lock
