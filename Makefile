@@ -34,7 +34,7 @@ ENGINE_STAMP := $(ENGINE)/.installed
 SCIPION_STAMP := $(SCIPION)/.installed
 HOSTS := .scipion/config/hosts.conf
 
-.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-prediction bench-quality bench-finetune bench-capacity gui gui-shot gui-deps shell real-data real-data-stem hiv-data clean
+.PHONY: demo test test-engine test-install test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-prediction bench-quality bench-finetune bench-capacity gui gui-shot gui-deps shell real-data real-data-stem hiv-data clean
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
@@ -66,11 +66,18 @@ bm4d: $(ENGINE_STAMP)
 # engine tests, then a single-node Slurm (installed from Debian when missing) and Xvfb, then the plugin
 # tests, whose queue and GUI tests (scnet_plugin/tests/test_queue.py, test_gui.py) must then run, not skip.
 test: envs gui-deps hiv-data
-	$(MAKE) --no-print-directory test-engine slurm-start
+	$(MAKE) --no-print-directory test-engine test-install slurm-start
 	SCNET_REQUIRE_SLURM=1 SCNET_REAL_DATA_DIR=$(REAL_DATA_CACHE) $(MAKE) --no-print-directory test-plugin
 
 test-engine:
-	$(ENGINE_PY) -m pytest -q -p no:cacheprovider tests
+	$(ENGINE_PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/install
+
+# What a user does, for real: README's "Install into an existing Scipion 3" lines in a fresh temporary
+# HOME (scipion-installer -> Scipion 3 -> tomo -> installp/installb -> scipion3 tests), then the engine
+# checked against the lock, uninstallb/installb, and a Python 3.8 Scipion. Downloads are cached in
+# .cache/install-test (pip); the times of every step are printed (tests/install/test_scipion_install.py).
+test-install: $(ENGINE_STAMP)
+	$(ENGINE_PY) -m pytest -q -s -p no:cacheprovider tests/install
 
 test-plugin:
 	$(SCIPION_PY) -m pytest -q -p no:cacheprovider -p no:warnings scnet_plugin/tests
