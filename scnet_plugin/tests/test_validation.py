@@ -114,6 +114,17 @@ class TestTrustInScipion(BaseTest):
         self.assertIn("lr=", self._errors(self._train(learningRate=float("inf"), patchSize=16)))
         self.assertEqual(self._errors(self._train(patchSize=16)), "")
 
+    def test_every_protocol_reports_its_threads_in_the_run_log(self):
+        """pyworkflow's run-log header asks each protocol for MPI and binary threads (binThreads in the
+        parallel mode): every SC-Net protocol answers, so the log never says it cannot."""
+        import scnet_plugin.protocols as sp
+        classes = [c for c in vars(sp).values() if isinstance(c, type) and c.__name__.startswith("ProtSCNet")]
+        self.assertGreaterEqual(len(classes), 8)
+        for cls in classes:
+            prot = self.newProtocol(cls)
+            self.assertGreaterEqual(int(prot.numberOfMpi), 1, cls.__name__)
+            self.assertGreaterEqual(prot.getBinThreads(), 1, cls.__name__)
+
     def test_prior_that_is_the_noisy_set_is_refused_in_every_mode(self):
         """The same set, or another set holding the same files, as prior: one clear line, any mode."""
         from scnet.choices import TRAIN_MODES

@@ -57,14 +57,23 @@ def _clean_environ(home, path_first):
 
 
 def run(cmd, env, cwd, what=None, timeout=1800):
-    """Run one shell line; record and print its time; return (exit status, output)."""
+    """Run one shell line; record and print its time; return (exit status, output without colours)."""
     t = time.time()
     proc = subprocess.run(["bash", "-c", cmd], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=timeout)
     dt = time.time() - t
     TIMES.append((what or cmd, dt, proc.returncode))
+    out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)
+    with open(os.path.join(cwd, f"step{len(TIMES):02d}.log"), "w") as fh:  # kept with SCNET_KEEP_INSTALL_TEST=1
+        fh.write(f"$ {cmd}\n{out}")
     print(f"[install test] {dt:6.1f} s  exit {proc.returncode}  {what or cmd}", flush=True)
-    return proc.returncode, proc.stdout
+    return proc.returncode, out
+
+
+def _passed(out):
+    """pyworkflow's test runner's summary: '[  PASSED  ] N tests' and no failure."""
+    m = re.search(r"\[\s+PASSED\s+\]\s+(\d+) tests", out)
+    return bool(m) and int(m.group(1)) > 0 and "FAILED" not in out
 
 
 def _check(status_out, cmd):
@@ -192,7 +201,7 @@ def test_engine_is_the_locked_cpu_environment(user):
 
 def test_scipion_tests_of_the_plugin_pass(user):
     out = user["outputs"][_line(user, "tests")]
-    assert re.search(r"\[\s+PASSED\s+\]\s+\d+ tests", out) and "FAILED" not in out, out[-4000:]
+    assert _passed(out), out[-4000:]
 
 
 def test_uninstallb_then_installb_rebuilds_the_engine(user):
@@ -235,7 +244,7 @@ def test_python38_scipion_runs_the_plugin_with_a_python311_engine(workdir):
                       (f"{launcher} installp -p scipion-em-scnet --devel", "installp (3.8)"),
                       (f"{launcher} tests scnet_plugin.tests.test_plugin", "tests (3.8)")]:
         out = _check(run(cmd, env, workdir, what=what), cmd)
-    assert re.search(r"\[\s+PASSED\s+\]\s+\d+ tests", out) and "FAILED" not in out, out[-4000:]
+    assert _passed(out), out[-4000:]
     engine = os.path.join(scipion, "software", "em", ENGINE_DIR)
     cfg = open(os.path.join(engine, "pyvenv.cfg")).read()
     assert re.search(r"^version(_info)? = 3\.11", cfg, re.M), cfg
