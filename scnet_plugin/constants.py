@@ -5,7 +5,6 @@ Facts shared with the engine are imported from its dependency-free modules
 re-typed: the distribution installs both packages in the Scipion environment.
 """
 from scnet import __version__ as SCNET_VERSION
-from scnet import deps as _deps
 from scnet.choices import (BACKENDS, BASELINES, BLINDSPOT_RATIO_OF, PRIOR_FILTERS,  # noqa: F401
                            TOPAZ_2D_MODELS, TRAIN_MODES, TTA_CHOICES, DEFAULT_TTA)
 
@@ -17,7 +16,6 @@ SCNET_ENGINE_PYTHON = "SCNET_ENGINE_PYTHON"  # Python >= 3.11 for the engine (de
 # the folder `scipion3 installb scnet` creates in software/em (Scipion names it <package>-<version>)
 ENGINE_ENV_NAME = f"scnet-{SCNET_VERSION}"
 # what goes into it: the recipe scnet/engine_env.py (the lock scnet/engine.lock, torch scnet/deps.py)
-TORCH_PIN = _deps.TORCH
 
 # files written by `scnet train` into its output folder
 # (the engine's list, scnet/rules.py: written once)
