@@ -74,8 +74,8 @@ test-engine:
 
 # What a user does, for real: README's "Install into an existing Scipion 3" lines in a fresh temporary
 # HOME (scipion-installer -> Scipion 3 -> tomo -> installp/installb -> scipion3 tests), then the engine
-# checked against the lock, uninstallb/installb, and a Python 3.8 Scipion. Downloads are cached in
-# .cache/install-test (pip); the times of every step are printed (tests/install/test_scipion_install.py).
+# checked against the lock, uninstallb/installb, and a Python 3.8 Scipion (about 8 min here). pip's cache
+# is .cache/install-test; the times of every step are printed (tests/install/test_scipion_install.py).
 test-install: $(ENGINE_STAMP)
 	$(ENGINE_PY) -m pytest -q -s -p no:cacheprovider tests/install
 

@@ -3,8 +3,8 @@ Scipion 3" commands, run line by line as written (`make test-install`, part of `
 
 A fresh temporary folder holds a new HOME (so ``~/scipion3`` is new), a venv standing for the
 user's own Python (``pip``/``python`` on PATH) and ``scipion-em-scnet``, a link to this checkout,
-so ``installp -p scipion-em-scnet --devel`` is the README's line verbatim. Only downloads are
-shared between runs (pip's cache, ``SCNET_INSTALL_CACHE``, default ``.cache/install-test``).
+so ``installp -p scipion-em-scnet --devel`` is the README's line verbatim. Only pip's cache is
+shared between runs (``SCNET_INSTALL_CACHE``, default ``.cache/install-test``).
 Every command's exit status is asserted and its time printed. Afterwards: the plugin is the only
 thing added to Scipion's environment; the engine environment holds exactly the lock plus the
 locked torch (CPU build here: no NVIDIA driver), under 3 GB, and ``scnet --version`` runs;
