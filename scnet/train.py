@@ -333,13 +333,20 @@ def _finish(run: _Run, reason: str, voxel_size, prior_source) -> str:
                "stop_reason": reason, "stop_explanation": st.explain(reason, run.iteration),
                "best_iteration": st.state["best_iteration"], "best_val_loss": st.state["best"],
                "init_model": os.path.abspath(run.init_model) if run.init_model else None,
-               "prior": prior_source or "given"}
+               "prior": prior_source or "given", "loss_weights": loss_weights(run.cfg, run.mode)}
     outputs.write_text(run.path("training_summary.json"), json.dumps(summary, indent=2) + "\n")
     if run.progress:
         _progress(f"stopped after {run.iteration} iterations: {summary['stop_explanation']}; kept the weights of "
                   f"iteration {summary['best_iteration']}")
         _progress(f"SC-Net training done in {_fmt_time(run.elapsed)}: {model_path}")
     return model_path
+
+
+def loss_weights(cfg: TrainConfig, mode: str) -> dict:
+    """The weight (eq. 8) of each loss term of ``loss_log.csv`` in this training: a term of weight 0
+    is logged but not trained on (the training-curves viewer marks it)."""
+    w = cfg.weights(mode)
+    return {"L_rec": w.rec, "L_smooth": w.smooth, "L_exp": w.exp, "L_reg": w.reg}
 
 
 def _truncate_log(path: str, iteration: int) -> None:
