@@ -53,14 +53,15 @@ def subsample(v: np.ndarray, max_samples: int = 2_000_000) -> np.ndarray:
     return np.asarray(v[::step, ::step, ::step], dtype=np.float64).ravel()
 
 
-def robust_stats(v: np.ndarray, clip: float = 0.1) -> Tuple[float, float]:
-    """Mean and std of a subsample after clipping to the [clip, 100-clip] percentiles."""
-    s = subsample(v)
+def robust_stats(v: np.ndarray, clip: float = 0.1, sample: Optional[np.ndarray] = None) -> Tuple[float, float]:
+    """Mean and std of a subsample (of ``v``, or ``sample`` when already drawn) after clipping to the
+    [clip, 100-clip] percentiles."""
+    s = subsample(v) if sample is None else np.asarray(sample, np.float64).ravel()
     lo, hi = np.percentile(s, [clip, 100 - clip])
     s = np.clip(s, lo, hi)
     std = float(s.std())
     if not np.isfinite(std) or std <= 0:
-        std = float(np.asarray(v, np.float64).std())
+        std = float(np.asarray(s if v is None else v, np.float64).std())
     if std <= 0:
         raise SCNetInputError("The noisy volume is constant: there is nothing to denoise.")
     return float(s.mean()), std
@@ -163,19 +164,42 @@ class PatchSampler:
         self.p = int(patch_size)
         self.augment = augment
 
+    def crop(self, rng: np.random.Generator) -> List[np.ndarray]:
+        """One random crop of every volume at the same place, augmented alike: [noisy, prior, *extra]."""
+        p = self.p
+        z, y, x = (int(rng.integers(0, n - p + 1)) for n in self.noisy.shape)
+        crops = [v[z:z + p, y:y + p, x:x + p] for v in [self.noisy, self.prior] + self.extra]
+        if self.augment:
+            crops = augment_all(crops, rng)
+        return [np.ascontiguousarray(c) for c in crops]
+
     def sample(self, rng: np.random.Generator, batch: int) -> Tuple[np.ndarray, ...]:
         """``batch`` crops of every volume, each stacked to (batch, 1, p, p, p): (noisy, prior, *extra)."""
-        p = self.p
-        vols = [self.noisy, self.prior] + self.extra
-        out = [[] for _ in vols]
-        for _ in range(batch):
-            z, y, x = (int(rng.integers(0, n - p + 1)) for n in self.noisy.shape)
-            crops = [v[z:z + p, y:y + p, x:x + p] for v in vols]
-            if self.augment:
-                crops = augment_all(crops, rng)
-            for o, c in zip(out, crops):
-                o.append(np.ascontiguousarray(c))
-        return tuple(np.stack(o)[:, None] for o in out)
+        return _stack([self.crop(rng) for _ in range(batch)])
+
+
+def _stack(crops: Sequence[Sequence[np.ndarray]]) -> Tuple[np.ndarray, ...]:
+    return tuple(np.stack(vols)[:, None] for vols in zip(*crops))
+
+
+class DatasetSampler:
+    """Patches of several tomograms (a data set trained as one model): each patch comes from a tomogram
+    drawn at random in proportion to the size of its training region, then from a random place of it
+    (:meth:`PatchSampler.crop`); the tomograms' volumes may be memory maps (only the crops are read).
+    With one tomogram it is that tomogram's :class:`PatchSampler` (no extra random draw)."""
+
+    def __init__(self, samplers: Sequence[PatchSampler]):
+        if not samplers:
+            raise SCNetInputError("A data set needs at least one tomogram to draw patches from.")
+        self.samplers = list(samplers)
+        sizes = np.array([float(np.prod(s.noisy.shape)) for s in self.samplers])
+        self.weights = sizes / sizes.sum()
+
+    def sample(self, rng: np.random.Generator, batch: int) -> Tuple[np.ndarray, ...]:
+        if len(self.samplers) == 1:
+            return self.samplers[0].sample(rng, batch)
+        picks = rng.choice(len(self.samplers), size=batch, p=self.weights)
+        return _stack([self.samplers[int(k)].crop(rng) for k in picks])
 
 
 def augment_all(crops: Sequence[np.ndarray], rng: np.random.Generator) -> List[np.ndarray]:
