@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import SCNetInputError
-from .io import check_volume
+from .io import check_volume, drop_pages
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +185,10 @@ def _stack(crops: Sequence[Sequence[np.ndarray]]) -> Tuple[np.ndarray, ...]:
 class DatasetSampler:
     """Patches of several tomograms (a data set trained as one model): each patch comes from a tomogram
     drawn at random in proportion to the size of its training region, then from a random place of it
-    (:meth:`PatchSampler.crop`); the tomograms' volumes may be memory maps (only the crops are read).
-    With one tomogram it is that tomogram's :class:`PatchSampler` (no extra random draw)."""
+    (:meth:`PatchSampler.crop`).  The volumes may be memory maps: only the crops are read, and the pages
+    they touched are released after each batch, so the resident memory holds one batch, not the data set
+    (the pages stay in the system's file cache).  With one tomogram it is that tomogram's
+    :class:`PatchSampler` (no extra random draw)."""
 
     def __init__(self, samplers: Sequence[PatchSampler]):
         if not samplers:
@@ -194,12 +196,17 @@ class DatasetSampler:
         self.samplers = list(samplers)
         sizes = np.array([float(np.prod(s.noisy.shape)) for s in self.samplers])
         self.weights = sizes / sizes.sum()
+        self._mapped = [v for s in self.samplers for v in [s.noisy, s.prior] + s.extra if isinstance(v, np.memmap)]
 
     def sample(self, rng: np.random.Generator, batch: int) -> Tuple[np.ndarray, ...]:
         if len(self.samplers) == 1:
-            return self.samplers[0].sample(rng, batch)
-        picks = rng.choice(len(self.samplers), size=batch, p=self.weights)
-        return _stack([self.samplers[int(k)].crop(rng) for k in picks])
+            out = self.samplers[0].sample(rng, batch)
+        else:
+            picks = rng.choice(len(self.samplers), size=batch, p=self.weights)
+            out = _stack([self.samplers[int(k)].crop(rng) for k in picks])
+        for v in self._mapped:
+            drop_pages(v)
+        return out
 
 
 def augment_all(crops: Sequence[np.ndarray], rng: np.random.Generator) -> List[np.ndarray]:

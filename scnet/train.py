@@ -57,7 +57,6 @@ from .steps import step_loss, validation_loss
 from .stopping import Stopper
 from .data import DatasetSampler, PatchSampler, check_pair, split_train_val, take, validation_patches
 from .dataset import SCRATCH, TrainingVolume, check_dataset, prepare_dataset, record_differences, training_volume
-from .io import drop_pages
 from .device import resolve_device, set_threads
 from .errors import SCNetInputError
 from .model import SCNet
@@ -336,9 +335,6 @@ def _loop(run: _Run, on_validation, fine_tuning: bool) -> str:
             fh.flush()
             run.elapsed = time.time() - t0
             _checkpoint(run)
-            for v in run.volumes:  # memory maps: read pages go back to the disk cache, not our resident set
-                for a in v.arrays:
-                    drop_pages(a)
     return reason
 
 
