@@ -119,8 +119,9 @@ class ProtSCNetTrain(ProtSCNetBase):
                       help="Empty: each tomogram's acquisition (angle min and max, as tomo's import and 'SC-Net "
                            "prepare' record them). Or MIN,MAX in degrees for all tomograms.")
         form.addParam("maxMinutes", params.FloatParam, default=_D.max_minutes, label="Time budget (minutes)",
-                      help="Stop training after this many minutes per tomogram and keep the best model so far "
-                           "(0 = no budget: stop when the validation loss has converged).")
+                      help="Stop a training after this many minutes (each tomogram's, or the one training of "
+                           "'one model for all') and keep the best model so far (0 = no budget: stop when the "
+                           "validation loss has converged).")
         form.addParam("patchSize", params.IntParam, default=_D.patch_size, label="Patch size (voxels)",
                       help=_help("patch_size") + " Use the wizard for a memory estimate.")
         form.addParam("batchSize", params.IntParam, default=_D.batch_size, label="Batch size",
