@@ -263,14 +263,15 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
     model, norm, ck = load_model(model_path, resolve_device(cfg.device))
     vol, info = read_volume(in_mrc, mmap=True)
     check_sampling(ck, info.voxel_size, in_mrc, force)
-    ref = read_volume(stats_from, mmap=True)[0] if stats_from else vol
-    if stats_from and ref.shape != vol.shape:
+    use_ref = bool(stats_from and ck.get("tomograms"))  # only a data-set model reads another tomogram's statistics
+    ref = read_volume(stats_from, mmap=True)[0] if use_ref else vol
+    if use_ref and ref.shape != vol.shape:
         raise SCNetInputError(f"--stats-from {stats_from} has shape {ref.shape}, {in_mrc} has {vol.shape}: give the "
                               f"full tomogram of that half map.")
     norm, own = input_normalisation(ck, norm, ref)
     if own and cfg.progress:
         print(f"[scnet predict] model trained on {len(ck['tomograms'])} tomograms: {in_mrc} normalised by the "
-              f"statistics of {stats_from or 'itself'} (mean {norm.mean:.4g}, std {norm.std:.4g})",
+              f"statistics of {stats_from if use_ref else 'itself'} (mean {norm.mean:.4g}, std {norm.std:.4g})",
               file=sys.stderr, flush=True)
     # (name, rows of the output along Y, volume, weight): the input, its halves (mean), or its even/odd rows
     sources = [(f"{in_mrc} {'even' if r.start == 0 else 'odd'} rows" if r.step else in_mrc, r, s, 1.0)
