@@ -10,7 +10,7 @@ from pyworkflow.tests import BaseTest, setupTestProject
 from tomo.objects import SetOfTomograms
 from tomo.protocols import ProtImportCoordinates3D, ProtImportTomograms
 
-from scnet_plugin.protocols import ProtSCNetDenoise, ProtSCNetTrain
+from scnet_plugin.protocols import ProtSCNetAssignHalves, ProtSCNetDenoise, ProtSCNetTrain
 from scnet_plugin.protocols.protocol_train import JOINT, MODE_ONE
 
 SR = 10.0
@@ -48,6 +48,9 @@ class TestSCNetDataSet(BaseTest):
             if k == 1:
                 bad[3, 4, 5] = np.nan
             _write(os.path.join(data, "bad"), tsId, bad)
+            for half in ("even", "odd"):
+                _write(os.path.join(data, half), tsId, _tomogram(k, 1.0, 0.0))
+        cls.halvesDir = data
         cls.tomos = cls._import(os.path.join(data, "good"))
         cls.badTomos = cls._import(os.path.join(data, "bad"))
         cls.coordDir = os.path.join(data, "coords")  # tomo's import matches <tsId>.txt to <tsId>.mrc
@@ -132,3 +135,17 @@ class TestSCNetDataSet(BaseTest):
         self.assertFalse(os.path.exists(os.path.join(d, "loss_log.csv")))  # no training started
         self.assertFalse(os.path.exists(os.path.join(d, "model.pt")))
         self.assertFalse(tr.hasAttribute("Model"))
+
+    def test_a_missing_half_is_refused_by_tsId_before_work(self):
+        """Half maps for TS_a and TS_c but not TS_b (its even half is gone): the form names TS_b."""
+        halves = self.newProtocol(ProtSCNetAssignHalves)
+        halves.inputTomograms.set(self.tomos)
+        halves.inputEven.set(self._import(os.path.join(self.halvesDir, "even")))
+        halves.inputOdd.set(self._import(os.path.join(self.halvesDir, "odd")))
+        self.launchProtocol(halves)
+        tr = self._train(halves.Tomograms)
+        self.assertEqual(tr.validate(), [])  # all three with halves: the halves mode
+        os.remove(os.path.join(self.halvesDir, "even", "TS_b.mrc"))
+        self.assertIn("One model for all: tomograms TS_b have no even/odd half maps while the others have",
+                      "\n".join(tr.validate()))
+        self.assertEqual(self._train(halves.Tomograms, trainingMode=1).validate(), [])  # single: halves unused
