@@ -266,6 +266,20 @@ def test_a_mixed_set_trains_when_the_mode_ignores_the_halves(tmp_path):
     assert os.path.exists(path)
 
 
+def test_split_mode_data_set_normalises_like_its_training(tmp_path):
+    """Without halves, auto -> split (white-noise rows): prediction fits the statistics the training fitted
+    (the mean of each tomogram's even and odd rows)."""
+    entries = _write_set(tmp_path, halves=False)
+    out = str(tmp_path / "run")
+    train_dataset(entries, tiny_cfg(), out, progress=False, prior_from="gaussian")
+    _, _, ck = load_model_file(os.path.join(out, "model.pt"))
+    assert ck["mode"] == "split"
+    for e, rec in zip(entries, ck["tomograms"]):
+        own = own_normalisation(read_volume(e.noisy, mmap=True)[0], "split")
+        assert own.mean == pytest.approx(rec["normalisation"]["mean"], rel=1e-5, abs=1e-6)
+        assert own.std == pytest.approx(rec["normalisation"]["std"], rel=1e-5)
+
+
 @pytest.mark.parametrize("extra, words", [
     (["--noisy", "N"], "not both"),
     (["--even", "E"], "not --even"),
