@@ -228,7 +228,7 @@ def augment_pair(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Tupl
 
 def validation_patches(noisy: np.ndarray, prior: np.ndarray, patch_size: int, max_patches: int = 4,
                        seed: int = 12345, multiple: int = 1, extra: Sequence[np.ndarray] = (),
-                       min_size: int = 1) -> Tuple[np.ndarray, ...]:
+                       min_size: int = 1, name: str = "validation region") -> Tuple[np.ndarray, ...]:
     """A fixed set of up to ``max_patches`` crops of the held-out region (no augmentation).
 
     Crops are at most ``patch_size`` per axis and as large as the region allows (a thin
@@ -240,7 +240,7 @@ def validation_patches(noisy: np.ndarray, prior: np.ndarray, patch_size: int, ma
     vols = [noisy, prior] + list(extra)
     m = max(1, int(multiple))
     least = -(-max(m, int(min_size)) // m) * m
-    vols = [pad_to(v, least, "validation region" if i == 0 else None) for i, v in enumerate(vols)]
+    vols = [pad_to(v, least, name if i == 0 else None) for i, v in enumerate(vols)]
     shape = vols[0].shape
     crop = [max(least, min(int(patch_size), n) // m * m) for n in shape]
     rng = np.random.default_rng(seed)

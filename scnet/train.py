@@ -213,13 +213,13 @@ def _setup(volumes, cfg, mode, device, output_dir, progress) -> _Run:
     for v in volumes:
         axis, tr, va = split_train_val(v.shape, cfg.val_fraction)
         nz, pz, *hz = v.arrays
-        where = "training region" if v.name is None else f"tomogram {v.name}: training region"
-        samplers.append(PatchSampler(take(nz, axis, tr), take(pz, axis, tr), cfg.patch_size, name=where,
-                                     extra=[take(h, axis, tr) for h in hz]))
+        where = "" if v.name is None else f"tomogram {v.name}: "
+        samplers.append(PatchSampler(take(nz, axis, tr), take(pz, axis, tr), cfg.patch_size,
+                                     name=where + "training region", extra=[take(h, axis, tr) for h in hz]))
         if va.stop > va.start:
             vp = validation_patches(take(nz, axis, va), take(pz, axis, va), cfg.patch_size, max_patches=per,
                                     multiple=cfg.model_config().multiple(), extra=[take(h, axis, va) for h in hz],
-                                    min_size=2 * cfg.blindspot_size + 2)
+                                    min_size=2 * cfg.blindspot_size + 2, name=where + "validation region")
             run.val.append(tuple(torch.from_numpy(x).to(device) for x in vp))
     run.sampler = DatasetSampler(samplers)
     torch.manual_seed(cfg.seed)
