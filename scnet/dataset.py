@@ -8,7 +8,7 @@ automatic stop on the mean of their validation losses (:mod:`scnet.train`).
 * :func:`check_dataset` -- every check BEFORE any work, each error naming the tomogram: files present and
   readable, a prior and halves on the tomogram's grid, both halves or neither, one voxel size for all
   (``rules.SAMPLING_TOLERANCE``), no NaN/Inf and no constant volume (every voxel read once, by slabs of
-  memory maps), patches that fit.  How the modes combine: halves for EVERY tomogram -> ``auto`` = the
+  memory maps), two different halves, patches that fit.  How the modes combine: halves for EVERY tomogram -> ``auto`` = the
   halves mode; halves for none -> ``auto`` = split when every tomogram's rows pass the split check, else
   single; halves for some only -> refused for ``auto``/``halves`` (name the ones without), ignored for an
   explicit ``single``/``split``.
@@ -34,7 +34,7 @@ import numpy as np
 from . import rules, split
 from .data import Normalisation, check_same_shape, fit_normalisation, robust_stats
 from .errors import SCNetInputError
-from .io import check_volume, read_info, read_volume
+from .io import check_volume, distinct_halves, read_info, read_volume, same_grid
 from .manifest import TomogramEntry
 
 log = logging.getLogger(__name__)
@@ -135,13 +135,11 @@ def check_dataset(entries: Sequence[TomogramEntry], cfg, say: Optional[Callable[
             raise SCNetInputError(f"Tomogram {e.name}: only the {'even' if e.even else 'odd'} half is given; give "
                                   f"both the even and the odd half tomogram, or neither.")
         info = _named(e.name, read_info, e.noisy)
-        for path, what in ((e.prior, "prior"), (e.even, "even half"), (e.odd, "odd half")):
-            if path:
-                other = _named(e.name, read_info, path)
-                if other.shape != info.shape:
-                    raise SCNetInputError(f"Tomogram {e.name}: the {what} {path} has shape {other.shape} but the "
-                                          f"noisy tomogram {e.noisy} has {info.shape}; they must be on one grid "
-                                          f"(reconstructions of the same tilt series, same size and thickness).")
+        if e.even:
+            _named(e.name, distinct_halves, e.even, e.odd)  # one file twice
+        for path, what in ((e.prior, "Prior"), (e.even, "Even half"), (e.odd, "Odd half")):
+            if path:  # same shape and voxel size as its noisy tomogram
+                _named(e.name, same_grid, e.noisy, info, path, _named(e.name, read_info, path), what)
         infos.append(info)
     ref = infos[0].voxel_size
     for e, info in zip(entries, infos):
@@ -157,10 +155,13 @@ def check_dataset(entries: Sequence[TomogramEntry], cfg, say: Optional[Callable[
                               f"data set trains in one mode. Give the halves of every tomogram, of none, or choose "
                               f"--mode single or split (the halves are then not used).")
     for e in entries:  # every voxel of every file, by slabs of a memory map
+        maps = {}
         for path in e.files():
-            vol, _ = _named(e.name, read_volume, path, mmap=True, check=False)
-            _named(e.name, check_volume, vol, path)
-            del vol
+            maps[path], _ = _named(e.name, read_volume, path, mmap=True, check=False)
+            _named(e.name, check_volume, maps[path], path)
+        if e.even:  # a copy of one half as the other would learn the identity
+            _named(e.name, distinct_halves, e.even, e.odd, maps[e.even], maps[e.odd])
+        del maps
     checks = [None] * len(entries)
     if cfg.mode in ("auto", "split") and not all(has):
         for k, e in enumerate(entries):

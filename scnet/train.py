@@ -97,7 +97,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     # split: the even and odd rows along the tilt axis, a Noise2Noise pair from ONE tomogram
     volume = training_volume(noisy, prior, halves, mode, cfg, check, say=_progress if progress else None,
                              prior_source=prior_source or "given")
-    with outputs.lock_folder(output_dir):
+    with outputs.lock_folder(output_dir), outputs.keep_previous(output_dir, rules.TRAIN_OUTPUTS):
         return _train_locked([volume], cfg, output_dir, resume, progress, voxel_size, device, mode, on_validation,
                              init, init_model)
 
@@ -125,7 +125,7 @@ def train_dataset(entries, cfg: TrainConfig, output_dir: str, resume: bool = Fal
     if progress:
         _progress(f"data set: {len(entries)} tomograms ({', '.join(e.name for e in entries)}), {plan.mode} mode, "
                   f"{plan.voxel_size:.4g} A/px")
-    with outputs.lock_folder(output_dir):
+    with outputs.lock_folder(output_dir), outputs.keep_previous(output_dir, rules.TRAIN_OUTPUTS):
         scratch = os.path.join(output_dir, SCRATCH)
         try:
             volumes = prepare_dataset(entries, plan, cfg, scratch, prior_from, say)
@@ -244,14 +244,14 @@ def _resume(run: _Run) -> None:
         raise SCNetInputError(f"--resume: {ckpt_path} was made with other data or options ("
                               + "; ".join(diffs) + "). Resume with the same ones, or train into a new "
                               "--output-dir (or without --resume to start again).")
-    outputs.remove_quietly([run.path("model.pt")])  # rewritten last; an old one must not look like this run's
-    run.model.load_state_dict(ck["state_dict"])
+    run.model.load_state_dict(ck["state_dict"])  # every state was checked by load_checkpoint: nothing fails here
     run.opt.load_state_dict(ck["optimizer"])
     run.rng.bit_generator.state = ck["numpy_rng"]
     run.gen.set_state(ck["torch_rng"])
     run.epoch, run.iteration, run.elapsed = ck["epoch"], ck["iteration"], ck.get("seconds", 0.0)
     run.stopper.state.update(ck.get("stopper") or {})
     run.best_state = ck.get("best_state_dict")
+    outputs.remove_quietly([run.path("model.pt")])  # rewritten last (kept in .scnet-previous until then)
     log.info("resuming from %s at epoch %d (iteration %d)", ckpt_path, run.epoch, run.iteration)
     run.init_model = ck.get("init_model")  # what this training really started from
     _truncate_log(run.path("loss_log.csv"), run.iteration)
@@ -363,7 +363,8 @@ def _finish(run: _Run, reason: str, voxel_size) -> str:
                "stop_reason": reason, "stop_explanation": st.explain(reason, run.iteration),
                "best_iteration": st.state["best_iteration"], "best_val_loss": st.state["best"],
                "init_model": os.path.abspath(run.init_model) if run.init_model else None,
-               "prior": sources[0] if len(sources) == 1 else "per tomogram (see tomograms)"}
+               "prior": sources[0] if len(sources) == 1 else "per tomogram (see tomograms)",
+               "loss_weights": loss_weights(run.cfg, run.mode)}
     if run.records():  # a data set: which tomograms, and each one's validation loss with the kept weights
         weights = run.cfg.weights(run.mode)
         losses = [validation_loss(run.model, v, run.mode, run.cfg, weights) for v in run.val]
@@ -376,6 +377,13 @@ def _finish(run: _Run, reason: str, voxel_size) -> str:
                   f"iteration {summary['best_iteration']}")
         _progress(f"SC-Net training done in {_fmt_time(run.elapsed)}: {model_path}")
     return model_path
+
+
+def loss_weights(cfg: TrainConfig, mode: str) -> dict:
+    """The weight (eq. 8) of each loss term of ``loss_log.csv`` in this training: a term of weight 0
+    is logged but not trained on (the training-curves viewer marks it)."""
+    w = cfg.weights(mode)
+    return {"L_rec": w.rec, "L_smooth": w.smooth, "L_exp": w.exp, "L_reg": w.reg}
 
 
 def _truncate_log(path: str, iteration: int) -> None:

@@ -227,9 +227,9 @@ def _bad_case(tmp_path, case):
             m.set_data(v)
             m.voxel_size = 10.0
         return entries, "Tomogram TS_1: .*NaN"
-    if case == "voxel":
-        v = read_volume(bad.noisy)[0]
-        write_volume(bad.noisy, v, voxel_size=12.0)
+    if case == "voxel":  # the whole tomogram (noisy and halves) at 12 A/px, the others at 10
+        for path in bad.files():
+            write_volume(path, read_volume(path)[0], voxel_size=12.0)
         return entries, "Tomogram TS_1: voxel size 12 A/px, but TS_0 has 10 A/px"
     if case == "missing_half":
         entries[1] = TomogramEntry(bad.name, bad.noisy, even=bad.even)
@@ -239,14 +239,17 @@ def _bad_case(tmp_path, case):
         return entries, "Tomograms TS_1 have no even/odd halves while the others have"
     if case == "grid":
         write_volume(bad.odd, np.ones((16, 20, 24), np.float32) + np.arange(24, dtype=np.float32))
-        return entries, r"Tomogram TS_1: the odd half .* has shape \(16, 20, 24\)"
+        return entries, r"Tomogram TS_1: Odd half .* has shape \(16, 20, 24\)"
+    if case == "same_halves":
+        entries[1] = TomogramEntry(bad.name, bad.noisy, even=bad.even, odd=bad.even)
+        return entries, "Tomogram TS_1: The even and odd half tomograms are the same file"
     if case == "absent":
         os.remove(bad.even)
-        return entries, "Tomogram TS_1: File not found"
+        return entries, "Tomogram TS_1: .*TS_1_even.mrc not found"
     raise ValueError(case)
 
 
-@pytest.mark.parametrize("case", ["nan", "voxel", "missing_half", "no_halves", "grid", "absent"])
+@pytest.mark.parametrize("case", ["nan", "voxel", "missing_half", "no_halves", "grid", "same_halves", "absent"])
 def test_a_bad_tomogram_is_refused_by_name_before_any_work(tmp_path, case, capsys):
     entries, words = _bad_case(tmp_path, case)
     write_manifest(str(tmp_path / "list.tsv"), entries)

@@ -22,6 +22,13 @@ from .protocol_base import ProtSCNetBase
 
 MODE_PER_TOMO, MODE_ONE = 0, 1
 JOINT = "joint_model"  # extra/ folder of the model trained on several tomograms (a tsId folder is model_<tsId>)
+# The optional prior is NOT filled in from the selected run when the form opens: pyworkflow's form puts
+# the selected run's first output of a pointer's class into EVERY empty pointer (optional ones too)
+# by the class NAME as written, so the noisy set landed in both fields and the single mode trained
+# against the noisy volume itself. The name with a trailing space matches no output by name, while
+# the object browser strips it (SetOfTomograms) and lists the same sets. _validate refuses a prior
+# that is the noisy set whatever way it was chosen.
+PRIOR_POINTER_CLASS = "SetOfTomograms "
 _D = TrainConfig()  # every default of the form is the engine's (scnet.config), declared once
 # form parameter -> TrainConfig field, for the plain-valued options (enums and loss weights: trainConfig)
 FORM_FIELDS = {"maxMinutes": "max_minutes", "patchSize": "patch_size", "batchSize": "batch_size",
@@ -65,7 +72,7 @@ class ProtSCNetTrain(ProtSCNetBase):
         form.addSection(label="Input")
         form.addParam("inputTomograms", params.PointerParam, pointerClass="SetOfTomograms", important=True,
                       label="Noisy tomograms", help="Raw reconstructions (e.g. 'prepare tomograms' output Tomograms).")
-        form.addParam("inputPriors", params.PointerParam, pointerClass="SetOfTomograms", allowsNull=True,
+        form.addParam("inputPriors", params.PointerParam, pointerClass=PRIOR_POINTER_CLASS, allowsNull=True,
                       label="Prior (smoothed) tomograms (optional)",
                       help="Smoothed tomograms on the same grid, matched to the noisy ones by tsId ('SC-Net "
                            "prepare' output PriorTomograms: reconstructions of Topaz-filtered tilts, the paper's "
@@ -357,6 +364,11 @@ class ProtSCNetTrain(ProtSCNetBase):
             if dup:
                 errors.append(f"The {label} tomograms have repeated tsIds ({', '.join(map(str, dup))}); "
                               f"they cannot be matched.")
+        same = self._priorIsNoisy(noisy, prior)
+        if same:
+            errors.append(f"The prior tomograms are the noisy tomograms themselves ({same}): choose the smoothed "
+                          f"tomograms (e.g. 'SC-Net prepare' output PriorTomograms) or leave 'Prior (smoothed) "
+                          f"tomograms' empty to make the prior from each tomogram.")
         missing = [i for i in nIds if i not in set(pIds)] if prior is not None else []
         if missing:
             errors.append(f"No prior tomogram for tsId {', '.join(map(str, missing))}: noisy and prior "
@@ -428,6 +440,19 @@ class ProtSCNetTrain(ProtSCNetBase):
                               + ", ".join(f"{t}: {r or 'none'}" for t, r in ranges.items())
                               + "); give 'Tilt range' as MIN,MAX degrees.")
         return errors
+
+    @staticmethod
+    def _priorIsNoisy(noisy, prior):
+        """'' when the prior set is not the noisy one; else which way it is (the same set, or the
+        same files for some tsIds)."""
+        if prior is None:
+            return ""
+        if prior is noisy or (noisy.getFileName() and prior.getFileName() == noisy.getFileName()):
+            return "the same set"
+        files = {t.getTsId(): os.path.realpath(t.getFileName()) for t in noisy.iterItems() if t.getFileName()}
+        same = [p.getTsId() for p in prior.iterItems()
+                if p.getFileName() and files.get(p.getTsId()) == os.path.realpath(p.getFileName())]
+        return f"the same files for tsId {', '.join(map(str, same))}" if same else ""
 
     def _summary(self):
         ep = self.epochs.get()
