@@ -34,7 +34,7 @@ ENGINE_STAMP := $(ENGINE)/.installed
 SCIPION_STAMP := $(SCIPION)/.installed
 HOSTS := .scipion/config/hosts.conf
 
-.PHONY: demo test test-engine test-install test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-prediction bench-quality bench-finetune bench-capacity gui gui-shot gui-deps shell real-data real-data-stem hiv-data clean
+.PHONY: demo test test-engine test-install test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-prediction bench-quality bench-finetune bench-capacity bench-dataset gui gui-shot gui-deps shell real-data real-data-stem hiv-data clean
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
@@ -176,6 +176,10 @@ bench-prediction: $(ENGINE_STAMP)
 
 bench-finetune: $(ENGINE_STAMP)
 	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/finetune.py $(BENCH_ARGS)
+
+# one model trained on 4 tomograms vs one per tomogram, a 5th never seen, peak RAM (docs/benchmarks.md)
+bench-dataset: $(ENGINE_STAMP)
+	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/dataset.py $(BENCH_ARGS)
 
 # network width x depth vs quality vs minutes, the same training budget for each
 bench-capacity: $(ENGINE_STAMP)

@@ -131,13 +131,6 @@ def phantom_shape_errors(text) -> List[str]:
     return []
 
 
-def seed_errors(seed, option: str = "--seed") -> List[str]:
-    """Seeds are unsigned (numpy); 0..SEED_MAX."""
-    if not is_int(seed) or not 0 <= seed <= SEED_MAX:
-        return [f"{option} {seed!r}: must be an integer in 0..{SEED_MAX}."]
-    return []
-
-
 def predict_cross_errors(opts: Dict[str, object]) -> List[str]:
     """The prediction rule across options (``PredictConfig`` fields, each within its declared bounds):
     the tile overlap is at most half the tile."""
