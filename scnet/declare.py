@@ -218,6 +218,12 @@ class Options:
         errors, failed = option_errors(cls, opts, cls.LABEL, flags)
         return errors + cls.cross_errors({k: v for k, v in opts.items() if k not in failed})
 
+    @classmethod
+    def rule_errors(cls, opts: Dict[str, object]) -> List[str]:
+        """The rules across fields only, on the options that pass their own checks (a form whose
+        parameters check themselves: ``declared.addDeclared``)."""
+        return cls.cross_errors({k: v for k, v in opts.items() if k not in option_errors(cls, opts)[1]})
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

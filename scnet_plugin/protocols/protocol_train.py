@@ -13,9 +13,8 @@ from pyworkflow.utils import makePath
 from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FILE, TRAIN_CONFIG, TRAIN_MODES,
                          TRAIN_SUMMARY)
 from scnet.choices import NETWORK_DEFAULTS
-from scnet.config import PriorConfig, TrainConfig, train_option_errors
+from scnet.config import PriorConfig, TrainConfig
 from scnet.config_eval import GaussianConfig, LowpassConfig
-from scnet.declare import bounds_text, field_of, help_of
 from scnet.manifest import TomogramEntry, write_manifest
 from scnet.rules import sampling_differs
 from scnet.modelscan import init_model_errors, model_file_errors, model_file_network
@@ -32,23 +31,16 @@ JOINT = "joint_model"  # extra/ folder of the model trained on several tomograms
 # the object browser strips it (SetOfTomograms) and lists the same sets. _validate refuses a prior
 # that is the noisy set whatever way it was chosen.
 PRIOR_POINTER_CLASS = "SetOfTomograms "
-_D = TrainConfig()  # every default of the form is the engine's (scnet.config), declared once
-# form parameter -> TrainConfig field, for the plain-valued options (enums and loss weights: trainConfig)
-FORM_FIELDS = {"maxMinutes": "max_minutes", "patchSize": "patch_size", "batchSize": "batch_size",
-               "epochs": "epochs", "iterationsPerEpoch": "iterations_per_epoch", "minIterations": "min_iterations",
+# form parameter -> TrainConfig field: the names projects store; each parameter's class, default, choices, help
+# and bounds are the field's declaration (scnet.config, added by declared.addDeclared)
+FORM_FIELDS = {"trainingMode": "mode", "wedge": "wedge", "tiltRange": "tilt_range", "maxMinutes": "max_minutes",
+               "patchSize": "patch_size", "batchSize": "batch_size", "epochs": "epochs",
+               "iterationsPerEpoch": "iterations_per_epoch", "minIterations": "min_iterations",
                "maxIterations": "max_iterations", "patience": "patience", "learningRate": "lr",
                "blindspotSize": "blindspot_size", "blindspotRatio": "blindspot_ratio",
-               "useExpectancy": "use_expectancy", "baseWidth": "base_width", "networkDepth": "depth", "seed": "seed",
-               "wedge": "wedge", "tiltRange": "tilt_range"}
-ENUM_FIELDS = {"trainingMode": ("mode", TRAIN_MODES), "blindspotRatioOf": ("blindspot_ratio_of", BLINDSPOT_RATIO_OF)}
-LAMBDA_FIELDS = {"lambdaRec": "lambda_rec", "lambdaSmooth": "lambda_smooth", "lambdaExp": "lambda_exp",
-                 "lambdaReg": "lambda_reg"}
-
-
-def _help(name):
-    text = help_of(TrainConfig, name)
-    accepted = bounds_text(field_of(TrainConfig, name))
-    return text[0].upper() + text[1:] + (f" Accepted: {accepted}." if accepted else ".")
+               "blindspotRatioOf": "blindspot_ratio_of", "useExpectancy": "use_expectancy", "lambdaRec": "lambda_rec",
+               "lambdaSmooth": "lambda_smooth", "lambdaExp": "lambda_exp", "lambdaReg": "lambda_reg",
+               "baseWidth": "base_width", "networkDepth": "depth", "seed": "seed"}
 
 
 class TrainOutputs(Enum):
@@ -109,78 +101,43 @@ class ProtSCNetTrain(ProtSCNetBase):
                            f"{'on' if NETWORK_DEFAULTS['upsampling_block'] else 'off'}). Empty = "
                            "train from scratch (the default). Ignored when 'Continue' resumes a checkpoint.")
         form.addSection(label="Training")
-        form.addParam("trainingMode", params.EnumParam, choices=TRAIN_MODES, default=TRAIN_MODES.index(_D.mode),
-                      display=params.EnumParam.DISPLAY_HLIST, label="Training mode",
-                      help="auto: 'halves' when the noisy tomograms have even/odd half maps ('prepare tomograms' "
-                           "with 'Reconstruct even/odd halves' = Yes), else 'split' when the tomogram's rows pass the split check "
-                           "(their noise independent, as in a single-axis reconstruction of unmixed tilt rows), else "
-                           "'single'; the run log and the summary say which. single: the paper's "
-                           "volumetric blind spot on one tomogram. halves: even->odd and odd->even (Noise2Noise; "
-                           "the noise of the two halves is independent, while the noise of a back-projection is "
-                           "correlated along the rays, which a blind spot cannot hide) with the paper's "
-                           "constraints against the prior. split: the even and the odd rows along the tilt axis "
-                           "of ONE tomogram as the two halves (the rows of a single-axis reconstruction have "
-                           "independent noise), for tomograms without half maps.")
-        form.addParam("wedge", params.BooleanParam, default=_D.wedge, label="Fill the missing wedge?",
-                      condition=f"trainingMode!={TRAIN_MODES.index('single')}",
-                      help=_help("wedge") + " Halves or split mode only.")
-        form.addParam("tiltRange", params.StringParam, default=_D.tilt_range, label="Tilt range (min,max deg)",
-                      condition="wedge", expertLevel=params.LEVEL_ADVANCED,
-                      help="Empty: each tomogram's acquisition (angle min and max, as tomo's import and 'SC-Net "
-                           "prepare' record them). Or MIN,MAX in degrees for all tomograms.")
-        form.addParam("maxMinutes", params.FloatParam, default=_D.max_minutes, label="Time budget (minutes)",
-                      help="Stop a training after this many minutes (each tomogram's, or the one training of "
-                           "'one model for all') and keep the best model so far (0 = no budget: stop when the "
-                           "validation loss has converged).")
-        form.addParam("patchSize", params.IntParam, default=_D.patch_size, label="Patch size (voxels)",
-                      help=_help("patch_size") + " Use the wizard for a memory estimate.")
-        form.addParam("batchSize", params.IntParam, default=_D.batch_size, label="Batch size",
-                      help=_help("batch_size"))
-        form.addParam("epochs", params.IntParam, default=_D.epochs, label="Epochs (0 = until converged)",
-                      help=_help("epochs"))
-        form.addParam("iterationsPerEpoch", params.IntParam, default=_D.iterations_per_epoch,
-                      label="Iterations per epoch", expertLevel=params.LEVEL_ADVANCED,
-                      help=_help("iterations_per_epoch"))
+
+        def add(group, name, label, **kwargs):
+            return addDeclared(group, name, TrainConfig, FORM_FIELDS[name], label, **kwargs)
+        add(form, "trainingMode", "Training mode",
+            help="With half maps from 'prepare tomograms' ('Reconstruct even/odd halves' = Yes) or 'SC-Net halves', "
+                 "auto trains halves; the run log and the summary say which mode ran.")
+        add(form, "wedge", "Fill the missing wedge?", condition=f"trainingMode!={TRAIN_MODES.index('single')}",
+            help="Halves or split mode only.")
+        add(form, "tiltRange", "Tilt range (min,max deg)", condition="wedge", expertLevel=params.LEVEL_ADVANCED,
+            help="Empty: each tomogram's acquisition (angle min and max, as tomo's import and 'SC-Net prepare' "
+                 "record them).")
+        add(form, "maxMinutes", "Time budget (minutes)",
+            help="Per training: each tomogram's, or the one training of 'one model for all'.")
+        add(form, "patchSize", "Patch size (voxels)", help="Use the wizard for a memory estimate.")
+        add(form, "batchSize", "Batch size")
+        add(form, "epochs", "Epochs (0 = until converged)")
+        add(form, "iterationsPerEpoch", "Iterations per epoch", expertLevel=params.LEVEL_ADVANCED)
         line = form.addLine("Automatic stop: iterations", expertLevel=params.LEVEL_ADVANCED,
                             help="Never before 'min', always at 'max'; stop after 'patience' validations without "
                                  "improvement of the smoothed validation loss.")
-        line.addParam("minIterations", params.IntParam, default=_D.min_iterations, label="min",
-                      help=_help("min_iterations"))
-        line.addParam("maxIterations", params.IntParam, default=_D.max_iterations, label="max",
-                      help=_help("max_iterations"))
-        line.addParam("patience", params.IntParam, default=_D.patience, label="patience",
-                      help=_help("patience"))
-        form.addParam("learningRate", params.FloatParam, default=_D.lr, label="Learning rate",
-                      expertLevel=params.LEVEL_ADVANCED, help=_help("lr"))
-        form.addParam("blindspotSize", params.IntParam, default=_D.blindspot_size, label="Blind-spot block size n",
-                      expertLevel=params.LEVEL_ADVANCED, help=_help("blindspot_size"))
-        form.addParam("blindspotRatio", params.FloatParam, default=_D.blindspot_ratio, label="Blind-spot ratio",
-                      expertLevel=params.LEVEL_ADVANCED, help=_help("blindspot_ratio"))
-        form.addParam("blindspotRatioOf", params.EnumParam, choices=BLINDSPOT_RATIO_OF,
-                      default=BLINDSPOT_RATIO_OF.index(_D.blindspot_ratio_of),
-                      display=params.EnumParam.DISPLAY_HLIST, expertLevel=params.LEVEL_ADVANCED,
-                      label="Blind-spot ratio counts",
-                      help="replaced: the fraction of voxels replaced in a patch (paper §5.1). centres: the fraction "
-                           "of voxels drawn as block centres (the authors' public code; with 3^3 blocks 10% centres "
-                           "replace ~94% of the voxels).")
-        form.addParam("useExpectancy", params.BooleanParam, default=_D.use_expectancy, label="Use expectancy loss (L_exp)?",
-                      help="Yes: weights 0.6/0.1/0.2/0.01 (paper, with L_exp). No: 0.8/0.1/0/0.01.")
+        for name, label in (("minIterations", "min"), ("maxIterations", "max"), ("patience", "patience")):
+            add(line, name, label)
+        add(form, "learningRate", "Learning rate", expertLevel=params.LEVEL_ADVANCED)
+        add(form, "blindspotSize", "Blind-spot block size n", expertLevel=params.LEVEL_ADVANCED)
+        add(form, "blindspotRatio", "Blind-spot ratio", expertLevel=params.LEVEL_ADVANCED)
+        add(form, "blindspotRatioOf", "Blind-spot ratio counts", expertLevel=params.LEVEL_ADVANCED)
+        add(form, "useExpectancy", "Use expectancy loss (L_exp)?")
         line = form.addLine("Loss weights (-1 = the mode's default)", expertLevel=params.LEVEL_ADVANCED,
-                            help="lambda1..lambda4 of eq. 8: L_rec, L_smooth, L_exp, L_reg. Defaults: single mode "
-                                 "0.6/0.1/0.2/0.01 (the paper; 0.8/0.1/0/0.01 without L_exp); halves mode 0.6/0/0/0 "
-                                 "(measured: the prior terms against the over-smoothed Topaz-2D prior cost about "
-                                 "1.5 dB there). Set smooth/exp/reg to 0.1/0.2/0.01 for the paper's constraints.")
-        for name, key in LAMBDA_FIELDS.items():  # -1 in the form = None in TrainConfig (the mode's default)
-            line.addParam(name, params.FloatParam, default=-1.0 if getattr(_D, key) is None else getattr(_D, key),
-                          label=key.split("_")[1], help=_help(key))
-        form.addParam("baseWidth", params.IntParam, default=_D.base_width, label="Network base width",
-                      expertLevel=params.LEVEL_ADVANCED, help=_help("base_width"))
-        form.addParam("networkDepth", params.IntParam, default=_D.depth, label="Network depth",
-                      expertLevel=params.LEVEL_ADVANCED,
-                      help=_help("depth") + " A model trained with another depth can still denoise; to fine-tune "
-                                            "it, set its depth here.")
-        form.addParam("seed", params.IntParam, default=_D.seed, label="Random seed",
-                      expertLevel=params.LEVEL_ADVANCED, help=_help("seed"))
+                            help="lambda1..lambda4 of eq. 8: L_rec, L_smooth, L_exp, L_reg; -1 = the training "
+                                 "mode's default (measured for halves: the prior terms against the over-smoothed "
+                                 "Topaz-2D prior cost about 1.5 dB there).")
+        for name in ("lambdaRec", "lambdaSmooth", "lambdaExp", "lambdaReg"):
+            add(line, name, FORM_FIELDS[name].split("_")[1])
+        add(form, "baseWidth", "Network base width", expertLevel=params.LEVEL_ADVANCED)
+        add(form, "networkDepth", "Network depth", expertLevel=params.LEVEL_ADVANCED,
+            help="A model trained with another depth can still denoise; to fine-tune it, set its depth here.")
+        add(form, "seed", "Random seed", expertLevel=params.LEVEL_ADVANCED)
         self._defineDeviceParams(form)
         form.addParallelSection(threads=1, mpi=0)
 
@@ -238,17 +195,8 @@ class ProtSCNetTrain(ProtSCNetBase):
         return self._getExtraPath(JOINT if tsId == JOINT else f"model_{tsId}")
 
     def trainConfig(self) -> dict:
-        """TrainConfig of the engine (JSON keys = its dataclass fields)."""
-        cfg = {key: getattr(self, attr).get() for attr, key in FORM_FIELDS.items()}
-        cfg["max_minutes"] = float(cfg["max_minutes"] or 0)
-        cfg["use_expectancy"] = bool(cfg["use_expectancy"])
-        cfg["wedge"] = bool(cfg["wedge"])
-        cfg["tilt_range"] = (cfg["tilt_range"] or "").strip()
-        for attr, (key, values) in ENUM_FIELDS.items():
-            cfg[key] = values[getattr(self, attr).get()]
-        for attr, key in LAMBDA_FIELDS.items():
-            v = getattr(self, attr).get()
-            cfg[key] = None if v is None or v < 0 else v
+        """TrainConfig of the engine (JSON keys = its dataclass fields), from the form's declared options."""
+        cfg = {key: self._declared(name) for name, key in FORM_FIELDS.items()}
         cfg["device"] = self.getDevice()
         return cfg
 
@@ -416,7 +364,7 @@ class ProtSCNetTrain(ProtSCNetBase):
                               f"{', '.join(map(str, noRange))} do not record (acquisition angle min/max): give "
                               f"'Tilt range' as MIN,MAX degrees.")
             cfg["tilt_range"] = cfg["tilt_range"] or next((self._tiltRange(t) for t, _ in self._pairs()), "")
-        errors += train_option_errors(cfg)  # the engine's declared bounds and rules (scnet.config), not re-typed
+        errors += TrainConfig.rule_errors(cfg)  # the engine's rules across options (each one's: its validator)
         init = self.initModel.get()
         if init is not None:
             path = init.getPath()

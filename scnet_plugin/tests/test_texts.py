@@ -99,37 +99,3 @@ class TestTexts(unittest.TestCase):
                            cwd=REPO, capture_output=True, text=True, timeout=120)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.strip().splitlines()[-1], "pwem pyworkflow")
-
-
-class TestOneDeclaration(unittest.TestCase):
-    """Every form default is the engine's own (scnet.config), and the form builds exactly its options."""
-
-    def _default(self, prot, name):
-        return prot._definition.getParam(name).default.get()
-
-    def test_train_form_defaults_are_the_engine_config(self):
-        from scnet.config import TrainConfig
-        from scnet_plugin.protocols.protocol_train import ENUM_FIELDS, FORM_FIELDS, LAMBDA_FIELDS
-        d, prot = TrainConfig(), sp.ProtSCNetTrain()
-        for attr, key in FORM_FIELDS.items():
-            self.assertEqual(str(self._default(prot, attr)), str(getattr(d, key)), attr)
-        for attr, (key, values) in ENUM_FIELDS.items():
-            self.assertEqual(values[int(self._default(prot, attr))], getattr(d, key), attr)
-        for attr, key in LAMBDA_FIELDS.items():
-            self.assertIsNone(getattr(d, key))
-            self.assertEqual(float(self._default(prot, attr)), -1.0, attr)  # -1 = the mode's default (None)
-        # a fresh form gives the engine's config exactly (the device is the run's own choice)
-        cfg = prot.trainConfig()
-        cfg.pop("device")
-        self.assertEqual({k: v for k, v in d.to_dict().items() if k in cfg}, cfg)
-        covered = set(FORM_FIELDS.values()) | {k for k, _ in ENUM_FIELDS.values()} | set(LAMBDA_FIELDS.values())
-        self.assertEqual(covered, set(cfg))
-
-    def test_denoise_and_prepare_form_defaults_are_the_engine_config(self):
-        from scnet.choices import RADIAL_TEXT, TTA_CHOICES
-        from scnet.config import PredictConfig
-        d, prot = PredictConfig(), sp.ProtSCNetDenoise()
-        self.assertEqual(int(self._default(prot, "tileSize")), d.tile_size)
-        self.assertEqual(int(self._default(prot, "overlap")), d.overlap)
-        self.assertEqual(TTA_CHOICES[int(self._default(prot, "tta"))], d.tta)
-        self.assertEqual(self._default(sp.ProtSCNetPrepareTomograms(), "radial"), RADIAL_TEXT)
