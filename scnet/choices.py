@@ -54,6 +54,14 @@ MIN_DELTA = 0.002
 # encoder depth, the 2x up-sampling block before the encoder (paper §4.2). Depth 4 (the paper's code: 3) by
 # measurement: docs/benchmarks.md "Network width and depth" (more PSNR per minute on 2 CPU cores than 8x3 or 16x3)
 NETWORK_DEFAULTS = {"base_width": 8, "depth": 4, "upsampling_block": True}
+# eq. 8's default weights (lambda_rec, lambda_smooth, lambda_exp, lambda_reg) of each training mode
+# (scnet.losses.LossWeights.for_mode; TrainConfig's lambda_* unset): the paper's in the single mode, with and
+# without L_exp; in the halves and split modes the paper's lambda_1 and no pull towards the prior. Measured on
+# the phantom (σ 15, 300 iterations, halves-mean prediction): 29.65 dB / SSIM 0.803 without the prior terms,
+# 28.19 / 0.79 with the paper's 0.1 / 0.2 / 0.01 (the Topaz-2D prior is over-smoothed).
+PAPER_WEIGHTS_WITH_EXP = (0.6, 0.1, 0.2, 0.01)
+PAPER_WEIGHTS_WITHOUT_EXP = (0.8, 0.1, 0.0, 0.01)
+HALVES_WEIGHTS = (0.6, 0.0, 0.0, 0.0)
 # TrainConfig.blindspot_ratio_of: paper §5.1 (fraction of voxels replaced) | public code (block centres)
 BLINDSPOT_RATIO_OF = ("replaced", "centres")
 # `scnet predict --tta N`: number of axis flips averaged at prediction time

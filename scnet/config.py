@@ -29,6 +29,12 @@ def train_option_errors(opts: dict) -> list:
     return TrainConfig.errors(opts)
 
 
+def _weight_help(i: int, term: str) -> str:
+    """The help of eq. 8's i-th weight, with each mode's default (scnet.choices, one source)."""
+    return (f"weight of {term}; unset = the mode's: single {choices.PAPER_WEIGHTS_WITH_EXP[i]:g} (the paper; "
+            f"{choices.PAPER_WEIGHTS_WITHOUT_EXP[i]:g} without L_exp), halves and split {choices.HALVES_WEIGHTS[i]:g}")
+
+
 _DEPTH = choices.NETWORK_DEFAULTS["depth"]
 _MULTIPLE = rules.network_multiple(_DEPTH, choices.NETWORK_DEFAULTS["upsampling_block"])
 
@@ -66,13 +72,12 @@ class TrainConfig(Options):
                                               "fraction of block centres (public code; 10% centres replace ~94% "
                                               "of the voxels)", choices=choices.BLINDSPOT_RATIO_OF)
     use_expectancy: bool = opt(True, "use the expectancy-constraint loss L_exp, eq. 7")
-    lambda_rec: Optional[float] = opt(None, "weight of L_rec, eq. 2 (default: 0.6; single mode without L_exp 0.8)", lo=0, hint="or null for the mode's default")
-    lambda_smooth: Optional[float] = opt(None, "weight of L_smooth, eq. 5 (default: single mode 0.1 = the paper, "
-                                               "halves mode 0)", lo=0, hint="or null for the mode's default")
-    lambda_exp: Optional[float] = opt(None, "weight of L_exp, eq. 7 (default: single mode 0.2 = the paper (0 "
-                                            "without L_exp), halves mode 0)", lo=0, hint="or null for the mode's default")
-    lambda_reg: Optional[float] = opt(None, "weight of L_reg = ||grad f||_1 (default: single mode 0.01 = the "
-                                            "paper, halves mode 0)", lo=0, hint="or null for the mode's default")
+    lambda_rec: Optional[float] = opt(None, _weight_help(0, "L_rec, eq. 2"), lo=0, hint="or null for the mode's default")
+    lambda_smooth: Optional[float] = opt(None, _weight_help(1, "L_smooth, eq. 5"), lo=0,
+                                         hint="or null for the mode's default")
+    lambda_exp: Optional[float] = opt(None, _weight_help(2, "L_exp, eq. 7"), lo=0, hint="or null for the mode's default")
+    lambda_reg: Optional[float] = opt(None, _weight_help(3, "L_reg = ||grad f||_1"), lo=0,
+                                      hint="or null for the mode's default")
     wedge: bool = opt(False, "halves mode: also fill the missing wedge (sub-volumes rotated, the wedge re-applied "
                              "to the input, the loss where the other half has data; needs tilt_range)")
     tilt_range: str = opt("", "MIN,MAX tilt angles in degrees of the tilt series (about Y), for wedge; the "

@@ -29,12 +29,7 @@ from typing import Callable, Dict, Optional
 import torch
 import torch.nn.functional as F
 
-PAPER_WEIGHTS_WITH_EXP = (0.6, 0.1, 0.2, 0.01)
-PAPER_WEIGHTS_WITHOUT_EXP = (0.8, 0.1, 0.0, 0.01)
-# the halves mode's defaults: the paper's lambda_1, and no pull towards the prior. Measured on the
-# phantom (σ 15, 300 iterations, halves-mean prediction): 29.65 dB / SSIM 0.803 without the prior
-# terms, 28.19 / 0.79 with the paper's 0.1 / 0.2 / 0.01 (the Topaz-2D prior is over-smoothed).
-HALVES_WEIGHTS = (0.6, 0.0, 0.0, 0.0)
+from .choices import HALVES_WEIGHTS, PAPER_WEIGHTS_WITH_EXP, PAPER_WEIGHTS_WITHOUT_EXP
 
 
 @dataclass

@@ -67,8 +67,8 @@ def add_declared(p, cls, names=None, *, exclude=(), unset=False, dest_prefix="")
                 kw["choices"] = f.metadata["choices"]
                 if k != "str":
                     kw["metavar"] = "N"
-            elif k in _METAVAR:
-                kw["metavar"] = _METAVAR[k]
+            else:
+                kw["metavar"] = _METAVAR.get(k, name.upper())
         action = p.add_argument(flag(name), **kw)
         action.declared, action.unset = [(cls, name)], unset
         actions.append(action)
