@@ -132,9 +132,9 @@ def cmd_simulate(args) -> int:
     from ..simulate import simulate, simulate_from_volume, write_simulation_json
     from ..tiltseries import read_tilt_series, write_angles
     cfg = SimulationConfig.from_args(args)
-    # --phantom: the phantom's seed is the simulation's, its voxel size the one given (else the phantom's)
-    phantom = PhantomConfig.from_args(args, **({"voxel_size": cfg.voxel_size} if cfg.voxel_size else {})) \
-        if args.phantom else None
+    # the phantom's options are checked whatever the source; its seed is the simulation's, its voxel size
+    # the one given (else the phantom's)
+    phantom = PhantomConfig.from_args(args)
     if args.phantom == bool(args.tilt_series):
         raise SCNetInputError("give either --phantom or --tilt-series TS --angles TLT (exactly one source).")
     if args.tilt_series and not args.angles:
@@ -144,7 +144,7 @@ def cmd_simulate(args) -> int:
     pick_backend(cfg.backend)
     extra = {}
     t0 = time.time()
-    if phantom:
+    if args.phantom:
         shape = phantom.shape_zyx()
         resolve_thickness(cfg.thickness or shape[0], shape[2])
         vs, origin = phantom.voxel_size, (0.0, 0.0, 0.0)
