@@ -88,7 +88,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
     torch.set_num_threads(os.cpu_count() or 1)
-    from scnet.denoise import denoise_array
+    from scnet.denoise import denoise
     from scnet.model import build_model, count_parameters
     from scnet.config import PredictConfig
     from scnet.simulate import prepare_case
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
             params = count_parameters(build_model(cfg.model_config()))
             with tempfile.TemporaryDirectory(prefix="bench-capacity-") as work:
                 t0 = time.time()
-                out = denoise_array(case["noisy_rec"], case["prior_rec"], cfg, pcfg, work_dir=work,
+                out = denoise(case["noisy_rec"], case["prior_rec"], cfg, pcfg, work_dir=work,
                                     halves=(case["even_rec"], case["odd_rec"]))
                 seconds = time.time() - t0
                 with open(os.path.join(work, "training_summary.json")) as fh:

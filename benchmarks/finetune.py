@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
     torch.set_num_threads(os.cpu_count() or 1)
-    from scnet.denoise import denoise_array
+    from scnet.denoise import denoise
     from scnet.config import PredictConfig
     from scnet.predict import predict_halves_array
     from scnet.simulate import prepare_case
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
         print(f"source seed {args.source_seed}, target seed {args.target_seed}, sigma {args.sigma:g}, "
               f"shape {args.shape}, {torch.get_num_threads()} CPU threads", flush=True)
         t0 = time.time()
-        denoise_array(src["noisy_rec"], src["prior_rec"], _cfg(args, args.shape), pcfg, work_dir=work_src,
+        denoise(src["noisy_rec"], src["prior_rec"], _cfg(args, args.shape), pcfg, work_dir=work_src,
                       halves=noisy_halves(src))
         t_src = time.time() - t0
         with open(os.path.join(work_src, "training_summary.json")) as fh:
@@ -99,11 +99,11 @@ def main(argv=None) -> int:
         t0 = time.time()
         score("source model, no training", predict_halves_array(model, noisy_halves(tgt), pcfg), time.time() - t0)
         t0 = time.time()
-        fresh = denoise_array(tgt["noisy_rec"], tgt["prior_rec"], _cfg(args, args.shape), pcfg, work_dir=work_fresh,
+        fresh = denoise(tgt["noisy_rec"], tgt["prior_rec"], _cfg(args, args.shape), pcfg, work_dir=work_fresh,
                               halves=noisy_halves(tgt))
         score("from scratch (default)", fresh, time.time() - t0, work_fresh)
         t0 = time.time()
-        fine = denoise_array(tgt["noisy_rec"], tgt["prior_rec"], _cfg(args, args.shape), pcfg, work_dir=work_fine,
+        fine = denoise(tgt["noisy_rec"], tgt["prior_rec"], _cfg(args, args.shape), pcfg, work_dir=work_fine,
                              halves=noisy_halves(tgt), init_model=model)
         score("fine-tuned from the source model", fine, time.time() - t0, work_fine)
 

@@ -166,7 +166,7 @@ def run_method(name, case, args, halves):
     elif name in ("scnet", "scnet_noexp", "scnet_halves", "scnet_wedge", "scnet_split", "scnet_tomo"):
         from scnet.config import PredictConfig
         from scnet.predict import predict_array
-        from scnet.denoise import denoise_array
+        from scnet.denoise import denoise
         cfg = _scnet_config(args, noisy.shape, name != "scnet_noexp", seed=0)
         cfg.mode = {"scnet_halves": "halves", "scnet_wedge": "halves", "scnet_split": "split"}.get(name, "single")
         if name == "scnet_wedge":  # the wedge-aware halves training (scnet.dewedge), the simulation's tilt range
@@ -179,7 +179,7 @@ def run_method(name, case, args, halves):
         try:
             pcfg = PredictConfig(device=cfg.device, tta=args.scnet_tta)
             hv = (even, odd) if cfg.mode == "halves" else None
-            full = denoise_array(noisy, prior, cfg, predict_cfg=pcfg, work_dir=work, halves=hv)
+            full = denoise(noisy, prior, cfg, predict_cfg=pcfg, work_dir=work, halves=hv)
             outs = [full]
             model = os.path.join(work, "model.pt")
             outs += [predict_array(model, v, pcfg) for v in vols[1:]]

@@ -96,9 +96,11 @@ def split_inputs(noisy, prior, cfg, check, say: Optional[Callable[[str], None]] 
 
 
 def training_volume(noisy, prior, halves, mode: str, cfg, check=None, name: Optional[str] = None,
-                    say: Optional[Callable[[str], None]] = _say, prior_source: str = "given") -> TrainingVolume:
+                    say: Optional[Callable[[str], None]] = _say, prior_source: str = "given",
+                    checked: bool = False) -> TrainingVolume:
     """One tomogram's training arrays in ``mode``: normalised on its own (:func:`scnet.data.fit_normalisation`);
-    the halves mode keeps the halves, the split mode makes them from the rows, the single mode drops them."""
+    the halves mode keeps the halves, the split mode makes them from the rows, the single mode drops them.
+    ``checked``: every voxel of the halves was checked where they entered (read_volume, check_dataset)."""
     if mode == "split":
         noisy, prior, halves = split_inputs(noisy, prior, cfg, check, say, name or "the tomogram")
     elif mode != "halves":
@@ -106,7 +108,8 @@ def training_volume(noisy, prior, halves, mode: str, cfg, check=None, name: Opti
     norm = fit_normalisation(noisy, prior)
     arrays = (norm.apply(noisy), norm.apply_prior(prior))
     for half, what in zip(halves or (), ("even half tomogram", "odd half tomogram")):
-        check_volume(half, what if name is None else f"{name}: {what}")  # the noisy volume was checked already
+        if not checked:  # arrays handed to the API enter here (the noisy volume was checked by the caller)
+            check_volume(half, what if name is None else f"{name}: {what}")
         check_same_shape(noisy, half, "noisy volume", what)
         arrays += (norm.apply(half),)
     return TrainingVolume(arrays, norm, name, prior_source)
@@ -212,7 +215,7 @@ def prepare_dataset(entries: Sequence[TomogramEntry], plan: DatasetPlan, cfg, fo
             if say:
                 say(f"{e.name}: no prior, prior {source}")
             prior = make_prior(noisy, method, cfg.device)
-        vol = training_volume(noisy, prior, halves, plan.mode, cfg, plan.checks[k], e.name, say, source)
+        vol = training_volume(noisy, prior, halves, plan.mode, cfg, plan.checks[k], e.name, say, source, checked=True)
         del noisy, prior, halves
         vol = _spill(vol, folder, k)
         nbytes += sum(a.nbytes for a in vol.arrays)

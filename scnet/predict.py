@@ -200,22 +200,13 @@ def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None
     A split-mode model predicts the even and the odd rows along Y apart (:mod:`scnet.split`).
     A data-set model normalises by the statistics of ``volume``, or of ``stats_from`` (a half map's full
     tomogram) when given."""
-    cfg = cfg or PredictConfig()
-    from .device import resolve_device, set_threads
-    set_threads()
-    model, norm, ck = load_model(model_path, resolve_device(cfg.device))
+    cfg = (cfg or PredictConfig()).validate()
     vol = np.asarray(volume)
     if vol.ndim != 3:
         raise SCNetInputError(f"predict: expected a 3D volume, got shape {vol.shape}.")
-    norm, _ = input_normalisation(ck, norm, vol if stats_from is None else stats_from)
     out = np.empty(vol.shape, np.float32)
-    for rows_of, src in _row_sources(ck, vol):
-        def sink(z0, z1, rows, rows_of=rows_of):
-            out[z0:z1, rows_of] = norm.invert(rows)
-        predict_stream(model, norm, src, sink, cfg.validate())
-    if not np.isfinite(out).all():
-        raise SCNetInputError(f"The prediction with {model_path} holds NaN/Inf values; the model is unusable: "
-                              "train it again.")
+    _predict_into(_load(model_path, cfg), model_path, vol, out, cfg, None, None, "the volume", "the prediction",
+                  ref=stats_from)
     return out
 
 
@@ -240,13 +231,14 @@ def predict_halves_array(model_path: str, halves, cfg: PredictConfig = None, sta
     does).  Measured on the phantom (σ 15, 300 iterations): 29.65 dB / SSIM 0.803 against 29.03 / 0.71
     for the same model applied to the full tomogram.
     """
-    even, odd = halves
-    if np.shape(even) != np.shape(odd):
-        raise SCNetInputError(f"The even and odd half tomograms differ in shape ({np.shape(even)} vs {np.shape(odd)}).")
-    a = predict_array(model_path, even, cfg, stats_from)  # stats_from: the full tomogram (a data-set model)
-    a += predict_array(model_path, odd, cfg, stats_from)
-    a *= np.float32(0.5)
-    return a
+    cfg = (cfg or PredictConfig()).validate()
+    even, odd = (np.asarray(h) for h in halves)
+    if even.shape != odd.shape:
+        raise SCNetInputError(f"The even and odd half tomograms differ in shape ({even.shape} vs {odd.shape}).")
+    out = np.empty(even.shape, np.float32)
+    _predict_into(_load(model_path, cfg), model_path, even, out, cfg, [even, odd], ("the even half", "the odd half"),
+                  "the even half", "the prediction", ref=stats_from)  # a data-set model: stats of stats_from, else the even half
+    return out
 
 
 def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig = None,
@@ -262,57 +254,86 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
     ``stats_from`` (the full tomogram when ``in_mrc`` is one of its half maps); others ignore it.
     """
     cfg = (cfg or PredictConfig()).validate()
-    from .device import resolve_device, set_threads
-    set_threads()
-    model, norm, ck = load_model(model_path, resolve_device(cfg.device))
+    loaded = _load(model_path, cfg)
     vol, info = read_volume(in_mrc, mmap=True)
-    check_sampling(ck, info.voxel_size, in_mrc, force)
-    use_ref = bool(stats_from and ck.get("tomograms"))  # only a data-set model reads another tomogram's statistics
+    check_sampling(loaded[2], info.voxel_size, in_mrc, force)
+    use_ref = bool(stats_from and loaded[2].get("tomograms"))  # only a data-set model reads another's statistics
     ref = read_volume(stats_from, mmap=True)[0] if use_ref else vol
     if use_ref and ref.shape != vol.shape:
         raise SCNetInputError(f"--stats-from {stats_from} has shape {ref.shape}, {in_mrc} has {vol.shape}: give the "
                               f"full tomogram of that half map.")
+    hvols = None
+    if halves and uses_halves(loaded[2]):
+        hvols = [read_volume(h, mmap=True)[0] for h in halves]
+        distinct_halves(halves[0], halves[1], hvols[0], hvols[1], "--halves")
+    with VolumeWriter(out_mrc, vol.shape, info.voxel_size, info.origin) as w:
+        _predict_into(loaded, model_path, vol, w.data, cfg, hvols, halves, in_mrc, out_mrc,
+                      ref=ref, ref_name=stats_from if use_ref else "itself")
+
+
+def predict_volumes(model_path: str, volume, out, cfg: PredictConfig = None, halves=None, name: str = "the tomogram",
+                    out_name: str = "the output") -> None:
+    """Denoise the array ``volume`` (already checked where it entered) into ``out`` (an array or a
+    :class:`scnet.io.VolumeWriter`'s ``data``): the same rule as :func:`predict_file` -- a halves-mode
+    model given ``halves`` (arrays) predicts the mean of its predictions of the two halves, a split-mode
+    model the even and the odd rows apart, any other model ``volume`` itself."""
+    cfg = (cfg or PredictConfig()).validate()
+    loaded = _load(model_path, cfg)
+    given = halves is not None
+    hv = list(halves) if given and uses_halves(loaded[2]) else None
+    _predict_into(loaded, model_path, volume, out, cfg, hv, ("the even half", "the odd half") if given else None,
+                  name, out_name)
+
+
+def _load(model_path: str, cfg: PredictConfig):
+    from .device import resolve_device, set_threads
+    set_threads()
+    return load_model(model_path, resolve_device(cfg.device))
+
+
+def _predict_into(loaded, model_path, vol, out, cfg, halves, halves_names, in_name, out_name, ref=None,
+                  ref_name="itself") -> None:
+    """The one prediction core of files and arrays: ``out`` <- the model on ``vol`` (or the mean over
+    ``halves``, or its even/odd rows apart), de-normalised; each row checked finite, the whole not constant."""
+    model, norm, ck = loaded
+    ref = vol if ref is None else ref
     norm, own = input_normalisation(ck, norm, ref)
     if own and cfg.progress:
-        print(f"[scnet predict] model trained on {len(ck['tomograms'])} tomograms: {in_mrc} normalised by the "
-              f"statistics of {stats_from if use_ref else 'itself'} (mean {norm.mean:.4g}, std {norm.std:.4g})",
-              file=sys.stderr, flush=True)
+        print(f"[scnet predict] model trained on {len(ck['tomograms'])} tomograms: {in_name} normalised by the "
+              f"statistics of {ref_name} (mean {norm.mean:.4g}, std {norm.std:.4g})", file=sys.stderr, flush=True)
     # (name, rows of the output along Y, volume, weight): the input, its halves (mean), or its even/odd rows
-    sources = [(f"{in_mrc} {'even' if r.start == 0 else 'odd'} rows" if r.step else in_mrc, r, s, 1.0)
+    sources = [(f"{in_name} {'even' if r.start == 0 else 'odd'} rows" if r.step else in_name, r, s, 1.0)
                for r, s in _row_sources(ck, vol)]
-    if halves and uses_halves(ck):
+    if halves:
         sources = []
-        for h in halves:
-            hv, _ = read_volume(h, mmap=True)
+        for h, hv in zip(halves_names, halves):
             if hv.shape != vol.shape:
-                raise SCNetInputError(f"Half tomogram {h} has shape {hv.shape}, {in_mrc} has {vol.shape}: give the "
+                raise SCNetInputError(f"Half tomogram {h} has shape {hv.shape}, {in_name} has {vol.shape}: give the "
                                       f"half maps of that tomogram.")
             sources.append((h, slice(None), hv, 1.0 / len(halves)))
-        distinct_halves(halves[0], halves[1], sources[0][2], sources[1][2], "--halves")
         if cfg.progress:
-            print(f"[scnet predict] halves-mode model: {out_mrc} = mean of the predictions of {halves[0]} and "
-                  f"{halves[1]}", file=sys.stderr, flush=True)
-    elif halves and cfg.progress:
+            print(f"[scnet predict] halves-mode model: {out_name} = mean of the predictions of {halves_names[0]} "
+                  f"and {halves_names[1]}", file=sys.stderr, flush=True)
+    elif halves_names and cfg.progress and not uses_halves(ck):
         print("[scnet predict] the model was not trained in the halves mode: the half maps are not used",
               file=sys.stderr, flush=True)
     lo, hi = [np.inf], [-np.inf]
-    with VolumeWriter(out_mrc, vol.shape, info.voxel_size, info.origin) as w:
-        for k, (name, rows_of, src, weight) in enumerate(sources):
-            def sink(z0, z1, rows, k=k, name=name, rows_of=rows_of, weight=weight):
-                rows = norm.invert(rows)
-                if not np.isfinite(rows).all():
-                    raise SCNetInputError(f"The prediction of {name} holds NaN/Inf (z rows {z0}..{z1}); {out_mrc} "
-                                          f"was not written. The model {model_path} is unusable: train it again.")
-                lo[0], hi[0] = min(lo[0], float(rows.min())), max(hi[0], float(rows.max()))
-                if weight != 1.0:
-                    rows *= np.float32(weight)
-                if k == 0 or rows_of.step:  # the first source, or its own rows
-                    w.data[z0:z1, rows_of] = rows
-                else:
-                    w.data[z0:z1] += rows
-                if z1 % 64 < z1 - z0 or z1 == src.shape[0]:
-                    _drop_pages(w.data)  # written rows go to disk, not into our resident set
-            predict_stream(model, norm, src, sink, cfg)
-        if lo[0] == hi[0]:
-            raise SCNetInputError(f"The prediction with {model_path} is the same value ({lo[0]:g}) in every voxel; "
-                                  f"{out_mrc} was not written. The model is unusable: train it again.")
+    for k, (name, rows_of, src, weight) in enumerate(sources):
+        def sink(z0, z1, rows, k=k, name=name, rows_of=rows_of, weight=weight):
+            rows = norm.invert(rows)
+            if not np.isfinite(rows).all():
+                raise SCNetInputError(f"The prediction of {name} holds NaN/Inf (z rows {z0}..{z1}); {out_name} "
+                                      f"was not written. The model {model_path} is unusable: train it again.")
+            lo[0], hi[0] = min(lo[0], float(rows.min())), max(hi[0], float(rows.max()))
+            if weight != 1.0:
+                rows *= np.float32(weight)
+            if k == 0 or rows_of.step:  # the first source, or its own rows
+                out[z0:z1, rows_of] = rows
+            else:
+                out[z0:z1] += rows
+            if z1 % 64 < z1 - z0 or z1 == src.shape[0]:
+                _drop_pages(out)  # written rows go to disk, not into our resident set
+        predict_stream(model, norm, src, sink, cfg)
+    if lo[0] == hi[0]:
+        raise SCNetInputError(f"The prediction with {model_path} is the same value ({lo[0]:g}) in every voxel; "
+                              f"{out_name} was not written. The model is unusable: train it again.")

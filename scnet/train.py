@@ -55,7 +55,7 @@ import torch
 from .config import TrainConfig
 from .steps import step_loss, validation_loss
 from .stopping import Stopper
-from .data import DatasetSampler, PatchSampler, check_pair, split_train_val, take, validation_patches
+from .data import DatasetSampler, PatchSampler, check_pair, check_same_shape, split_train_val, take, validation_patches
 from .dataset import SCRATCH, TrainingVolume, check_dataset, prepare_dataset, record_differences, training_volume
 from .device import resolve_device, set_threads
 from .errors import SCNetInputError
@@ -78,7 +78,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
                 resume: bool = False, progress: bool = True, halves: Optional[Sequence[np.ndarray]] = None,
                 on_validation: Optional[Callable[[SCNet, int, float], None]] = None,
                 voxel_size: Optional[float] = None, init_model: Optional[str] = None,
-                prior_source: Optional[str] = None) -> str:
+                prior_source: Optional[str] = None, checked: bool = False, resolved=None) -> str:
     """Train SC-Net on one (noisy, prior) pair (and its even/odd ``halves``); return ``model.pt``'s path.
 
     ``on_validation(model, iteration, val_loss)`` is called after each validation (benchmarks).
@@ -87,16 +87,22 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     trained on another tomogram); ignored when ``resume`` continues a checkpoint (which already holds
     them). Its network must equal ``cfg``'s.
     ``prior_source``: where the prior came from (given file, made from the tomogram), for the summary.
+    Arrays are checked where they enter: here, unless ``checked`` (the caller read them with
+    :func:`scnet.io.read_volume`, which checked every voxel); ``resolved``: the caller's
+    :func:`scnet.split.resolve_mode` result for this tomogram (its row check is not repeated).
     """
     cfg.validate()
-    check_pair(noisy, prior)
-    mode, check = split.resolve_mode(cfg, noisy, halves is not None)
+    if checked:
+        check_same_shape(noisy, prior)
+    else:
+        check_pair(noisy, prior)
+    mode, check = resolved or split.resolve_mode(cfg, noisy, halves is not None)
     for why in rules.patch_volume_errors(cfg.patch_size, noisy.shape):
         raise SCNetInputError(why)
     device, init, init_model = _before_work(cfg, mode, output_dir, resume, progress, init_model)
     # split: the even and odd rows along the tilt axis, a Noise2Noise pair from ONE tomogram
     volume = training_volume(noisy, prior, halves, mode, cfg, check, say=_progress if progress else None,
-                             prior_source=prior_source or "given")
+                             prior_source=prior_source or "given", checked=checked)
     with outputs.lock_folder(output_dir), outputs.keep_previous(output_dir, rules.TRAIN_OUTPUTS):
         return _train_locked([volume], cfg, output_dir, resume, progress, voxel_size, device, mode, on_validation,
                              init, init_model)

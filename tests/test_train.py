@@ -9,7 +9,7 @@ import torch
 
 from scnet.data import synthetic_pair
 from scnet.errors import SCNetInputError
-from scnet.denoise import denoise_array
+from scnet.denoise import denoise
 from scnet.config import TrainConfig
 from scnet.device import resolve_device
 from scnet.train import LOG_COLUMNS, train_model
@@ -155,7 +155,7 @@ def test_denoised_beats_noisy_and_keeps_intensity_scale():
     scale, offset = 20.0, 100.0  # arbitrary reconstruction units
     noisy_u, prior_u = noisy * scale + offset, prior * 0.37 - 5  # prior in other units
     cfg = TrainConfig(patch_size=24, epochs=1, iterations_per_epoch=50, base_width=4, val_fraction=0.0, lr=2e-3)
-    out = (denoise_array(noisy_u, prior_u, cfg) - offset) / scale
+    out = (denoise(noisy_u, prior_u, cfg) - offset) / scale
 
     def psnr(x):
         return 10 * np.log10((clean.max() - clean.min()) ** 2 / np.mean((clean - x) ** 2))

@@ -58,7 +58,8 @@ def _guard_training(args, extra_outputs=(), extra_inputs=()) -> None:
 
 def _read_inputs(args, cfg):
     """The noisy tomogram, its prior (given, or made from the tomogram by --prior-from when absent),
-    its info, its halves (or None) and a sentence on where the prior came from."""
+    its info, its halves (or None), a sentence on where the prior came from and the resolved mode
+    (:func:`scnet.split.resolve_mode`).  Each file is read and every voxel checked once, here."""
     from ..data import check_same_shape
     from ..io import distinct_halves, read_volume, same_grid
     from ..selfprior import check_method, describe_source, make_prior, prior_needed, STAND_IN
@@ -77,18 +78,18 @@ def _read_inputs(args, cfg):
             halves.append(h)
         distinct_halves(args.even, args.odd, *halves)  # a copy of one half as the other learns the identity
     from ..split import resolve_mode
-    mode, _ = resolve_mode(cfg, noisy, halves is not None)
+    resolved = resolve_mode(cfg, noisy, halves is not None)
     if args.prior:
         prior, pinfo = read_volume(args.prior)
         check_same_shape(noisy, prior, args.noisy, args.prior)
         same_grid(args.noisy, info, args.prior, pinfo, "Prior")
-        return noisy, prior, info, halves, f"given ({args.prior})"
-    used = prior_needed(cfg.weights(mode))
+        return noisy, prior, info, halves, f"given ({args.prior})", resolved
+    used = prior_needed(cfg.weights(resolved[0]))
     method = args.prior_from if used else STAND_IN
     source = describe_source(method, used)
     if not args.quiet:
         print(f"[scnet {args.command}] no --prior: prior {source}", file=sys.stderr, flush=True)
-    return noisy, make_prior(noisy, method, cfg.device), info, halves, source
+    return noisy, make_prior(noisy, method, cfg.device), info, halves, source, resolved
 
 
 def _train(args) -> int:
@@ -100,10 +101,11 @@ def _train(args) -> int:
         return _train_dataset(args)
     cfg = config_from_args(args)
     _guard_training(args)
-    noisy, prior, info, halves, source = _read_inputs(args, cfg)
+    noisy, prior, info, halves, source, resolved = _read_inputs(args, cfg)
     _save_config(args, cfg)
     path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
-                       halves=halves, voxel_size=info.voxel_size, init_model=args.init_model, prior_source=source)
+                       halves=halves, voxel_size=info.voxel_size, init_model=args.init_model, prior_source=source,
+                       checked=True, resolved=resolved)
     print(path)
     return 0
 
@@ -161,18 +163,16 @@ def _predict(args) -> int:
 
 
 def _denoise(args) -> int:
-    from ..predict import predict_file
-    from ..train import train_model
+    """``scnet denoise`` = :func:`scnet.denoise.denoise` on the inputs read (and checked) once here."""
+    from ..denoise import denoise
     cfg = config_from_args(args)
     pcfg = _predict_cfg(args, cfg.device)  # tiling options checked before the training, not after
     _guard_training(args, extra_outputs=[args.output])
-    noisy, prior, info, halves, source = _read_inputs(args, cfg)
+    noisy, prior, info, halves, source, resolved = _read_inputs(args, cfg)
     _save_config(args, cfg)
-    model = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
-                        halves=halves, voxel_size=info.voxel_size, init_model=args.init_model, prior_source=source)
-    del noisy, prior, halves
-    predict_file(model, args.noisy, args.output, pcfg,
-                 halves=[args.even, args.odd] if getattr(args, "even", None) else None)
+    denoise(noisy, prior, cfg, pcfg, args.output_dir, progress=not args.quiet, halves=halves,
+            init_model=args.init_model, resume=args.resume, output=args.output, voxel_size=info.voxel_size,
+            origin=info.origin, prior_source=source, checked=True, resolved=resolved)
     print(args.output)
     return 0
 
