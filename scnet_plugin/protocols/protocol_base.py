@@ -141,7 +141,7 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
                     "simulate": [os.path.join(outDir, SIMULATION_JSON)]}.get(cmd, [])
         positional = [a for i, a in enumerate(args[1:], 1) if not a.startswith("--")
                       and not args[i - 1].startswith("--")]
-        if cmd in ("filter", "reconstruct") and len(positional) >= 2:
+        if cmd in ("align", "filter", "reconstruct") and len(positional) >= 2:
             out.append(positional[1])
         elif cmd == "baseline" and len(positional) >= 3:
             out.append(positional[2])
