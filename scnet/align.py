@@ -127,6 +127,20 @@ def invert_xf(xf) -> np.ndarray:
     return out
 
 
+def crop_xf(xf, in_shape: Tuple[int, int], offset: Tuple[int, int], crop_shape: Tuple[int, int]) -> np.ndarray:
+    """The transforms for a crop of the raw images: ``offset`` = (y0, x0) of the crop, ``crop_shape`` =
+    (Y, X).  Aligning the crop with them gives the same window (offset, size) of the aligned full images
+    (where the window's source lies inside the crop)."""
+    xf = np.asarray(xf, dtype=np.float64).reshape(-1, 2, 3).copy()
+    ny, nx = in_shape
+    (oy, ox), (my, mx) = offset, crop_shape
+    # a crop pixel p sits at p + o in the full image; rotating about c (full) = about c_m (crop) plus a shift
+    k = np.array([ox + _centre(mx) - _centre(nx), oy + _centre(my) - _centre(ny)])
+    for m in xf:
+        m[:, 2] += m[:, :2] @ k - k
+    return xf
+
+
 def _centre(n: int) -> float:
     return n / 2.0  # IMOD: NX/2 in 0-based pixel indices
 
@@ -155,10 +169,19 @@ def map_points(xf_i, points_xy, in_shape, out_shape=None) -> np.ndarray:
     return q
 
 
+def aligned_shape(in_shape: Tuple[int, int], xf) -> Tuple[int, int]:
+    """``(Y, X)`` of the aligned images: the raw size, with Y and X swapped when the transforms rotate by
+    45 to 135 degrees (median over the images), so the specimen still fills the images (the rule of
+    Scipion's tomo ``applyTransform``; with IMOD, etomo passes ``-size`` to newstack)."""
+    rot = abs(float(np.median(rotation_degrees(xf))))
+    ny, nx = (int(v) for v in in_shape)
+    return (nx, ny) if 45 < rot < 135 else (ny, nx)
+
+
 def apply_xf(stack, xf, out_shape: Optional[Tuple[int, int]] = None, progress=None) -> np.ndarray:
     """Align a tilt stack ``(n, Y, X)``: each image resampled once through its ``.xf`` transform.
 
-    ``out_shape`` = ``(Y, X)`` of the aligned images (default: the raw size, as newstack).  Returns float32.
+    ``out_shape`` = ``(Y, X)`` of the aligned images (default: :func:`aligned_shape`).  Returns float32.
     """
     from scipy import ndimage
     s = np.asarray(stack)
@@ -166,7 +189,7 @@ def apply_xf(stack, xf, out_shape: Optional[Tuple[int, int]] = None, progress=No
         raise SCNetInputError(f"apply_xf: expected a tilt stack (n, Y, X), got shape {s.shape}.")
     xf = np.asarray(xf, dtype=np.float64).reshape(-1, 2, 3)
     check_xf_count(xf, s.shape[0])
-    out_shape = tuple(int(v) for v in (out_shape or s.shape[1:]))
+    out_shape = tuple(int(v) for v in (out_shape or aligned_shape(s.shape[1:], xf)))
     out = np.empty((s.shape[0],) + out_shape, dtype=np.float32)
     for i in range(s.shape[0]):
         img = np.asarray(s[i], dtype=np.float64)
