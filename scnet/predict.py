@@ -30,7 +30,7 @@ from .device import autocast, resolve_precision
 from .config import PredictConfig
 from .errors import SCNetInputError
 from . import rules
-from .io import VolumeWriter, read_volume
+from .io import VolumeWriter, distinct_halves, read_volume
 from .model import SCNet
 from .modelfile import load_model_file
 from .split import row_views as split_views
@@ -50,6 +50,10 @@ def load_model(model_path: str, device="cpu") -> Tuple[SCNet, Normalisation, dic
 
 def check_sampling(ck: dict, voxel_size: float, input_name: str, force: bool = False) -> None:
     """Refuse (unless ``force``: warn) a model trained at another voxel size than the tomogram's."""
+    if ck.get("voxel_size") and not voxel_size > 0:  # never a guessed size, even with force
+        raise SCNetInputError(f"{input_name}: its header sets no voxel size (0), so the model's "
+                              f"{ck['voxel_size']:.4g} A/px cannot be checked against it; set it in the header "
+                              f"(e.g. IMOD `alterheader -del SIZE,SIZE,SIZE {input_name}`).")
     why = rules.sampling_mismatch(ck.get("voxel_size"), voxel_size)
     if why is None:
         return
@@ -283,12 +287,14 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
                 raise SCNetInputError(f"Half tomogram {h} has shape {hv.shape}, {in_mrc} has {vol.shape}: give the "
                                       f"half maps of that tomogram.")
             sources.append((h, slice(None), hv, 1.0 / len(halves)))
+        distinct_halves(halves[0], halves[1], sources[0][2], sources[1][2], "--halves")
         if cfg.progress:
             print(f"[scnet predict] halves-mode model: {out_mrc} = mean of the predictions of {halves[0]} and "
                   f"{halves[1]}", file=sys.stderr, flush=True)
     elif halves and cfg.progress:
         print("[scnet predict] the model was not trained in the halves mode: the half maps are not used",
               file=sys.stderr, flush=True)
+    lo, hi = [np.inf], [-np.inf]
     with VolumeWriter(out_mrc, vol.shape, info.voxel_size, info.origin) as w:
         for k, (name, rows_of, src, weight) in enumerate(sources):
             def sink(z0, z1, rows, k=k, name=name, rows_of=rows_of, weight=weight):
@@ -296,6 +302,7 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
                 if not np.isfinite(rows).all():
                     raise SCNetInputError(f"The prediction of {name} holds NaN/Inf (z rows {z0}..{z1}); {out_mrc} "
                                           f"was not written. The model {model_path} is unusable: train it again.")
+                lo[0], hi[0] = min(lo[0], float(rows.min())), max(hi[0], float(rows.max()))
                 if weight != 1.0:
                     rows *= np.float32(weight)
                 if k == 0 or rows_of.step:  # the first source, or its own rows
@@ -305,3 +312,6 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
                 if z1 % 64 < z1 - z0 or z1 == src.shape[0]:
                     _drop_pages(w.data)  # written rows go to disk, not into our resident set
             predict_stream(model, norm, src, sink, cfg)
+        if lo[0] == hi[0]:
+            raise SCNetInputError(f"The prediction with {model_path} is the same value ({lo[0]:g}) in every voxel; "
+                                  f"{out_mrc} was not written. The model is unusable: train it again.")

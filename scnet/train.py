@@ -117,7 +117,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     init = modelfile.load_initial_weights(init_model, cfg.model_config().to_dict()) if init_model else None
     if mode == "split":  # the even and odd rows along the tilt axis: a Noise2Noise pair from ONE tomogram
         noisy, prior, halves = _split_inputs(noisy, prior, cfg, progress, check)
-    with outputs.lock_folder(output_dir):
+    with outputs.lock_folder(output_dir), outputs.keep_previous(output_dir, rules.TRAIN_OUTPUTS):
         return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
                              on_validation, init, init_model, prior_source)
 
@@ -218,14 +218,14 @@ def _resume(run: _Run, noisy) -> None:
         raise SCNetInputError(f"--resume: {ckpt_path} was made with other data or options ("
                               + "; ".join(diffs) + "). Resume with the same ones, or train into a new "
                               "--output-dir (or without --resume to start again).")
-    outputs.remove_quietly([run.path("model.pt")])  # rewritten last; an old one must not look like this run's
-    run.model.load_state_dict(ck["state_dict"])
+    run.model.load_state_dict(ck["state_dict"])  # every state was checked by load_checkpoint: nothing fails here
     run.opt.load_state_dict(ck["optimizer"])
     run.rng.bit_generator.state = ck["numpy_rng"]
     run.gen.set_state(ck["torch_rng"])
     run.epoch, run.iteration, run.elapsed = ck["epoch"], ck["iteration"], ck.get("seconds", 0.0)
     run.stopper.state.update(ck.get("stopper") or {})
     run.best_state = ck.get("best_state_dict")
+    outputs.remove_quietly([run.path("model.pt")])  # rewritten last (kept in .scnet-previous until then)
     log.info("resuming from %s at epoch %d (iteration %d)", ckpt_path, run.epoch, run.iteration)
     run.init_model = ck.get("init_model")  # what this training really started from
     _truncate_log(run.path("loss_log.csv"), run.iteration)

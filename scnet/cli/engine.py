@@ -89,7 +89,7 @@ def _read_inputs(args, cfg):
     """The noisy tomogram, its prior (given, or made from the tomogram by --prior-from when absent),
     its info, its halves (or None) and a sentence on where the prior came from."""
     from ..data import check_same_shape
-    from ..io import read_volume
+    from ..io import distinct_halves, read_volume, same_grid
     from ..selfprior import check_method, describe_source, make_prior, prior_needed, STAND_IN
     if bool(getattr(args, "even", None)) != bool(getattr(args, "odd", None)):
         raise SCNetInputError("Give both --even and --odd (the half tomograms), or neither.")
@@ -98,15 +98,19 @@ def _read_inputs(args, cfg):
     halves = None
     if getattr(args, "even", None):
         halves = []
+        distinct_halves(args.even, args.odd)  # one file twice: refused before reading it
         for path in (args.even, args.odd):
-            h, _ = read_volume(path)
+            h, hinfo = read_volume(path)
             check_same_shape(noisy, h, args.noisy, path)  # voxels checked by read_volume
+            same_grid(args.noisy, info, path, hinfo, "Half tomogram")
             halves.append(h)
+        distinct_halves(args.even, args.odd, *halves)  # a copy of one half as the other learns the identity
     from ..split import resolve_mode
     mode, _ = resolve_mode(cfg, noisy, halves is not None)
     if args.prior:
-        prior, _ = read_volume(args.prior)
+        prior, pinfo = read_volume(args.prior)
         check_same_shape(noisy, prior, args.noisy, args.prior)
+        same_grid(args.noisy, info, args.prior, pinfo, "Prior")
         return noisy, prior, info, halves, f"given ({args.prior})"
     used = prior_needed(cfg.weights(mode))
     method = args.prior_from if used else STAND_IN
@@ -138,17 +142,17 @@ def _predict_cfg(args, device):
 
 
 def _predict(args) -> int:
-    from ..io import read_info
+    from ..io import distinct_halves, read_info, same_grid
     from ..outputs import guard
     from ..predict import predict_file
     cfg = _predict_cfg(args, args.device)  # a clear error on a bad or absent device before any work
     halves = list(args.halves) if args.halves else None
     guard(outputs=[args.output], inputs=[args.model, args.input] + (halves or []))
     info = read_info(args.input)
+    if halves:
+        distinct_halves(*halves, what="--halves")
     for h in halves or []:
-        if read_info(h).shape != info.shape:
-            raise SCNetInputError(f"--halves: {h} has shape {read_info(h).shape}, {args.input} has {info.shape}; "
-                                  f"give the half maps of {args.input}.")
+        same_grid(args.input, info, h, read_info(h), "--halves")
     # the model is loaded and its voxel size checked once, in predict_file, before any output
     predict_file(args.model, args.input, args.output, cfg, force=args.force, halves=halves)
     print(args.output)
