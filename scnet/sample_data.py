@@ -293,8 +293,8 @@ def figure(volumes: Dict[str, str], out: str, title: str, voxel: Optional[float]
                 ax.set_ylim(-0.5, ny - 0.5)
         if has_crop:
             y0 -= lab + ch
-            fig.text((j * col + pad) / width, (y0 + ch + 2) / height, f"{name}: crop, 1 voxel = 1 pixel",
-                     fontsize=8, va="bottom")
+            fig.text((j * col + pad) / width, (y0 + ch + 2) / height, "crop, 1 voxel = 1 pixel",
+                     fontsize=7, va="bottom")
             fig.figimage(xy[cy, cx][::-1], xo=j * col + pad, yo=int(y0), cmap="gray", vmin=lo, vmax=hi,
                          origin="upper")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
