@@ -260,11 +260,14 @@ def figure(volumes: Dict[str, str], out: str, title: str, voxel: Optional[float]
     cx, cy = _range(CROP_1TO1[0], nx, vs), _range(CROP_1TO1[1], ny, vs)
     cw, ch = cx.stop - cx.start, cy.stop - cy.start
     has_crop = crop and cw > 8 and ch > 8
-    dpi, pad, lab, top = 100, 8, 16, 34
+    import textwrap
+    dpi, pad, lab = 100, 8, 16
     col = max(cw + 2 * pad if has_crop else 0, int(0.9 * nx), 240)
     scale = (col - 2 * pad) / nx
     rows = [ny * scale, nz * scale] + ([ch] if has_crop else [])
     width = col * len(names)
+    title = textwrap.fill(title, width=max(40, int(width / 7.5)))
+    top = 14 * (title.count("\n") + 1) + 12
     height = top + sum(r + lab + pad for r in rows)
     fig = plt.figure(figsize=(width / dpi, height / dpi), dpi=dpi)
     fig.text(0.5, 1 - 6 / height, title, ha="center", va="top", fontsize=9)

@@ -174,8 +174,9 @@ def main(argv=None):
     meas = None if args.crop else measures(vols, voxel)
     times["total"] = time.time() - t0
     sd.figure({LABELS.get(k, k): v for k, v in vols.items()}, out,
-              f"Real low-dose tilt series ({sd.CREDIT}), aligned once, bin {args.bin} = {voxel:g} Å/px; "
-              "one grey window (SC-Net's 1-99 %)", crop=not args.crop)
+              f"make real-data: a real low-dose tilt series ({sd.CREDIT}), aligned once, bin {args.bin} = "
+              f"{voxel:g} Å/px; XY through the cell, XZ across it; one grey window for all (SC-Net's 1-99 %)",
+              crop=not args.crop)
     text = table(meas, times, voxel, thickness, args.bin) if meas else ""
     if text:
         with open(tableOut, "w") as fh:
