@@ -18,24 +18,14 @@ membrane's contrast. The honest comparison of methods (independent even/odd netw
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 from scnet import sample_data as sd
+from scnet_plugin.examples._project import parse_example, run_baselines, train_and_denoise
 
 BASELINES = ("topaz3d", "gaussian")
 LABELS = {"raw": "raw", "scnet": "SC-Net (halves)", "topaz3d": "Topaz-3D", "gaussian": "Gaussian (1.5 px)"}
-
-
-def engine(*args):
-    """Run ``scnet ARGS`` in the engine environment (the plugin's command); returns its stdout."""
-    from scnet_plugin import Plugin
-    cmd = [Plugin.getScnetCommand()] + [str(a) for a in args]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=Plugin.getEnviron())
-    if res.returncode:
-        sys.exit(f"[series] {' '.join(cmd)} failed ({res.returncode}):\n{res.stderr[-3000:]}")
-    return res.stdout
 
 
 def series_folders(cacheDir, crop=None):
@@ -107,22 +97,14 @@ def main(argv=None):
     ap.add_argument("--prior", default="topaz", choices=("topaz", "gaussian"),
                     help="the 2D filter of the prior (topaz: the paper's; gaussian: tests)")
     ap.add_argument("--baselines", default=",".join(BASELINES), help="comma list of " + ", ".join(BASELINES))
-    ap.add_argument("--epochs", type=int, default=0, help="0 = the user default (automatic stop); N (tests)")
-    ap.add_argument("--iterations-per-epoch", type=int, default=0, help="0 = the user default (tests)")
-    ap.add_argument("--patch", type=int, default=0, help="0 = the user default (tests)")
-    ap.add_argument("--tta", type=int, default=0, help="0 = the user default flips (tests: 1)")
-    args = ap.parse_args(argv)
-    out = os.path.abspath(args.output)
-    tableOut = os.path.abspath(args.table or os.path.splitext(out)[0] + "_metrics.md")
-    baselines = [b for b in args.baselines.split(",") if b]
+    args, out, tableOut, baselines = parse_example(ap, argv)
     t0 = time.time()
 
     from tomo.protocols import ProtImportTs
 
-    from scnet_plugin.constants import PRIOR_FILTERS, TTA_CHOICES
+    from scnet_plugin.constants import PRIOR_FILTERS
     from scnet_plugin.examples._project import engine_or_exit, fresh_project, launcher
-    from scnet_plugin.protocols import (ProtSCNetDenoise, ProtSCNetImportAlignment, ProtSCNetPrepareTomograms,
-                                        ProtSCNetTrain)
+    from scnet_plugin.protocols import ProtSCNetImportAlignment, ProtSCNetPrepareTomograms
     engine_or_exit()
     try:
         tsDir, xfDir, src = series_folders(os.path.abspath(args.cache_dir), args.crop)
@@ -146,31 +128,13 @@ def main(argv=None):
                                priorFilter=PRIOR_FILTERS.index(args.prior))
     prep.inputSetOfTiltSeries.set(xf.TiltSeries)
     launch("prepare", prep)
-    train = {"trainMode": 1}  # one model (one tomogram): the output is a single SCNetModel
-    if args.epochs:
-        train["epochs"] = args.epochs
-    if args.iterations_per_epoch:
-        train["iterationsPerEpoch"] = args.iterations_per_epoch
-    if args.patch:
-        train["patchSize"] = args.patch
-    tr = project.newProtocol(ProtSCNetTrain, **train)
-    tr.inputTomograms.set(prep.Tomograms)       # with their even/odd half maps: auto -> the halves mode
-    tr.inputPriors.set(prep.PriorTomograms)     # the Topaz-2D prior (the halves mode at its defaults needs none)
-    launch("train", tr)
-    dn = project.newProtocol(ProtSCNetDenoise, **({"tta": TTA_CHOICES.index(args.tta)} if args.tta else {}))
-    dn.inputModel.set(tr.Model)
-    dn.inputTomograms.set(prep.Tomograms)
-    launch("denoise", dn)
-
-    work = os.path.join(project.getPath(), "baselines")
-    os.makedirs(work, exist_ok=True)
+    # with their even/odd half maps (auto -> the halves mode) and the Topaz-2D prior (unused by the halves
+    # mode at its defaults)
+    tr, dn = train_and_denoise(project, launch, prep.Tomograms, args, priors=prep.PriorTomograms)
     vols = {"raw": os.path.abspath(prep.Tomograms.getFirstItem().getFileName()),
             "scnet": os.path.abspath(dn.Tomograms.getFirstItem().getFileName())}
-    for b in baselines:
-        t = time.time()
-        vols[b] = os.path.join(work, f"{sd.TS_ID}_{b}.mrc")
-        engine("baseline", b, vols["raw"], vols[b])
-        times[b] = time.time() - t
+    work = os.path.join(project.getPath(), "baselines")
+    vols.update(run_baselines(vols["raw"], baselines, work, sd.TS_ID, times, tag="[series]"))
     meas = None if args.crop else measures(vols, voxel)
     times["total"] = time.time() - t0
     sd.figure({LABELS.get(k, k): v for k, v in vols.items()}, out,
