@@ -21,7 +21,8 @@ that climbs back above a threshold is flagged). Every method runs with the user'
 
 Also per method: the noise std in empty ice and the membrane's contrast (scnet.sample_data), on the
 denoised halves (mean of the two). The figure: the even half, raw and each method, one grey window.
-``--methods`` picks a subset (re-run one method when its code changes); ``--epochs`` etc. only smoke-test.
+``--methods`` picks a subset (re-run one method when its code changes): the rows of the others are kept
+from the previous run in the same ``--work`` folder at the same settings. ``--epochs`` etc. only smoke-test.
 """
 from __future__ import annotations
 
@@ -124,6 +125,29 @@ def run_method(method, vols, work, train_args):
     return out, time.time() - t, modes
 
 
+def _earlier(work, args, methods, voxel):
+    """Rows of the methods NOT re-run now, from the previous run in the same folder at the same settings
+    (so `--methods bm4d` adds a row to a finished run instead of starting again)."""
+    try:
+        with open(os.path.join(work, "results.json")) as fh:
+            prev = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    try:
+        before = _settings(parser().parse_args(prev.get("argv", [])))
+    except SystemExit:
+        return {}
+    if prev.get("voxel") != voxel or before != _settings(args):
+        return {}
+    return {m: r for m, r in prev.get("rows", {}).items()
+            if m in METHODS and m not in methods and os.path.exists(os.path.join(work, m, "even.mrc"))}
+
+
+def _settings(args):
+    return {"bin": args.bin, "thickness": args.thickness, "epochs": args.epochs,
+            "iterations_per_epoch": args.iterations_per_epoch, "tta": args.tta}
+
+
 def _mode(model_dir):
     try:
         with open(os.path.join(model_dir, "training_summary.json")) as fh:
@@ -188,7 +212,7 @@ def fsc_plot(rows, out):
     return out
 
 
-def main(argv=None):
+def parser():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache-dir", required=True, help=f"folder holding {sd.SDIST}")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma list of " + ", ".join(METHODS))
@@ -200,6 +224,11 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=0, help="0 = the user default (automatic stop); N: smoke test")
     ap.add_argument("--iterations-per-epoch", type=int, default=0, help="0 = the user default; N: smoke test")
     ap.add_argument("--tta", type=int, default=0, help="0 = the user default flips; N: smoke test")
+    return ap
+
+
+def main(argv=None):
+    ap = parser()
     args = ap.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
     unknown = [m for m in methods if m not in METHODS]
@@ -222,6 +251,9 @@ def main(argv=None):
     t_prep = time.time() - t0
     rows = {"raw": measure({h: vols[h] for h in HALVES}, voxel)}
     outputs = {"raw": vols["even"]}
+    kept = _earlier(work, args, methods, voxel)  # rows of methods not re-run now, from the last run here
+    rows.update(kept)
+    outputs.update({m: os.path.join(work, m, "even.mrc") for m in kept})
     for m in methods:
         paths, sec, modes = run_method(m, vols, work, train_args)
         rows[m] = dict(measure(paths, voxel), seconds=sec, modes=modes)
@@ -229,7 +261,12 @@ def main(argv=None):
         c5, c1 = rows[m]["crossings"]
         print(f"[bench-real] {m}: {sec / 60:.1f} min, FSC 0.5 {_res(c5)}, 0.143 {_res(c1)}, modes {modes}", flush=True)
     total = time.time() - t0
+    rows = {k: rows[k] for k in ["raw"] + [m for m in METHODS if m in rows]}
+    outputs = {k: outputs[k] for k in rows}
     text = table(rows, voxel, t_prep, total)
+    if kept:
+        text += (f"\nRows of {', '.join(LABELS[m] for m in kept)} from the previous run in {args.work} (same data "
+                 f"and settings); this run: {', '.join(LABELS[m] for m in methods)}.\n")
     os.makedirs(os.path.dirname(os.path.abspath(args.table)), exist_ok=True)
     with open(args.table, "w") as fh:
         fh.write(text)
@@ -238,7 +275,7 @@ def main(argv=None):
     fsc_plot(rows, os.path.splitext(args.output)[0] + "_fsc.png")
     with open(os.path.join(work, "results.json"), "w") as fh:
         json.dump({"rows": rows, "voxel": voxel, "seconds_prepare": t_prep, "seconds": total,
-                   "methods": methods, "argv": argv or sys.argv[1:]}, fh, indent=1)
+                   "methods": methods, "argv": list(argv or sys.argv[1:])}, fh, indent=1)
     print(text)
     print(f"[bench-real] {args.table}, {args.output}; total {total / 60:.1f} min")
     return rows
