@@ -288,6 +288,23 @@ def check_volume(arr: np.ndarray, name: str = "volume", chunk: int = CHUNK_VOXEL
             "Check that the right file was given.")
 
 
+def drop_pages(arr) -> None:
+    """Release the resident pages of a file-backed memory map (keeps RSS bounded; data stays on disk).
+    Anything else (an array in RAM) is left alone."""
+    import mmap as _mmap
+    a = arr
+    while a is not None:
+        m = getattr(a, "_mmap", None)
+        if isinstance(m, _mmap.mmap):
+            try:
+                m.flush()
+                m.madvise(_mmap.MADV_DONTNEED)
+            except (AttributeError, OSError, ValueError):
+                pass
+            return
+        a = getattr(a, "base", None)
+
+
 def write_volume(path: str, data: np.ndarray, voxel_size: float = 1.0,
                  origin: Optional[Tuple[float, float, float]] = None) -> None:
     """Write float32 MRC with voxel size and origin, atomically, then validate it."""

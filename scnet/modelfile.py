@@ -34,12 +34,13 @@ from .outputs import atomic, ensure_space, no_space
 from .modelscan import MODEL_FORMAT, archive_errors, init_model_errors, network_size_errors
 
 MODEL_KEYS = {"format", "state_dict", "model_config", "train_config", "normalisation", "voxel_size",
-              "mode"}  # mode: the training mode (single | halves), written by the automatic-stop trainer
+              "mode",  # mode: the training mode (single | halves), written by the automatic-stop trainer
+              "tomograms"}  # a data set's model: its tomograms (name, shape, normalisation); scnet.dataset
 MODEL_REQUIRED = {"format", "state_dict", "model_config", "normalisation"}
 CHECKPOINT_REQUIRED = {"state_dict", "optimizer", "numpy_rng", "torch_rng", "epoch", "iteration",
                        "model_config", "train_config", "normalisation"}
 CHECKPOINT_KEYS = CHECKPOINT_REQUIRED | {"seconds", "iterations_per_epoch", "data_shape", "voxel_size",
-                                         "stopper", "best_state_dict", "mode", "init_model"}
+                                         "stopper", "best_state_dict", "mode", "init_model", "tomograms"}
 
 
 # --------------------------------------------------------------------------- raw load / save
@@ -180,8 +181,10 @@ def check_normalisation(d, path: str):
 
 # --------------------------------------------------------------------------- model.pt
 
-def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, mode: Optional[str] = None) -> None:
-    """Write ``model.pt`` (atomically, last): weights + configs + normalisation (+ voxel size in A)."""
+def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, mode: Optional[str] = None,
+               tomograms: Optional[list] = None) -> None:
+    """Write ``model.pt`` (atomically, last): weights + configs + normalisation (+ voxel size in A; + the
+    tomograms of a data set, whose model normalises each tomogram by its own statistics)."""
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # files: standard layout
     bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
@@ -194,7 +197,24 @@ def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, 
         ck["voxel_size"] = float(voxel_size)
     if mode is not None:
         ck["mode"] = str(mode)
+    if tomograms:
+        ck["tomograms"] = check_tomograms(tomograms, path)
     safe_save(ck, path)
+
+
+def check_tomograms(value, path: str) -> list:
+    """A data set's ``tomograms`` entry: a list of {name, shape (3 ints), normalisation (finite, std > 0)}."""
+    ok = isinstance(value, list) and value and all(
+        isinstance(t, dict) and set(t) == {"name", "shape", "normalisation"} and isinstance(t["name"], str)
+        and isinstance(t["shape"], (list, tuple)) and len(t["shape"]) == 3
+        and all(isinstance(n, int) and n > 0 for n in t["shape"]) for t in value)
+    if not ok:
+        raise SCNetInputError(f"{path}: 'tomograms' must list the data set's tomograms as name, shape (Z, Y, X) and "
+                              f"normalisation; got {str(value)[:200]}. The file was edited or damaged: re-run "
+                              f"`scnet train`.")
+    for t in value:
+        check_normalisation(t["normalisation"], f"{path} (tomogram {t['name']})")
+    return [dict(t, shape=list(t["shape"])) for t in value]
 
 
 def load_model_file(path: str, device="cpu") -> Tuple[object, object, Dict]:
@@ -212,6 +232,8 @@ def load_model_file(path: str, device="cpu") -> Tuple[object, object, Dict]:
     vs = ck.get("voxel_size")
     if vs is not None and (not isinstance(vs, (int, float)) or not math.isfinite(vs) or vs <= 0):
         raise SCNetInputError(f"{path}: voxel_size {vs!r} must be a positive number (A/px).")
+    if "tomograms" in ck:
+        check_tomograms(ck["tomograms"], path)
     from .model import fold_batchnorm
     model.to(device).eval()
     fold_batchnorm(model)

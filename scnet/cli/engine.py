@@ -75,14 +75,15 @@ def _save_config(args, cfg) -> None:
         write_text(args.save_config, json.dumps(cfg.to_dict(), indent=2) + "\n")
 
 
-def _guard_training(args, extra_outputs=()) -> None:
+def _guard_training(args, extra_outputs=(), extra_inputs=()) -> None:
     """Before any work: the training folder's files and the other outputs must not be inputs."""
     from ..outputs import guard
     from ..rules import TRAIN_OUTPUTS
     files = [os.path.join(args.output_dir, n) for n in TRAIN_OUTPUTS]
     guard(outputs=list(extra_outputs) + [getattr(args, "save_config", None)] + files,
           inputs=[args.noisy, args.prior, getattr(args, "config", None), getattr(args, "even", None),
-                  getattr(args, "odd", None), getattr(args, "init_model", None)], dirs=[args.output_dir])
+                  getattr(args, "odd", None), getattr(args, "init_model", None), *extra_inputs],
+          dirs=[args.output_dir])
 
 
 def _read_inputs(args, cfg):
@@ -122,12 +123,40 @@ def _read_inputs(args, cfg):
 
 def _train(args) -> int:
     from ..train import train_model
+    if bool(args.noisy) == bool(args.tomograms):
+        raise SCNetInputError("Give the tomogram to train on with --noisy N.mrc, or the tomograms of a data set with "
+                              "--tomograms LIST.tsv (one model for all of them); not both.")
+    if args.tomograms:
+        return _train_dataset(args)
     cfg = config_from_args(args)
     _guard_training(args)
     noisy, prior, info, halves, source = _read_inputs(args, cfg)
     _save_config(args, cfg)
     path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
                        halves=halves, voxel_size=info.voxel_size, init_model=args.init_model, prior_source=source)
+    print(path)
+    return 0
+
+
+def _train_dataset(args) -> int:
+    """``scnet train --tomograms LIST.tsv``: one model on every tomogram of the list (:mod:`scnet.dataset`)."""
+    from ..dataset import check_dataset
+    from ..manifest import read_manifest
+    from ..selfprior import check_method
+    from ..train import train_dataset
+    given = [f for f in ("prior", "even", "odd") if getattr(args, f, None)]
+    if given:
+        raise SCNetInputError(f"--tomograms: give each tomogram's files as columns of {args.tomograms} (name, noisy, "
+                              f"prior, even, odd), not --{', --'.join(given)}.")
+    cfg = config_from_args(args)
+    check_method(args.prior_from)
+    entries = read_manifest(args.tomograms)
+    _guard_training(args, extra_inputs=[args.tomograms] + [f for e in entries for f in e.files()])
+    say = None if args.quiet else (lambda m: print(f"[scnet train] {m}", file=sys.stderr, flush=True))
+    plan = check_dataset(entries, cfg, say)  # every tomogram, by name, before any output
+    _save_config(args, cfg)
+    path = train_dataset(entries, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
+                         prior_from=args.prior_from, plan=plan, init_model=args.init_model)
     print(path)
     return 0
 
@@ -147,14 +176,17 @@ def _predict(args) -> int:
     from ..predict import predict_file
     cfg = _predict_cfg(args, args.device)  # a clear error on a bad or absent device before any work
     halves = list(args.halves) if args.halves else None
-    guard(outputs=[args.output], inputs=[args.model, args.input] + (halves or []))
+    guard(outputs=[args.output], inputs=[args.model, args.input, args.stats_from] + (halves or []))
     info = read_info(args.input)
     if halves:
         distinct_halves(*halves, what="--halves")
     for h in halves or []:
         same_grid(args.input, info, h, read_info(h), "--halves")
+    if args.stats_from:
+        same_grid(args.input, info, args.stats_from, read_info(args.stats_from), "--stats-from")
     # the model is loaded and its voxel size checked once, in predict_file, before any output
-    predict_file(args.model, args.input, args.output, cfg, force=args.force, halves=halves)
+    predict_file(args.model, args.input, args.output, cfg, force=args.force, halves=halves,
+                 stats_from=args.stats_from)
     print(args.output)
     return 0
 
@@ -211,14 +243,23 @@ def _halves_options(p) -> None:
 
 def register(sub) -> None:
     t = sub.add_parser(
-        "train", help="train SC-Net on one noisy tomogram (and its smoothed prior or even/odd halves)",
+        "train", help="train SC-Net on one noisy tomogram (and its smoothed prior or even/odd halves), or one "
+                      "model on the tomograms of a data set (--tomograms)",
         description="Train SC-Net (ICCV 2021) on ONE tomogram. NOISY is the reconstruction from the raw tilts, "
                     "PRIOR the reconstruction from filtered (e.g. Topaz-denoised) tilts, same shape; without "
-                    "--prior one is made from NOISY (--prior-from). --even/--odd: its half tomograms. Writes "
-                    "OUTPUT_DIR/model.pt, checkpoint.pt (every epoch, for --resume), loss_log.csv and "
-                    "train_config.json. Progress and ETA go to stderr.",
-        epilog="example: scnet train --noisy rec.mrc --prior rec_topaz.mrc --output-dir run1 --epochs 15")
-    t.add_argument("--noisy", required=True, metavar="N.mrc", help="noisy tomogram (MRC)")
+                    "--prior one is made from NOISY (--prior-from). --even/--odd: its half tomograms. Or ONE model "
+                    "on several tomograms: --tomograms LIST.tsv (a header line 'name<TAB>noisy<TAB>prior<TAB>even"
+                    "<TAB>odd', then one tomogram per line; '-' = none): patches from all, each normalised on its "
+                    "own, a validation region in each, every tomogram checked by name before any work; halves for "
+                    "every tomogram or none. Writes OUTPUT_DIR/model.pt, checkpoint.pt (every epoch, for --resume), "
+                    "loss_log.csv and train_config.json. Progress and ETA go to stderr.",
+        epilog="examples: scnet train --noisy rec.mrc --prior rec_topaz.mrc --output-dir run1 --epochs 15;  "
+               "scnet train --tomograms tomograms.tsv --output-dir joint")
+    t.add_argument("--noisy", metavar="N.mrc", help="noisy tomogram (MRC)")
+    t.add_argument("--tomograms", metavar="LIST.tsv",
+                   help="instead of --noisy: the tomograms of a data set, one model for all (columns name, noisy "
+                        "and optionally prior, even, odd; paths relative to the list); --prior-from makes the "
+                        "missing priors")
     _prior_options(t)
     t.add_argument("--output-dir", required=True, metavar="DIR", help="folder for model.pt and logs")
     _halves_options(t)
@@ -240,6 +281,9 @@ def register(sub) -> None:
                    help="the even/odd half tomograms of IN: a model trained in the halves mode then writes the "
                         "mean of its predictions of the two halves (it was trained at their noise level); other "
                         "models ignore them")
+    p.add_argument("--stats-from", metavar="FULL.mrc",
+                   help="a model trained on a data set normalises IN by its own statistics; when IN is a half map, "
+                        "give its full tomogram here (the statistics the training used); other models ignore it")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--force", action="store_true",
                    help="apply the model even if it was trained at another voxel size (warning instead of error)")
