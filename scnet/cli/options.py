@@ -153,3 +153,12 @@ def add_reconstruction(p: argparse.ArgumentParser, backend_default: str, backend
     p.add_argument("--backend", choices=BACKENDS, default=backend_default, help=backend_help)
     p.add_argument("--radial", default=RADIAL_TEXT,
                    help="radial filter R1,R2 in cycles/pixel (IMOD -RADIAL, Gaussian fall-off sigma R2)")
+
+
+def add_alignment(p: argparse.ArgumentParser) -> None:
+    """``--xf`` and ``--bin``: the tilt images aligned once (scnet.align) before anything else uses them."""
+    p.add_argument("--xf", default=None, metavar="FILE.xf",
+                   help="IMOD transforms (one line A11 A12 A21 A22 DX DY per image, stack order) applied to the "
+                        "images first: one interpolation each, the tilt axis onto Y (IMOD newstack conventions)")
+    p.add_argument("--bin", type=int, default=1,
+                   help="average BIN x BIN pixel blocks of the (aligned) images; the voxel size grows by BIN")
