@@ -1,5 +1,6 @@
 """The options of the tomography stages, declared once (:func:`scnet.declare.opt`).
 
+``AlignConfig`` and ``ReconstructConfig`` (``scnet align``, ``scnet reconstruct``, the prepare form),
 ``FilterConfig`` (``scnet filter``, the prepare form's prior filter), ``PhantomConfig``
 (``scnet phantom``, ``scnet simulate --phantom``, the simulate form) and ``SimulationConfig``
 (``scnet simulate``, the simulate form; §5.2).  The CLI and the plugin's forms are built from
@@ -14,11 +15,48 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import rules
-from .choices import BACKENDS, PRIOR_FILTERS, RADIAL_TEXT, TOPAZ_2D_MODELS
+from .choices import BACKENDS, PRIOR_FILTERS, RADIAL_TEXT, RECON_METHODS, TILT_SUBSETS, TOPAZ_2D_MODELS
 from .declare import Options, device_opt, opt, seed_opt
 
 # §5.2: the 3D Gaussian (voxels) that turns a real reconstruction into the simulation's ground truth
 GROUND_TRUTH_SIGMA = 2.0
+
+
+def _radial_opt():
+    return opt(RADIAL_TEXT, "radial filter R1,R2 of the weighted back-projection (IMOD -RADIAL: cut-off, "
+                            "Gaussian fall-off)", unit="cycles/pixel", check=rules.radial_text_errors)
+
+
+@dataclass
+class AlignConfig(Options):
+    """The tilt images aligned once (:mod:`scnet.align`: the ``--xf`` file given with the command), then binned."""
+
+    LABEL = "Alignment option"
+    bin: int = opt(1, "average BIN x BIN pixel blocks of the (aligned) tilt images before everything else (no "
+                      "second interpolation); the voxel size grows by BIN", lo=1, unit="px")
+
+
+@dataclass
+class ReconstructConfig(Options):
+    """One reconstruction of a tilt stack (:mod:`scnet.recon`; its ``ReconConfig`` takes these defaults)."""
+
+    LABEL = "Reconstruction option"
+    thickness: Optional[int] = opt(None, "tomogram thickness in (binned) pixels; unset = half the image width",
+                                   lo=1, unit="px", unset=0)
+    backend: str = opt("auto", "auto = IMOD `tilt` when found (IMOD_DIR or PATH), else builtin; builtin = "
+                               "weighted back-projection with astra-toolbox (CPU); imod = require IMOD",
+                       choices=BACKENDS)
+    radial: str = _radial_opt()
+    method: str = opt("wbp", "wbp = weighted back-projection, sirt = SIRT", choices=RECON_METHODS)
+    sirt_iterations: int = opt(30, "SIRT iterations (method sirt)", lo=1)
+    subset: str = opt("all", "all tilts, or only the even / odd acquisition indices (the halves of FSC_e/o, "
+                             "eq. 10)", choices=TILT_SUBSETS)
+    voxel_size: Optional[float] = opt(None, "pixel size of the tilt stack; unset = its header's (the tomogram's "
+                                            "is this times the binning)", lo=0, lo_open=True, unit="A")
+    imod_gpu: bool = opt(False, "IMOD back-end: pass -UseGPU 0 to tilt")
+
+    def radial_pair(self) -> tuple:
+        return rules.numbers(self.radial, 2)
 
 
 @dataclass
@@ -85,8 +123,7 @@ class SimulationConfig(Options):
     backend: str = opt("builtin", "back-end of every reconstruction of the simulation: auto = IMOD `tilt` when "
                                   "found, else builtin (astra-toolbox weighted back-projection, CPU)",
                        choices=BACKENDS)
-    radial: str = opt(RADIAL_TEXT, "radial filter R1,R2 of the weighted back-projection (IMOD -RADIAL: cut-off, "
-                                   "Gaussian fall-off)", unit="cycles/pixel", check=rules.radial_text_errors)
+    radial: str = _radial_opt()
     voxel_size: Optional[float] = opt(None, "voxel size of the outputs; unset = the tilt stack's header, or the "
                                             "phantom's voxel size", lo=0, lo_open=True, unit="A")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from ..choices import BACKENDS, RADIAL_TEXT
 from ..declare import describe, field_of, flag, kind, type_name
 from ..errors import SCNetInputError
 
@@ -43,6 +42,11 @@ def declared_help(f, with_default: bool = True) -> str:
     return text + (f" [{f.default}]" if with_default and f.default is not None else "")
 
 
+def _plain_flag(f, unset: bool) -> bool:
+    """A boolean field that defaults to False becomes a plain ``--flag`` (its help shows no default)."""
+    return kind(f) == "bool" and f.default is False and not unset
+
+
 def add_declared(p, cls, names=None, *, exclude=(), unset=False, dest_prefix=""):
     """An option for each declared field of ``cls`` (``names``: only these, in this order; ``exclude``:
     not these).  ``unset``: the options default to None (a value from elsewhere -- a JSON config --
@@ -54,7 +58,7 @@ def add_declared(p, cls, names=None, *, exclude=(), unset=False, dest_prefix="")
         f = field_of(cls, name)
         k, optional = kind(f), "Optional" in type_name(f)
         kw = {"dest": dest_prefix + name, "default": None if unset else f.default,
-              "help": declared_help(f, with_default=not (k == "bool" and f.default is False and not unset))}
+              "help": declared_help(f, with_default=not _plain_flag(f, unset))}
         if k == "bool":
             if f.default is False and not unset:
                 kw["action"] = "store_true"
@@ -117,7 +121,7 @@ def differences(parser, where: str, own=()) -> list:
                 diffs.append(f"{at}: default {a.default!r} != declared {f.default!r}")
             if tuple(a.choices or ()) != tuple(f.metadata.get("choices") or ()):
                 diffs.append(f"{at}: choices {a.choices} != declared {f.metadata.get('choices')}")
-            if declared_help(f) not in a.help:
+            if declared_help(f, with_default=not _plain_flag(f, a.unset)) not in a.help:
                 diffs.append(f"{at}: help is not the declared one")
     return diffs
 
@@ -130,35 +134,3 @@ def parse_zyx(text, name: str):
         return tuple(int(v) for v in str(text).replace("x", ",").split(","))
     except ValueError:
         raise SCNetInputError(f"{name} must be three integers Z,Y,X (got {text!r}).") from None
-
-
-def parse_pair(text: str, name: str):
-    """``"R1,R2"`` -> two floats."""
-    try:
-        vals = tuple(float(v) for v in str(text).split(","))
-    except ValueError:
-        raise SCNetInputError(f"{name} must be two numbers R1,R2 (got {text!r}).") from None
-    if len(vals) != 2:
-        raise SCNetInputError(f"{name} must be two numbers R1,R2 (got {text!r}).")
-    return vals
-
-
-def add_voxel_size(p: argparse.ArgumentParser, default=None, source: str = "the stack header") -> None:
-    p.add_argument("--voxel-size", type=float, default=default,
-                   help=f"voxel size in A (default: {source})")
-
-
-def add_reconstruction(p: argparse.ArgumentParser, backend_default: str, backend_help: str = None) -> None:
-    """``--backend`` and ``--radial``: how every reconstruction of the command is made (scnet.recon)."""
-    p.add_argument("--backend", choices=BACKENDS, default=backend_default, help=backend_help)
-    p.add_argument("--radial", default=RADIAL_TEXT,
-                   help="radial filter R1,R2 in cycles/pixel (IMOD -RADIAL, Gaussian fall-off sigma R2)")
-
-
-def add_alignment(p: argparse.ArgumentParser) -> None:
-    """``--xf`` and ``--bin``: the tilt images aligned once (scnet.align) before anything else uses them."""
-    p.add_argument("--xf", default=None, metavar="FILE.xf",
-                   help="IMOD transforms (one line A11 A12 A21 A22 DX DY per image, stack order) applied to the "
-                        "images first: one interpolation each, the tilt axis onto Y (IMOD newstack conventions)")
-    p.add_argument("--bin", type=int, default=1,
-                   help="average BIN x BIN pixel blocks of the (aligned) images; the voxel size grows by BIN")

@@ -13,10 +13,9 @@ import time
 
 import numpy as np
 
-from ..choices import RECON_METHODS, TILT_SUBSETS
-from ..config_tomo import FilterConfig, PhantomConfig, SimulationConfig
+from ..config_tomo import AlignConfig, FilterConfig, PhantomConfig, ReconstructConfig, SimulationConfig
 from ..errors import SCNetInputError
-from .options import add_alignment, add_declared, add_reconstruction, add_voxel_size, parse_pair as _pair
+from .options import add_declared
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +24,6 @@ PHANTOM_FILES = ("phantom.mrc", "phantom_ts.mrcs", "phantom_ts.tlt")
 SIMULATION_FILES = ("ground_truth.mrc", "noisy_ts.mrcs", "noisy_ts.tlt", "noisy_rec.mrc", "simulation.json")
 
 # --------------------------------------------------------------------------- helpers
-
-def _voxel_size(value, default):
-    if value is None:
-        return float(default)
-    if not (0 < float(value) < float("inf")):
-        raise SCNetInputError(f"--voxel-size must be a finite number > 0 Angstrom (got {value}).")
-    return float(value)
-
-
-def _radial(text: str):
-    from ..rules import radial_errors
-    r = _pair(text, "--radial")
-    for why in radial_errors(*r):
-        raise SCNetInputError(why)
-    return r
-
 
 def _check_output(path: str, inputs=()) -> None:
     from ..outputs import guard
@@ -53,12 +36,6 @@ def _read_stack(path: str):
     data, info = read_volume(path, check=True, stack=True)
     check_stack(data, name=path)
     return np.asarray(data, dtype=np.float32), info
-
-
-def _check_binning(binning) -> int:
-    if binning is None or int(binning) != binning or binning < 1:
-        raise SCNetInputError(f"--bin must be an integer >= 1 (got {binning}).")
-    return int(binning)
 
 
 def _aligned(data, xf_path, binning, name):
@@ -79,8 +56,8 @@ def _aligned(data, xf_path, binning, name):
 
 def cmd_align(args) -> int:
     from ..io import write_volume
+    binning = AlignConfig.from_args(args).bin
     _check_output(args.output, [args.input, args.xf])
-    binning = _check_binning(args.bin)
     if not args.xf and binning == 1:
         raise SCNetInputError("scnet align needs --xf FILE.xf and/or --bin N > 1 (otherwise it would copy the stack).")
     data, info = _read_stack(args.input)
@@ -110,25 +87,23 @@ def cmd_reconstruct(args) -> int:
     from ..io import write_volume
     from ..recon import ReconConfig, reconstruct, resolve_thickness, pick_backend
     from ..tiltseries import read_tilt_series, split_even_odd
+    opts = ReconstructConfig.from_args(args)  # every option checked before any file is read
+    binning = AlignConfig.from_args(args).bin
     _check_output(args.output, [args.input, args.angles, args.xf])
-    radial = _radial(args.radial)
-    binning = _check_binning(args.bin)
     ts = read_tilt_series(args.input, args.angles)
-    thickness = resolve_thickness(args.thickness, ts.data.shape[2] // binning)
-    cfg = ReconConfig(thickness=thickness, backend=args.backend, method=args.method,
-                      sirt_iterations=args.sirt_iterations, radial=radial, use_gpu=args.imod_gpu)
+    thickness = resolve_thickness(opts.thickness, ts.data.shape[2] // binning)
+    cfg = ReconConfig(thickness=thickness, backend=opts.backend, method=opts.method,
+                      sirt_iterations=opts.sirt_iterations, radial=opts.radial_pair(), use_gpu=opts.imod_gpu)
     pick_backend(cfg.backend)
-    if cfg.sirt_iterations < 1:
-        raise SCNetInputError(f"--sirt-iterations must be >= 1 (got {cfg.sirt_iterations}).")
-    vs = _voxel_size(args.voxel_size, ts.voxel_size) * binning
+    vs = (opts.voxel_size or ts.voxel_size) * binning
     data, angles = _aligned(ts.data, args.xf, binning, args.input), ts.angles
-    if args.subset != "all":  # the halves of the same aligned images
+    if opts.subset != "all":  # the halves of the same aligned images
         even, odd = split_even_odd(data, angles)
-        data, angles = even if args.subset == "even" else odd
+        data, angles = even if opts.subset == "even" else odd
     t0 = time.time()
     vol = reconstruct(data, angles, cfg)
     write_volume(args.output, vol, vs, ts.origin)
-    log.info("reconstructed %s (%d tilts, %s) in %.1f s -> %s %s", args.input, len(angles), args.subset,
+    log.info("reconstructed %s (%d tilts, %s) in %.1f s -> %s %s", args.input, len(angles), opts.subset,
              time.time() - t0, args.output, vol.shape)
     return 0
 
@@ -210,6 +185,14 @@ def cmd_simulate(args) -> int:
 
 # --------------------------------------------------------------------------- registration
 
+def _add_alignment(p) -> None:
+    """``--xf`` (a file) and the declared ``--bin``: the tilt images aligned once (scnet.align) first."""
+    p.add_argument("--xf", default=None, metavar="FILE.xf",
+                   help="IMOD transforms (one line A11 A12 A21 A22 DX DY per image, stack order) applied to the "
+                        "images first: one interpolation each, the tilt axis onto Y (IMOD newstack conventions)")
+    add_declared(p, AlignConfig)
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "filter",
@@ -232,7 +215,7 @@ def register(sub) -> None:
                     "the even/odd halves come from the same aligned images.")
     p.add_argument("input", metavar="IN_STACK", help="raw tilt stack (.mrc/.mrcs/.st), images in .xf order")
     p.add_argument("output", metavar="OUT_STACK", help="aligned stack to write")
-    add_alignment(p)
+    _add_alignment(p)
     p.set_defaults(func=cmd_align)
 
     p = sub.add_parser(
@@ -246,16 +229,8 @@ def register(sub) -> None:
     p.add_argument("input", metavar="IN_STACK", help="tilt stack (.mrc/.mrcs/.st), images sorted by angle")
     p.add_argument("output", metavar="OUT_VOL", help="tomogram to write (.mrc)")
     p.add_argument("--angles", required=True, metavar="FILE.tlt", help="tilt angles, one per line (deg)")
-    p.add_argument("--thickness", type=int, default=None,
-                   help="output thickness in (binned) pixels (default X/2)")
-    add_alignment(p)
-    add_reconstruction(p, "auto")
-    p.add_argument("--method", choices=RECON_METHODS, default="wbp")
-    p.add_argument("--sirt-iterations", type=int, default=30)
-    p.add_argument("--subset", choices=TILT_SUBSETS, default="all",
-                   help="use all tilts, or only even/odd acquisition indices (for FSC_e/o, eq. 10)")
-    add_voxel_size(p)
-    p.add_argument("--imod-gpu", action="store_true", help="IMOD back-end: pass -UseGPU 0 to tilt")
+    _add_alignment(p)
+    add_declared(p, ReconstructConfig)
     p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser(

@@ -52,6 +52,8 @@ import numpy as np
 
 from ..angles import angular_weights, check_angles  # noqa: F401  (public here too)
 from ..choices import BACKENDS, RADIAL, RECON_METHODS, describe
+from ..config_tomo import ReconstructConfig
+from ..declare import defaults
 from ..errors import SCNetInputError
 from .astra2d import Astra2D, filter_projections, wbp_filter  # noqa: F401
 from .imod import imod_available, imod_executable, imod_tilt_command, reconstruct_imod  # noqa: F401
@@ -75,11 +77,11 @@ class ReconConfig:
     """
 
     thickness: Optional[int] = None
-    backend: str = "auto"
-    method: str = "wbp"
-    sirt_iterations: int = 30
+    backend: str = defaults(ReconstructConfig)["backend"]  # the declared defaults (scnet.config_tomo)
+    method: str = defaults(ReconstructConfig)["method"]
+    sirt_iterations: int = defaults(ReconstructConfig)["sirt_iterations"]
     radial: Tuple[float, float] = RADIAL
-    use_gpu: bool = False
+    use_gpu: bool = defaults(ReconstructConfig)["imod_gpu"]
 
 
 # --------------------------------------------------------------------------- checks
