@@ -8,11 +8,11 @@ import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
 from tomo.objects import SetOfTomograms
 
-from scnet.choices import RADIAL_TEXT
-from scnet.rules import radial_errors
+from scnet.config_tomo import AlignConfig, FilterConfig, ReconstructConfig
 
 from ..constants import (BACKENDS, HALF_TAGS, PRIOR_FILTERS, ROTATION_DEGREES, ROTATIONS, TOPAZ_2D_MODELS, halfFile,
                          priorFile, tomogramFile)
+from .declared import addDeclared
 from .protocol_base import ProtSCNetBase
 
 
@@ -44,35 +44,23 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
                            "by 90 deg (exactly, no interpolation) so that the tilt axis is along Y. The tilt axis "
                            "angle (from Y, counter-clockwise, as imported) must become ~0: for +90 deg choose "
                            "clockwise, for -90 deg counter-clockwise. The tomograms then have X and Y swapped.")
-        form.addParam("binning", params.IntParam, default=1, label="Binning",
-                      help="Average binning x binning pixel blocks of the aligned tilt images before everything "
-                           "else (no second interpolation): the tomograms' voxel size is the tilt series' times "
-                           "this. 2 halves each size: reconstruction 4x and training about 8x faster.")
-        form.addParam("thickness", params.IntParam, default=0, label="Thickness (px)",
-                      help="Tomogram thickness in pixels of the (binned) tilt images. 0 = half the image width.")
-        form.addParam("backend", params.EnumParam, choices=BACKENDS, default=0, label="Reconstruction",
-                      display=params.EnumParam.DISPLAY_HLIST,
-                      help="auto: IMOD `tilt` when IMOD is found (IMOD_DIR or PATH), else built-in. "
-                           "builtin: weighted back-projection with astra-toolbox (CPU). imod: require IMOD.")
-        form.addParam("radial", params.StringParam, default=RADIAL_TEXT, label="Radial filter (R1,R2)",
-                      expertLevel=params.LEVEL_ADVANCED,
-                      help="IMOD-style radial filter cut-off and fall-off in cycles/pixel.")
+        addDeclared(form, "binning", AlignConfig, "bin", "Binning",
+                    help="2 halves each size: reconstruction 4x and training about 8x faster.")
+        addDeclared(form, "thickness", ReconstructConfig, "thickness", "Thickness")
+        addDeclared(form, "backend", ReconstructConfig, "backend", "Reconstruction")
+        addDeclared(form, "radial", ReconstructConfig, "radial", "Radial filter (R1,R2)",
+                    expertLevel=params.LEVEL_ADVANCED)
         form.addParam("doEvenOdd", params.BooleanParam, default=True, label="Reconstruct even/odd halves?",
                       help="Also reconstruct the even and odd tilt images (by acquisition position in the stack) "
                            "and attach them as half maps, for FSC e/o.")
         form.addSection(label="Prior (2D filter)")
-        form.addParam("priorFilter", params.EnumParam, choices=PRIOR_FILTERS, default=0,
-                      label="2D filter of the tilt images",
-                      help="topaz: pretrained Topaz-Denoise 2D network (the paper's choice). "
-                           "gaussian / lowpass: the filters of the paper's ablation.")
-        form.addParam("topazModel", params.EnumParam, choices=TOPAZ_2D_MODELS, default=0,
-                      condition="priorFilter==0", label="Topaz model",
-                      help="unet = unet_L2_v0.2.2 (default, used by the paper). Weights ship with topaz-em.")
-        form.addParam("gaussianSigma", params.FloatParam, default=2.0, condition="priorFilter==1",
-                      label="Gaussian sigma (px)", help="Standard deviation of the 2D Gaussian blur of each tilt image.")
-        form.addParam("lowpassCutoff", params.FloatParam, default=0.3, condition="priorFilter==2",
-                      label="Low-pass cut-off (fraction of Nyquist)",
-                      help="Spatial frequencies above this fraction of Nyquist are removed from each tilt image.")
+        addDeclared(form, "priorFilter", FilterConfig, "method", "2D filter of the tilt images")
+        addDeclared(form, "topazModel", FilterConfig, "topaz_model", "Topaz model",
+                    condition=f"priorFilter=={PRIOR_FILTERS.index('topaz')}")
+        addDeclared(form, "gaussianSigma", FilterConfig, "sigma", "Gaussian sigma",
+                    condition=f"priorFilter=={PRIOR_FILTERS.index('gaussian')}")
+        addDeclared(form, "lowpassCutoff", FilterConfig, "cutoff", "Low-pass cut-off",
+                    condition=f"priorFilter=={PRIOR_FILTERS.index('lowpass')}")
         self._defineDeviceParams(form)
         form.addParallelSection(threads=2, mpi=0)
 
@@ -122,25 +110,16 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         os.replace(tmp, path)  # replaces a link to the imported stack, never the stack itself
 
     def filterStep(self, tsId):
-        method = PRIOR_FILTERS[self.priorFilter.get()]
-        args = ["filter", self._tsPath(tsId, "stack.mrcs"), self._tsPath(tsId, "filtered.mrcs"),
-                "--method", method, "--device", self.getDevice()]
-        if method == "topaz":
-            args += ["--topaz-model", TOPAZ_2D_MODELS[self.topazModel.get()]]
-        elif method == "gaussian":
-            args += ["--sigma", self.gaussianSigma.get()]
-        else:
-            args += ["--cutoff", self.lowpassCutoff.get()]
-        self.runScnet(*args)
+        # every filter option is passed (the engine checks them all, whichever method runs)
+        self.runScnet("filter", self._tsPath(tsId, "stack.mrcs"), self._tsPath(tsId, "filtered.mrcs"),
+                      *self._declaredArgs("priorFilter", "topazModel", "gaussianSigma", "lowpassCutoff"),
+                      "--device", self.getDevice())
 
     def _reconArgs(self, tsId, stack, out, subset="all"):
         sr = self._getTs(tsId).getSamplingRate() * self._binning()
-        args = ["reconstruct", self._tsPath(tsId, stack), self._tsPath(tsId, out),
-                "--angles", self._tsPath(tsId, "stack.tlt"), "--backend", BACKENDS[self.backend.get()],
-                "--radial", self.radial.get(), "--subset", subset, "--voxel-size", sr]
-        if self.thickness.get():
-            args += ["--thickness", self.thickness.get()]
-        return args
+        return ["reconstruct", self._tsPath(tsId, stack), self._tsPath(tsId, out),
+                "--angles", self._tsPath(tsId, "stack.tlt"), *self._declaredArgs("backend", "radial", "thickness"),
+                "--subset", subset, "--voxel-size", sr]
 
     def reconstructStep(self, tsId):
         self.runScnet(*self._reconArgs(tsId, "stack.mrcs", tomogramFile(tsId)))
@@ -184,30 +163,14 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
                                                   axisRotation=self._rotation())
         else:
             errors += self._validateTiltSeriesSet(inSet, 3, axisRotation=self._rotation())
-        if self.thickness.get() < 0:
-            errors.append(f"Thickness must be >= 0 (0 = automatic), got {self.thickness.get()}.")
+        # each option's bounds: its declared check (declared.addDeclared); here the rules across options
         dims = inSet.getDimensions()
-        b = self.binning.get()
-        if b is None or b < 1:
-            errors.append(f"Binning must be an integer >= 1, got {b}.")
-            b = 1
-        elif dims and min(dims[0], dims[1]) // b < 16:
+        b = self._binning()
+        if dims and min(dims[0], dims[1]) // b < 16:
             errors.append(f"Binning {b} leaves fewer than 16 pixels of the {dims[0]} x {dims[1]} px images.")
-        if dims and self.thickness.get() > 4 * (dims[0] // b):
+        if dims and (self.thickness.get() or 0) > 4 * (dims[0] // b):
             errors.append(f"Thickness {self.thickness.get()} px is more than 4x the (binned) image width "
                           f"({dims[0] // b} px).")
-        r = self.radial.get() or ""
-        try:
-            r1, r2 = (float(v) for v in r.split(","))
-            bad = radial_errors(r1, r2)  # the engine's rule (scnet.rules)
-        except ValueError:
-            bad = [r]
-        if bad:
-            errors.append(f"Radial filter must be 'R1,R2' with 0 < R1 <= 0.5 and R2 >= 0 (cycles/pixel); got {r!r}.")
-        if self.priorFilter.get() == 1 and self.gaussianSigma.get() <= 0:
-            errors.append("Gaussian sigma must be > 0.")
-        if self.priorFilter.get() == 2 and not 0 < self.lowpassCutoff.get() <= 1:
-            errors.append("Low-pass cut-off must be in (0, 1] (fraction of Nyquist).")
         return errors
 
     def _summary(self):
