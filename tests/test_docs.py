@@ -17,6 +17,12 @@ def test_readme_is_short_and_starts_with_the_two_commands():
     assert any("make demo" in line for line in head) and any("make test" in line for line in head)
 
 
+def test_benchmarks_doc_keeps_the_latest_runs_only():
+    """docs/benchmarks.md carries the latest run of each benchmark (history: git, CHANGES.txt): at most 15 KB."""
+    size = os.path.getsize(os.path.join(REPO, "docs", "benchmarks.md"))
+    assert size <= 15 * 1024, f"docs/benchmarks.md is {size} bytes (at most 15 KB: latest runs only)"
+
+
 def test_docs_point_only_inside_the_repository():
     for path in glob.glob(os.path.join(REPO, "docs", "*.md")) + [README]:
         with open(path, encoding="utf-8") as fh:
