@@ -364,9 +364,9 @@ class TestSCNetChain(BaseTest):
         imported = getattr(self.prots["import"], self.prots["import"].OUTPUT_NAME)
         prep = self.newProtocol(ProtSCNetPrepareTomograms, thickness=-1, radial="0.9")
         prep.inputSetOfTiltSeries.set(imported)
-        err = self._errors(prep)
-        self.assertIn("Thickness must be >= 0", err)
-        self.assertIn("Radial filter must be 'R1,R2'", err)
+        err = self._errors(prep)  # the engine's declared checks (scnet.config_tomo), by the form's validators
+        self.assertIn("Reconstruction option thickness=-1: must be >= 1 px", err)
+        self.assertIn("Reconstruction option radial='0.9': must be R1,R2", err)
         n = imported.getFirstItem().getSize()
         err = "\n".join(prep._validateTiltSeriesSet(imported, minTilts=n + 1, hint=" (test)"))
         self.assertIn(f"Tilt series {TS_ID} has {n} tilt images (excluded views not counted); at least {n + 1} "
