@@ -16,7 +16,6 @@ from pwem.objects import Transform
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol.constants import STEPS_PARALLEL
 from pyworkflow.constants import QUEUE_FOR_JOBS
-from pyworkflow.utils.path import createAbsLink
 from tomo.objects import Tomogram
 from tomo.protocols import ProtTomoBase
 
@@ -26,7 +25,7 @@ from scnet.device import allocated_cpus
 
 from .declared import engineValue
 
-from .. import Plugin
+from .. import Plugin, convert
 from ..constants import MODEL_FILE, SIMULATION_JSON
 from ..project_settings import useTomographyView
 
@@ -241,32 +240,65 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
         (folder/raw.xf, IMOD format, stack order) go to the engine, which interpolates each image ONCE
         (``scnet align``: IMOD newstack conventions, the tilt axis onto Y) and then bins. Without either,
         stack.mrcs is the imported stack itself. Excluded views are left out of every file."""
-        from scnet.align import write_xf
         stack, tlt = os.path.join(folder, "stack.mrcs"), os.path.join(folder, "stack.tlt")
-        present = ts.getTsPresentAcqOrders() if ts.hasExcludedViews() else None
-        ts.generateTltFile(tlt, presentAcqOrders=present)
+        present = convert.presentViews(ts)
+        convert.writeTlt(ts, tlt, present)
         if not ts.hasAlignment() and binning <= 1:
-            self._exportImages(ts, stack, present)
-            return stack, tlt
-        raw = os.path.join(folder, "raw.mrcs")
-        self._exportImages(ts, raw, present)
-        args = ["align", raw, stack, "--bin", binning]
+            return convert.exportImages(ts, stack, present), tlt
+        args = ["align", convert.exportImages(ts, os.path.join(folder, "raw.mrcs"), present), stack, "--bin", binning]
         if ts.hasAlignment():
-            xf = os.path.join(folder, "raw.xf")
-            write_xf(xf, [ti.getTransform().getMatrix()[:2] for ti in ts.iterItems(orderBy="_index")
-                          if ti.isEnabled()])
-            args += ["--xf", xf]
+            args += ["--xf", convert.writeXf(ts, os.path.join(folder, "raw.xf"))]
         self.runScnet(*args)
         return stack, tlt
 
-    @staticmethod
-    def _exportImages(ts, path, present):
-        """The tilt images as they are: a link to the imported stack, or a re-stack without excluded views."""
-        src = os.path.abspath(ts.getFirstEnabledItem().getFileName())
-        if present:
-            ts.reStack(src, path, present)
-        else:
-            createAbsLink(src, path)
+    # ------------------------------------------------------------------ one tilt series failing
+    FAILED_FILE = "FAILED.txt"
+
+    def _failedPath(self, tsId):
+        return self._getExtraPath(str(tsId), self.FAILED_FILE)
+
+    def _runForTs(self, tsId, what, step, *args):
+        """Run ``step(tsId, *args)`` unless this tilt series failed already; an error marks it failed (``what``
+        failed, and why, in extra/TSID/FAILED.txt and the run log) and the other tilt series go on, as the
+        imod plugin does: the output step puts it into the FailedTiltSeries output."""
+        if os.path.exists(self._failedPath(tsId)):
+            return
+        try:
+            step(tsId, *args)
+        except Exception as exc:  # any error of this tilt series' engine call or files
+            rc = getattr(exc, "returncode", None)
+            why = f"the engine stopped (exit status {rc}; its message is in the run log)" if rc else str(exc)
+            os.makedirs(os.path.dirname(self._failedPath(tsId)), exist_ok=True)
+            with open(self._failedPath(tsId), "w") as fh:
+                fh.write(f"{what}: {why}\n")
+            self.error(f"Tilt series {tsId}: {what} failed: {exc}. The other tilt series go on; this one is put "
+                       f"into the FailedTiltSeries output.")
+
+    def _failedReasons(self, tsIds):
+        """``{tsId: reason}`` of the tilt series that failed."""
+        out = {}
+        for tsId in tsIds:
+            if os.path.exists(self._failedPath(tsId)):
+                with open(self._failedPath(tsId)) as fh:
+                    out[tsId] = fh.read().strip()
+        return out
+
+    def _failedSet(self, inSet, tsIds):
+        """The input tilt series ``tsIds`` (with their images) as a set, for the FailedTiltSeries output."""
+        failed = self._createSetOfTiltSeries(suffix="Failed")
+        failed.copyInfo(inSet)
+        for ts in inSet.iterItems():
+            if ts.getTsId() not in tsIds:
+                continue
+            newTs = ts.clone()
+            newTs.copyInfo(ts)
+            failed.append(newTs)
+            for ti in ts.iterItems(orderBy="_index"):
+                newTs.append(ti.clone())
+            newTs.write()
+            failed.update(newTs)
+        failed.write()
+        return failed
 
     def _validateTiltSeriesSet(self, inSet, minTilts=3, hint="", axisRotation=0):
         """Errors for an empty set, repeated tsIds, tilt series with fewer than ``minTilts`` images

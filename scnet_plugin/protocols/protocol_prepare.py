@@ -6,10 +6,11 @@ import os
 
 import pyworkflow.protocol.params as params
 from pyworkflow.utils import makePath
-from tomo.objects import SetOfTomograms
+from tomo.objects import SetOfTiltSeries, SetOfTomograms
 
 from scnet.config_tomo import AlignConfig, FilterConfig, ReconstructConfig
 
+from .. import convert
 from ..constants import (BACKENDS, HALF_TAGS, PRIOR_FILTERS, ROTATION_DEGREES, ROTATIONS, TOPAZ_2D_MODELS, halfFile,
                          priorFile, tomogramFile)
 from .declared import addDeclared
@@ -26,8 +27,10 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
     built-in weighted back-projection (astra-toolbox, CPU).
     """
     _label = "SC-Net prepare"
-    # two outputs of the same class: an Enum would alias them, so a dict lists them
-    _possibleOutputs = {"Tomograms": SetOfTomograms, "PriorTomograms": SetOfTomograms}
+    # two outputs of the same class: an Enum would alias them, so a dict lists them; the tilt series that
+    # failed (the others finish) go to FailedTiltSeries
+    _possibleOutputs = {"Tomograms": SetOfTomograms, "PriorTomograms": SetOfTomograms,
+                        "FailedTiltSeries": SetOfTiltSeries}
 
     def _defineParams(self, form):
         form.addSection(label="Input")
@@ -83,10 +86,19 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         return self.inputSetOfTiltSeries.get().getItem("_tsId", tsId)
 
     def convertInputStep(self, tsId):
+        self._runForTs(tsId, "conversion (alignment, binning, rotation)", self._convertTs)
+
+    def filterStep(self, tsId):
+        self._runForTs(tsId, "prior filter", self._filterTs)
+
+    def reconstructStep(self, tsId):
+        self._runForTs(tsId, "reconstruction", self._reconstructTs)
+
+    def _convertTs(self, tsId):
         makePath(self._tsPath(tsId))
         stack, _ = self._alignedTiltSeries(self._getTs(tsId), self._tsPath(tsId), self._binning())
         if self._rotation():
-            self._rotateStack(stack, self._rotation())
+            convert.rotateStack(stack, self._rotation())
 
     def _binning(self):
         return max(1, self.binning.get() or 1)
@@ -94,22 +106,7 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
     def _rotation(self):
         return ROTATION_DEGREES[self.rotateImages.get() or 0]
 
-    @staticmethod
-    def _rotateStack(path, degrees):
-        """Rotate every image of an MRC stack by +/-90 deg (counter-clockwise > 0, y up as displayed),
-        in place, keeping the voxel size. Exact (np.rot90): a re-indexing, no resampling."""
-        import mrcfile
-        import numpy as np
-        with mrcfile.open(path, permissive=True) as mrc:
-            data, voxel = np.asarray(mrc.data), mrc.voxel_size.copy()
-        rotated = np.ascontiguousarray(np.rot90(data, 1 if degrees > 0 else -1, axes=(2, 1)))
-        tmp = path + ".rotated.mrcs"
-        with mrcfile.new(tmp, overwrite=True) as mrc:
-            mrc.set_data(rotated)
-            mrc.voxel_size = (voxel.y, voxel.x, voxel.z)
-        os.replace(tmp, path)  # replaces a link to the imported stack, never the stack itself
-
-    def filterStep(self, tsId):
+    def _filterTs(self, tsId):
         # every filter option is passed (the engine checks them all, whichever method runs)
         self.runScnet("filter", self._tsPath(tsId, "stack.mrcs"), self._tsPath(tsId, "filtered.mrcs"),
                       *self._declaredArgs("priorFilter", "topazModel", "gaussianSigma", "lowpassCutoff"),
@@ -121,7 +118,7 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
                 "--angles", self._tsPath(tsId, "stack.tlt"), *self._declaredArgs("backend", "radial", "thickness"),
                 "--subset", subset, "--voxel-size", sr]
 
-    def reconstructStep(self, tsId):
+    def _reconstructTs(self, tsId):
         self.runScnet(*self._reconArgs(tsId, "stack.mrcs", tomogramFile(tsId)))
         self.runScnet(*self._reconArgs(tsId, "filtered.mrcs", priorFile(tsId)))
         if self.doEvenOdd.get():
@@ -138,8 +135,13 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
             acq = inSet.getAcquisition()
             s.setAcquisition(acq.clone() if acq is not None else None)  # one copy per set: a shared object
             # is stored twice ("Circular reference ... _acquisition found twice") and the run's end is lost
+        failed = self._failedReasons(self._tsIds(inSet))
+        if len(failed) == inSet.getSize():
+            raise Exception("Every tilt series failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
         for ts in inSet.iterItems():
             tsId = ts.getTsId()
+            if tsId in failed:
+                continue
             halves = None
             if self.doEvenOdd.get():
                 halves = [self._tsPath(tsId, halfFile(tsId, h)) for h in HALF_TAGS]
@@ -150,6 +152,9 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
         self._defineOutputs(Tomograms=noisySet, PriorTomograms=priorSet)
         self._defineSourceRelation(self.inputSetOfTiltSeries, noisySet)
         self._defineSourceRelation(self.inputSetOfTiltSeries, priorSet)
+        if failed:
+            self._defineOutputs(FailedTiltSeries=self._failedSet(inSet, failed))
+            self._defineSourceRelation(self.inputSetOfTiltSeries, self.FailedTiltSeries)
 
     # ------------------------------------------------------------------ info
     def _validate(self):
@@ -181,6 +186,9 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
                          f"{', with even/odd half maps' if self.doEvenOdd.get() else ''}) and "
                          f"{self._count(self.PriorTomograms.getSize(), 'prior tomogram')}.")
         inSet = self.inputSetOfTiltSeries.get()
+        if self.isFinished() and hasattr(self, "FailedTiltSeries"):
+            reasons = self._failedReasons(self._tsIds(self.FailedTiltSeries))
+            lines.append("Failed (in FailedTiltSeries): " + "; ".join(f"{k}: {v}" for k, v in reasons.items()))
         if inSet is not None and inSet.hasAlignment():
             lines.append("The tilt series' alignment was applied once (one interpolation per tilt image).")
         if self._binning() > 1:

@@ -15,6 +15,7 @@ from tomo.objects import SetOfTiltSeries, SetOfTomograms, TiltImage, TiltSeries,
 
 from scnet.config_tomo import PhantomConfig, SimulationConfig
 
+from .. import convert
 from ..constants import tomogramFile
 from .declared import addDeclared
 from .protocol_base import ProtSCNetBase
@@ -111,7 +112,7 @@ class ProtSCNetSimulate(ProtSCNetBase):
         first = True
         for tsId in self._inputIds():
             sim = self._readJson(self._outDir(tsId, "sim", "simulation.json"))  # written last by the engine
-            angles = [float(v) for v in open(self._outDir(tsId, "sim", "noisy_ts.tlt")).read().split()]
+            angles = convert.readTlt(self._outDir(tsId, "sim", "noisy_ts.tlt"))
             acq = self._acquisition(angles)
             if first:
                 for s in (tsSet, gtSet, recSet):
