@@ -283,6 +283,13 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
                     out[tsId] = fh.read().strip()
         return out
 
+    def _failedSummary(self):
+        """The summary line of the FailedTiltSeries output (none when every tilt series finished)."""
+        if not (self.isFinished() and hasattr(self, "FailedTiltSeries")):
+            return []
+        reasons = self._failedReasons(self._tsIds(self.FailedTiltSeries))
+        return ["Failed (in FailedTiltSeries): " + "; ".join(f"{k}: {v}" for k, v in reasons.items())]
+
     def _failedSet(self, inSet, tsIds):
         """The input tilt series ``tsIds`` (with their images) as a set, for the FailedTiltSeries output."""
         failed = self._createSetOfTiltSeries(suffix="Failed")

@@ -186,9 +186,7 @@ class ProtSCNetPrepareTomograms(ProtSCNetBase):
                          f"{', with even/odd half maps' if self.doEvenOdd.get() else ''}) and "
                          f"{self._count(self.PriorTomograms.getSize(), 'prior tomogram')}.")
         inSet = self.inputSetOfTiltSeries.get()
-        if self.isFinished() and hasattr(self, "FailedTiltSeries"):
-            reasons = self._failedReasons(self._tsIds(self.FailedTiltSeries))
-            lines.append("Failed (in FailedTiltSeries): " + "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+        lines += self._failedSummary()
         if inSet is not None and inSet.hasAlignment():
             lines.append("The tilt series' alignment was applied once (one interpolation per tilt image).")
         if self._binning() > 1:

@@ -35,7 +35,7 @@ class ProtSCNetSimulate(ProtSCNetBase):
     _label = "SC-Net simulate"
     # three outputs, two of them SetOfTomograms (an Enum would alias them)
     _possibleOutputs = {"NoisyTiltSeries": SetOfTiltSeries, "GroundTruth": SetOfTomograms,
-                        "NoisyTomograms": SetOfTomograms}
+                        "NoisyTomograms": SetOfTomograms, "FailedTiltSeries": SetOfTiltSeries}
 
     def _defineParams(self, form):
         form.addSection(label="Input")
@@ -78,6 +78,9 @@ class ProtSCNetSimulate(ProtSCNetBase):
         self._insertFunctionStep(self.createOutputStep, needsGPU=False, prerequisites=deps)
 
     def simulateStep(self, tsId):
+        self._runForTs(tsId, "simulation", self._simulateTs)
+
+    def _simulateTs(self, tsId):
         makePath(self._outDir(tsId))
         args = ["simulate", "--output-dir", self._outDir(tsId, "sim"),
                 *self._declaredArgs("sigma", "seed", "backend", "thickness", "gaussianSigma")]
@@ -110,7 +113,12 @@ class ProtSCNetSimulate(ProtSCNetBase):
         gtSet = self._createSetOfTomograms("groundTruth")
         recSet = self._createSetOfTomograms("noisyRec")
         first = True
+        failed = self._failedReasons(self._inputIds())
+        if len(failed) == len(self._inputIds()):
+            raise Exception("Every simulation failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
         for tsId in self._inputIds():
+            if tsId in failed:
+                continue
             sim = self._readJson(self._outDir(tsId, "sim", "simulation.json"))  # written last by the engine
             angles = convert.readTlt(self._outDir(tsId, "sim", "noisy_ts.tlt"))
             acq = self._acquisition(angles)
@@ -148,6 +156,9 @@ class ProtSCNetSimulate(ProtSCNetBase):
         if not self._fromPhantom():
             for s in (tsSet, gtSet, recSet):
                 self._defineSourceRelation(self.inputSetOfTiltSeries, s)
+        if failed:  # the others finished; these tilt series go to FailedTiltSeries (reasons in the summary)
+            self._defineOutputs(FailedTiltSeries=self._failedSet(self.inputSetOfTiltSeries.get(), failed))
+            self._defineSourceRelation(self.inputSetOfTiltSeries, self.FailedTiltSeries)
 
     # ------------------------------------------------------------------ info
     def _validate(self):
@@ -170,7 +181,7 @@ class ProtSCNetSimulate(ProtSCNetBase):
         if self.isFinished() and hasattr(self, "NoisyTiltSeries"):
             lines.append(f"{self.NoisyTiltSeries.getSize()} noisy tilt series, ground truth and noisy "
                          f"reconstructions at {self.GroundTruth.getSamplingRate():.2f} A/px.")
-        return lines
+        return lines + self._failedSummary()
 
     def _methods(self):
         return [f"Simulated data were made as in [Yang2021SCNet] §5.2: reconstruction, Gaussian smoothing "

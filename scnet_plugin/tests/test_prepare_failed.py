@@ -1,5 +1,5 @@
-"""'SC-Net prepare' with one tilt series that fails: the others finish into Tomograms / PriorTomograms, the
-failing one goes to the FailedTiltSeries output with its reason (as the imod plugin does), in a real project."""
+"""'SC-Net prepare' and 'SC-Net simulate' with one tilt series that fails: the others finish into the outputs,
+the failing one goes to the FailedTiltSeries output with its reason (as the imod plugin does), in a real project."""
 import os
 import shutil
 
@@ -7,7 +7,7 @@ import mrcfile
 import numpy as np
 from pyworkflow.tests import BaseTest, setupTestProject
 
-from scnet_plugin.protocols import ProtSCNetPrepareTomograms
+from scnet_plugin.protocols import ProtSCNetPrepareTomograms, ProtSCNetSimulate
 from scnet_plugin.workflow import TS_ID, import_tilt_series, simulate_phantom_files
 
 SHAPE = (16, 32, 32)
@@ -33,6 +33,9 @@ class TestPrepareFailedTiltSeries(BaseTest):
                                    doEvenOdd=False)
         cls.prep.inputSetOfTiltSeries.set(cls.tiltSeries)
         cls.launchProtocol(cls.prep)
+        cls.sim = cls.newProtocol(ProtSCNetSimulate, source=1, sigma=10, thickness=SHAPE[0], backend=1)
+        cls.sim.inputSetOfTiltSeries.set(cls.tiltSeries)
+        cls.launchProtocol(cls.sim)
 
     def test_the_others_finish(self):
         for name in ("Tomograms", "PriorTomograms"):
@@ -51,3 +54,10 @@ class TestPrepareFailedTiltSeries(BaseTest):
         self.assertIn(f"Tilt series {BAD}: prior filter failed", logs)
         self.assertRegex(logs, rf"{BAD}/stack.mrcs contains 1 NaN or Inf voxel")  # the engine's words
         self.assertFalse(os.path.exists(self.prep._getExtraPath(BAD, "filtered.mrcs")))  # nothing half-written
+
+    def test_simulate_goes_on_too(self):
+        for name in ("NoisyTiltSeries", "GroundTruth", "NoisyTomograms"):
+            self.assertEqual([t.getTsId() for t in getattr(self.sim, name).iterItems()], [TS_ID])
+        self.assertEqual([ts.getTsId() for ts in self.sim.FailedTiltSeries.iterItems()], [BAD])
+        self.assertIn(f"Failed (in FailedTiltSeries): {BAD}: simulation: the engine stopped",
+                      "\n".join(self.sim.summary()))
