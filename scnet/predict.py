@@ -14,6 +14,9 @@ memory map for files).  The input is read through ``read_volume(mmap=True)``.
 Output is de-normalised to the input's intensity scale with the stats stored
 in ``model.pt`` -- or, for a model trained on a data set, with the input's own
 statistics (each tomogram normalised on its own, as in that training; :mod:`scnet.dataset`).
+
+Files and arrays share one prediction core (which volume by the model's mode, finite rows, a constant
+output refused); it stays beside the tiling it drives, hence a module a little over 300 lines.
 """
 from __future__ import annotations
 

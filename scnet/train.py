@@ -36,6 +36,9 @@ improved by ``min_delta`` (relative) for ``patience`` validations -- never befor
 ``min_iterations``, always at ``max_iterations`` or after ``max_minutes``.  ``epochs > 0``
 gives the fixed count ``epochs x iterations_per_epoch`` instead.  Adam(lr 4e-4, betas
 0.5/0.999) in both.
+
+Over 300 lines: the stages of one training (set-up, start or resume, loop, checkpoint, summary) share
+the ``_Run`` state and are read in that order.
 """
 from __future__ import annotations
 

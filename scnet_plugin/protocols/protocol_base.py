@@ -2,7 +2,10 @@
 
 Protocols stay thin: they declare inputs, validate them, run the engine's
 ``scnet`` command (``runJob`` with the engine environment) and register
-outputs.  All numerics live in the engine.
+outputs.  All numerics live in the engine; file formats in :mod:`scnet_plugin.convert`.
+
+Over 300 lines: what every protocol shares (engine calls and their outputs, devices and the queue,
+declared options, tilt-series checks, a failing tsId put into FailedTiltSeries) in one base.
 """
 import glob
 import json
