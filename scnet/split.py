@@ -9,7 +9,7 @@ why splitting along X or Z would not give independent parts.  The even rows and 
 tomogram are thus a Noise2Noise pair at half the sampling along Y (Neighbor2Neighbor's sub-sampling,
 along the one axis where it is honest), trained exactly like the even/odd halves
 (:mod:`scnet.train`, ``halves`` steps).  Prediction: the network is applied to the even rows and to
-the odd rows, and the two outputs are interleaved back (:func:`merge_rows`).
+the odd rows (:func:`row_views`), each output written into its own rows (:mod:`scnet.predict`).
 
 Where it does not hold: rows mixed before the reconstruction (tilt-axis rotation or alignment
 interpolated the images, a tilt axis not along Y, binning of correlated pixels).  :func:`part_correlation`
@@ -41,14 +41,6 @@ def split_rows(volume: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 def row_views(volume) -> Tuple[np.ndarray, np.ndarray]:
     """Views (no copy; works on memory maps) of all even rows and all odd rows of ``volume`` along Y."""
     return volume[:, 0::2], volume[:, 1::2]
-
-
-def merge_rows(even: np.ndarray, odd: np.ndarray, rows: int) -> np.ndarray:
-    """Interleave the predictions of the even and odd rows back into ``rows`` rows along Y."""
-    out = np.empty((even.shape[0], rows, even.shape[2]), np.float32)
-    out[:, 0::2] = even
-    out[:, 1::2] = odd
-    return out
 
 
 def part_correlation(noise: np.ndarray, axis: int = AXIS) -> float:

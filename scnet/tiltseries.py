@@ -21,8 +21,6 @@ from .io import read_volume, write_volume
 from .outputs import atomic
 from .angles import tilt_angle_errors
 
-STACK_EXTENSIONS = (".mrc", ".mrcs", ".st", ".ali", ".preali", ".map")
-
 
 @dataclass
 class TiltSeries:

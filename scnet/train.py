@@ -8,7 +8,7 @@ output_dir)`` (several tomograms, one model: :mod:`scnet.dataset`) write to ``ou
 * ``loss_log.csv``      iteration,epoch,loss,L_rec,L_smooth,L_exp,L_reg,val_loss,seconds,
 * ``train_config.json`` the options, and ``training_summary.json`` (iterations, why it stopped).
 
-Two modes (``TrainConfig.mode``):
+Modes (``TrainConfig.mode``; ``auto`` picks one of the three others):
 
 * ``single`` -- the paper: one iteration takes random patches (flips/rot90 shared by noisy
   and prior), a volumetric blind spot on the noisy patch (eq. 3), the network on the
@@ -19,9 +19,12 @@ Two modes (``TrainConfig.mode``):
   projection rays, which no voxel blind spot hides, but it is independent between the
   halves.  The network maps one half to the other (even->odd and odd->even, Noise2Noise,
   as cryoCARE does); eq. 2 becomes the squared error to the other half on every voxel,
-  and the sparsity constraints (eq. 5, 7) and L_reg against the prior are kept.
-  ``auto`` (default) = ``halves`` when halves are given, else ``single``.  With ``wedge`` the
+  and the sparsity constraints (eq. 5, 7) and L_reg against the prior are kept.  With ``wedge`` the
   halves mode also fills the missing wedge (:mod:`scnet.dewedge`).
+* ``split`` -- ONE tomogram's even and odd rows along the tilt axis as the two halves (:mod:`scnet.split`),
+  trained with the halves steps.
+* ``auto`` (default) = ``halves`` when halves are given, else ``split`` where the tomogram's rows pass
+  :func:`scnet.split.row_check`, else ``single``.
 
 The loss of a batch in each mode lives in :mod:`scnet.steps`, the automatic stop in
 :mod:`scnet.stopping`, the training volumes (one tomogram or a data set) in :mod:`scnet.dataset`; here
@@ -35,7 +38,7 @@ half); the loss is smoothed (exponential average) and training stops when it has
 improved by ``min_delta`` (relative) for ``patience`` validations -- never before
 ``min_iterations``, always at ``max_iterations`` or after ``max_minutes``.  ``epochs > 0``
 gives the fixed count ``epochs x iterations_per_epoch`` instead.  Adam(lr 4e-4, betas
-0.5/0.999) in both.
+0.5/0.999) in every mode.
 
 Over 300 lines: the stages of one training (set-up, start or resume, loop, checkpoint, summary) share
 the ``_Run`` state and are read in that order.
