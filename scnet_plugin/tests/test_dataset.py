@@ -118,7 +118,8 @@ class TestSCNetDataSet(BaseTest):
         """With a prior set, the model trained on all three records each tsId's prior, and the slices
         viewer of a denoise run shows noisy | THAT tomogram's prior | denoised."""
         from scnet_plugin.viewers.viewers import _priorFor
-        priors = self._import(os.path.join(self.halvesDir, "even"))  # any other set with the same tsIds
+        # any other set with the same tsIds; "odd": test_a_missing_half_... removes even/TS_b.mrc
+        priors = self._import(os.path.join(self.halvesDir, "odd"))
         tr = self._train(self.tomos)
         tr.inputPriors.set(priors)
         self.assertEqual(tr.validate(), [])
