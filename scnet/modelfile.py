@@ -156,7 +156,7 @@ def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, 
     if bad:
         raise SCNetInputError(f"Training produced non-finite weights ({bad[0]} ...); {path} was not written. "
                               f"Lower --lr or check the input volumes.")
-    ck = {"format": MODEL_FORMAT, "state_dict": sd, "model_config": cfg.model_config().to_dict(),
+    ck = {"format": MODEL_FORMAT, "state_dict": sd, "model_config": model.cfg.to_dict(),
           "train_config": cfg.to_dict(), "normalisation": norm.to_dict()}
     check_normalisation(ck["normalisation"], path)
     if voxel_size:

@@ -102,8 +102,9 @@ def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int, tta: int = 
     """Predict one window; with ``tta`` > 1, the mean over that many axis flips (each un-flipped)."""
     shape = tile.shape
     pads = [(0, _round_up(s, multiple) - s) for s in shape]
-    if any(p[1] for p in pads):
-        tile = np.pad(tile, pads, mode="reflect" if min(shape) > 1 else "edge")
+    if any(p[1] for p in pads):  # a row-blind network would see a row's own noise in its mirror: zeros
+        mode = "constant" if getattr(model, "causal", False) else "reflect" if min(shape) > 1 else "edge"
+        tile = np.pad(tile, pads, mode=mode)
     x = torch.from_numpy(np.ascontiguousarray(tile, dtype=np.float32))[None, None].to(device)
     y = None
     for axes in TTA_FLIPS[:tta]:
@@ -143,7 +144,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     cfg.validate()
     device = next(model.parameters()).device
     m = model.cfg.multiple()
-    margin = cfg.context(model.cfg)
+    margins = cfg.contexts(model.cfg)
     shape = tuple(int(n) for n in volume.shape)
     Z, Y, X = shape
     t = [balanced_tile(n, cfg.tile_size, cfg.overlap, m) for n in shape]
@@ -161,7 +162,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     ntiles = len(starts[0]) * len(starts[1]) * len(starts[2])
     precision = resolve_precision(device, cfg.precision)
     if cfg.progress:
-        print(f"[scnet predict] {ntiles} tiles of {t[0]}x{t[1]}x{t[2]} (+{margin} context), {cfg.tta} flip(s), "
+        print(f"[scnet predict] {ntiles} tiles of {t[0]}x{t[1]}x{t[2]} (+{'/'.join(map(str, margins)) if len(set(margins)) > 1 else margins[0]} context), {cfg.tta} flip(s), "
               f"{precision}" + (" (auto)" if cfg.precision == "auto" else ""), file=sys.stderr, flush=True)
     buf = np.zeros((t[0], Y, X), np.float32)
     base = 0
@@ -186,8 +187,8 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
             for yi, y0 in enumerate(starts[1]):
                 wy = ramps[1][yi]
                 for xi, x0 in enumerate(starts[2]):
-                    lo = [max(0, s0 - margin) for s0 in (z0, y0, x0)]
-                    hi = [min(n, s0 + tt + margin) for n, s0, tt in zip(shape, (z0, y0, x0), t)]
+                    lo = [max(0, s0 - mg) for s0, mg in zip((z0, y0, x0), margins)]
+                    hi = [min(n, s0 + tt + mg) for n, s0, tt, mg in zip(shape, (z0, y0, x0), t, margins)]
                     tile = norm.apply(volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
                     pred = _run_tile(model, tile, device, m, cfg.tta, precision)
                     a = [s0 - l0 for s0, l0 in zip((z0, y0, x0), lo)]

@@ -58,7 +58,7 @@ from .io import check_volume
 from .device import resolve_device, set_threads
 from .errors import SCNetInputError
 from .model import SCNet
-from . import modelfile, outputs, rules, split
+from . import modelfile, outputs, rows, rules, split
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     """
     cfg.validate()
     check_pair(noisy, prior)
-    mode, check = split.resolve_mode(cfg, noisy, halves is not None)
+    mode, check, gap = rows.resolve_mode(cfg, noisy, halves is not None)
     w = cfg.weights(mode)
     if not any((w.rec, w.smooth, w.exp, w.reg)):
         raise SCNetInputError(f"All loss weights are 0 in the {mode} mode (lambda_rec/smooth/exp/reg); nothing "
@@ -114,12 +114,15 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
         note = f"--init-model {init_model} ignored: resuming from the checkpoint in {output_dir}"
         (_progress if progress else log.warning)(note)
         init_model = None
-    init = modelfile.load_initial_weights(init_model, cfg.model_config().to_dict()) if init_model else None
+    net = cfg.model_config(gap)
+    init = modelfile.load_initial_weights(init_model, net.to_dict()) if init_model else None
     if mode == "split":  # the even and odd rows along the tilt axis: a Noise2Noise pair from ONE tomogram
         noisy, prior, halves = _split_inputs(noisy, prior, cfg, progress, check)
+    if mode == "slab":
+        _slab_note(cfg, check, gap, progress)
     with outputs.lock_folder(output_dir):
         return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
-                             on_validation, init, init_model, prior_source)
+                             on_validation, init, init_model, prior_source, net)
 
 
 @dataclass
@@ -150,28 +153,43 @@ class _Run:
         return os.path.join(self.output_dir, name)
 
 
+def _slab_note(cfg, check, gap, progress):
+    """Say which rows the slab mode hides and why (:func:`scnet.rows.row_check`)."""
+    how = "given (row_gap)" if cfg.row_gap >= 0 else "measured"
+    note = (f"slab mode: each row along Y (the tilt axis) predicted from the rows more than {gap} away ({how}; "
+            f"the rows' noise correlation on this tomogram: lag 1 {check['rho1']:.3f}, lag 2 {check['rho2']:.3f})")
+    if progress:
+        _progress(note)
+    else:
+        log.info(note)
+    if cfg.row_gap >= 0 and gap < check["gap"]:
+        warn = (f"row_gap {gap} hides fewer rows than share a row's noise on this tomogram ({check['gap']}): the "
+                "network can copy that noise; leave row_gap at -1 (measured)")
+        (_progress if progress else log.warning)("WARNING: " + warn)
+
+
 def _split_inputs(noisy, prior, cfg, progress, check):
     """The split mode's training data (:mod:`scnet.split`): the rows' mean (normalisation and patch
     positions), the prior's even rows and the (even rows, odd rows) pair, all (Z, Y // 2, X)."""
     even, odd = split.split_rows(noisy)
     for why in rules.patch_volume_errors(cfg.patch_size, even.shape, "the tomogram's even rows"):
         raise SCNetInputError(why)
-    note = (f"split mode: even and odd rows along Y (the tilt axis), {even.shape} each; flatness of the rows' "
-            f"noise spectrum {check['flatness']:.2f} (independent rows ~1, mixed rows << 1)")
+    note = (f"split mode: even and odd rows along Y (the tilt axis), {even.shape} each; the rows' noise "
+            f"correlation at lag 1 {check['rho1']:.3f} (independent rows ~0)")
     if progress:
         _progress(note)
     if not check["ok"]:
-        warn = (f"the rows' noise spectrum is not flat ({check['flatness']:.2f} < {split.ROW_CHECK_MIN}): the rows "
-                "were mixed before the reconstruction (interpolated alignment, tilt axis not along Y, filtering), so "
-                "the split mode's two parts share noise and it denoises less; prefer the halves mode (even/odd tilt "
-                "reconstructions) or the single mode")
+        warn = (f"neighbouring rows share noise on this tomogram (correlation {check['rho1']:.3f} at lag 1, "
+                f"{check['rho2']:.3f} at lag 2): they were mixed before the reconstruction (interpolated alignment, "
+                "binning, a tilt axis not along Y), so the split mode's two parts are not independent and it copies "
+                "that noise as a row texture; use the slab mode (the default without halves) or the halves mode")
         (_progress if progress else log.warning)("WARNING: " + warn)
     return 0.5 * (even + odd), split.split_rows(prior)[0], (even, odd)
 
 
 def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
-                  on_validation, init=None, init_model=None, prior_source=None) -> str:
-    run = _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress)  # split: halves steps
+                  on_validation, init=None, init_model=None, prior_source=None, net=None) -> str:
+    run = _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress, net)  # split: halves steps
     if resume and os.path.exists(run.path("checkpoint.pt")):
         _resume(run, noisy)
     else:
@@ -181,16 +199,17 @@ def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, d
     return _finish(run, reason, voxel_size, prior_source)
 
 
-def _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress) -> _Run:
+def _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress, net=None) -> _Run:
     """Normalisation, the training sampler and the fixed validation patches, the network and optimiser."""
     run = _Run(cfg, "halves" if mode == "split" else mode, device, output_dir, progress, saved_mode=mode)
     run.norm = norm = fit_normalisation(noisy, prior)
     nz = norm.apply(noisy)
     pz = norm.apply_prior(prior)
     hz = _prepare_halves(halves, noisy, norm) if mode in ("halves", "split") else None
-    axis, tr, va = split_train_val(nz.shape, cfg.val_fraction)
+    axis, tr, va = split_train_val(nz.shape, cfg.val_fraction, avoid=split.AXIS if mode == "slab" else None)
     extra_tr = [take(h, axis, tr) for h in hz] if hz else []
-    run.sampler = PatchSampler(take(nz, axis, tr), take(pz, axis, tr), cfg.patch_size, extra=extra_tr)
+    run.sampler = PatchSampler(take(nz, axis, tr), take(pz, axis, tr), cfg.patch_size, extra=extra_tr,
+                               keep_y=mode == "slab")  # the slab mode's blind direction stays the tilt axis
     if va.stop > va.start:
         extra_va = [take(h, axis, va) for h in hz] if hz else []
         vp = validation_patches(take(nz, axis, va), take(pz, axis, va), cfg.patch_size, max_patches=8,
@@ -198,7 +217,7 @@ def _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress) -> _Ru
                                 min_size=2 * cfg.blindspot_size + 2)
         run.val = tuple(torch.from_numpy(v).to(device) for v in vp)
     torch.manual_seed(cfg.seed)
-    run.model = SCNet(cfg.model_config()).to(device)
+    run.model = SCNet(net or cfg.model_config()).to(device)
     run.opt = torch.optim.Adam(run.model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     run.rng = np.random.default_rng(cfg.seed)
     run.gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -210,7 +229,7 @@ def _resume(run: _Run, noisy) -> None:
     """Continue from ``checkpoint.pt``: the same network, data and options, or a clear refusal."""
     cfg, ckpt_path = run.cfg, run.path("checkpoint.pt")
     ck = modelfile.load_checkpoint(ckpt_path, run.device)
-    if ck["model_config"] != cfg.model_config().to_dict():
+    if ck["model_config"] != run.model.cfg.to_dict():
         raise SCNetInputError(f"--resume: the network options differ from the checkpoint in {run.output_dir} "
                               f"({ck['model_config']}); use the same options or a new output folder.")
     diffs = modelfile.resume_differences(ck, cfg.to_dict(), noisy.shape, run.norm.to_dict())
@@ -315,7 +334,7 @@ def _checkpoint(run: _Run, noisy) -> None:
     _save_atomic({"state_dict": run.model.state_dict(), "optimizer": run.opt.state_dict(),
                   "numpy_rng": run.rng.bit_generator.state, "torch_rng": run.gen.get_state(),
                   "epoch": run.epoch, "iteration": run.iteration, "seconds": run.elapsed,
-                  "iterations_per_epoch": cfg.iterations_per_epoch, "model_config": cfg.model_config().to_dict(),
+                  "iterations_per_epoch": cfg.iterations_per_epoch, "model_config": run.model.cfg.to_dict(),
                   "train_config": cfg.to_dict(), "normalisation": run.norm.to_dict(),
                   "stopper": dict(run.stopper.state), "best_state_dict": run.best_state,
                   "init_model": os.path.abspath(run.init_model) if run.init_model else None,

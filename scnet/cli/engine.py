@@ -102,8 +102,7 @@ def _read_inputs(args, cfg):
             h, _ = read_volume(path)
             check_same_shape(noisy, h, args.noisy, path)  # voxels checked by read_volume
             halves.append(h)
-    from ..split import resolve_mode
-    mode, _ = resolve_mode(cfg, noisy, halves is not None)
+    mode = cfg.resolved_mode(halves is not None)
     if args.prior:
         prior, _ = read_volume(args.prior)
         check_same_shape(noisy, prior, args.noisy, args.prior)

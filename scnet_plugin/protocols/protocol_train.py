@@ -47,10 +47,12 @@ class TrainOutputs(Enum):
 class ProtSCNetTrain(ProtSCNetBase):
     """Trains SC-Net, self-supervised, on a single noisy tomogram: a 3D U-Net with an
     up-sampling block and the sparsity (Sobel gradient), expectancy and TV losses computed
-    against the smoothed prior tomogram. No clean data needed. Two modes: 'single' (the
-    paper: a volumetric blind spot, loss on the replaced voxels against the original ones)
-    and 'halves' (when the tomograms have even/odd half maps: the network maps one half to
-    the other, whose noise is independent; the default when halves exist).
+    against the smoothed prior tomogram. No clean data needed. Modes: 'halves' (when the
+    tomograms have even/odd half maps: the network maps one half to the other, whose noise is
+    independent; the default when halves exist), 'slab' (one tomogram: each row along the
+    tilt axis predicted from the rows beyond those that share its noise; the default
+    without halves), 'single' (the paper: a volumetric blind spot) and 'split' (one
+    tomogram's even rows mapped to its odd rows).
     Training stops by itself when the held-out validation loss stops improving.
     Continue (re-launch with 'Continue') resumes from the last checkpoint.
     """
@@ -66,7 +68,7 @@ class ProtSCNetTrain(ProtSCNetBase):
                       help="Smoothed tomograms on the same grid, matched to the noisy ones by tsId ('SC-Net "
                            "prepare' output PriorTomograms: reconstructions of Topaz-filtered tilts, the paper's "
                            "prior). Empty, e.g. for tomograms imported with tomo's 'import tomograms': the "
-                           "halves and split modes need none, the single mode makes one from each tomogram ('Prior from').")
+                           "halves, slab and split modes need none, the single mode makes one from each tomogram ('Prior from').")
         form.addParam("priorFrom", params.EnumParam, choices=SELF_PRIORS, default=SELF_PRIORS.index(DEFAULT_SELF_PRIOR),
                       display=params.EnumParam.DISPLAY_HLIST, label="Prior from (without prior tomograms)",
                       help="Without prior tomograms, the 3D filter of each noisy tomogram that makes its prior: "
@@ -92,17 +94,19 @@ class ProtSCNetTrain(ProtSCNetBase):
         form.addParam("trainingMode", params.EnumParam, choices=TRAIN_MODES, default=TRAIN_MODES.index(_D.mode),
                       display=params.EnumParam.DISPLAY_HLIST, label="Training mode",
                       help="auto: 'halves' when the noisy tomograms have even/odd half maps ('prepare tomograms' "
-                           "with 'Reconstruct even/odd halves' = Yes), else 'split' when the tomogram's rows pass the split check "
-                           "(their noise independent, as in a single-axis reconstruction of unmixed tilt rows), else "
-                           "'single'; the run log and the summary say which. single: the paper's "
-                           "volumetric blind spot on one tomogram. halves: even->odd and odd->even (Noise2Noise; "
-                           "the noise of the two halves is independent, while the noise of a back-projection is "
-                           "correlated along the rays, which a blind spot cannot hide) with the paper's "
-                           "constraints against the prior. split: the even and the odd rows along the tilt axis "
-                           "of ONE tomogram as the two halves (the rows of a single-axis reconstruction have "
-                           "independent noise), for tomograms without half maps.")
+                           "with 'Reconstruct even/odd halves' = Yes), else 'slab'; the run log and the summary say "
+                           "which. single: the paper's volumetric blind spot on one tomogram. halves: even->odd and "
+                           "odd->even (Noise2Noise; the noise of the two halves is independent, while the noise of a "
+                           "back-projection is correlated along the rays, which a voxel blind spot cannot hide). "
+                           "split: the even and the odd rows along the tilt axis of ONE tomogram as the two halves "
+                           "(only where the rows were never mixed by an interpolation; leaves a faint row texture). "
+                           "slab: ONE tomogram, each row along the tilt axis predicted from the rows beyond a gap "
+                           "(the rows that share its noise, measured on the tomogram: 0 for unmixed rows, 1 after "
+                           "an interpolated alignment), so neither the rays' nor the interpolation's noise can be "
+                           "copied; for tomograms without half maps.")
         form.addParam("wedge", params.BooleanParam, default=_D.wedge, label="Fill the missing wedge?",
-                      condition=f"trainingMode!={TRAIN_MODES.index('single')}",
+                      condition=f"trainingMode!={TRAIN_MODES.index('single')} and "
+                                f"trainingMode!={TRAIN_MODES.index('slab')}",
                       help=_help("wedge") + " Halves or split mode only.")
         form.addParam("tiltRange", params.StringParam, default=_D.tilt_range, label="Tilt range (min,max deg)",
                       condition="wedge", expertLevel=params.LEVEL_ADVANCED,
@@ -322,7 +326,7 @@ class ProtSCNetTrain(ProtSCNetBase):
         if cfg["wedge"]:
             mode = TRAIN_MODES[self.trainingMode.get()]
             noHalves = [t.getTsId() for t, _ in self._pairs() if not self._halves(t)]
-            if mode == "single" or (noHalves and mode != "split"):
+            if mode in ("single", "slab") or (noHalves and mode != "split"):
                 errors.append("'Fill the missing wedge' trains one half against the other: it needs the split "
                               "mode, or the halves mode and even/odd half maps" + (
                                   f" (tomograms {', '.join(map(str, noHalves))} have none)" if noHalves else "") + ".")
@@ -391,7 +395,9 @@ class ProtSCNetTrain(ProtSCNetBase):
         ep, mode = self.epochs.get(), self._trainedMode()
         how = {"halves": "mapping each even/odd half tomogram to the other (Noise2Noise)",
                "split": "mapping the even rows along the tilt axis of each tomogram to its odd rows and back "
-                        "(Noise2Noise within one tomogram)"}.get(
+                        "(Noise2Noise within one tomogram)",
+               "slab": "predicting each row along the tilt axis from the rows beyond those that share its noise "
+                       "(a row-blind network; Noise2Self within one tomogram)"}.get(
             mode, f"a {self.blindspotSize.get()}^3 volumetric blind spot ({self.blindspotRatio.get():.0%} of the "
                   f"voxels {'replaced' if self.blindspotRatioOf.get() == 0 else 'as block centres'}) and the "
                   f"sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "

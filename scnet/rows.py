@@ -1,0 +1,144 @@
+"""The tomogram's rows along the tilt axis: how far their noise is shared, and the texture at their frequency.
+
+A single-axis reconstruction is computed XZ slice by XZ slice: the slice at row ``y`` (the tilt axis is
+Y, :mod:`scnet.recon`) comes from row ``y`` of every tilt image and from nothing else.  Detector noise
+is independent between rows, so the reconstructed noise of two Y rows is independent -- unless the rows
+were mixed before the reconstruction.  They are on most real tomograms: IMOD, AreTomo and Warp rotate
+each tilt image once to put the tilt axis on Y, and one interpolation shares a row's noise with its
+neighbours (bilinear: correlation ~0.25 at lag 1, none at lag 2; binned by 2 afterwards ~0.1 at lag 1;
+a cubic spline also ~-0.06 at lag 2; ``tests/test_rows.py``).
+
+* :func:`lag_correlation` -- the correlation of a NOISE volume with itself ``lag`` rows away (a
+  measure on simulations, where the noise is known).
+* :func:`row_check` -- the same correlations measured on the TOMOGRAM itself, where the signal is
+  unknown: the ky power spectrum in a shell of high kx/kz (0.25-0.45 cycles/voxel, where the noise of a
+  weighted back-projection dominates) is fitted by the spectrum of rows whose noise is correlated
+  ``rho1`` at lag 1 and ``rho2`` at lag 2 (``P(ky) = a (1 + 2 rho1 cos 2 pi ky + 2 rho2 cos 4 pi ky)``),
+  on ky >= 0.1 only.  Signal that is smooth along Y adds power at low ky, which can only raise the
+  estimate (a larger gap, never a smaller one); on the §5.2 simulation it reads |rho| <= 0.02 with white
+  noise and 0.25 with interpolated rows, at every σ.  ``gap`` = the number of rows on each side of a row
+  that share its noise (every |rho| beyond it below :data:`RHO_MAX`): what the slab mode hides.
+* :func:`row_texture` -- the power of a volume at the row frequency (ky near Nyquist, kx and kz low:
+  stripes along X alternating from row to row) over a reference's: ~1 for a clean output, >> 1 where
+  rows are predicted apart and disagree (the split mode's even/odd interleave), < 1 for a volume
+  smoothed along Y.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .errors import SCNetInputError
+
+AXIS = 1             # Y, the tilt axis
+RHO_MAX = 0.05       # a noise correlation at or above this between rows counts as shared
+BAND = (0.33, 0.45)  # cycles/voxel in kx, kz where the row check reads the noise
+KY_MIN = 0.15        # the row check's fit ignores the lowest ky (where smooth signal lives)
+MAX_GAP = 2
+
+
+def lag_correlation(noise: np.ndarray, lag: int = 1, axis: int = AXIS) -> float:
+    """Pearson correlation of ``noise`` with itself shifted ``lag`` voxels along ``axis``."""
+    v = np.moveaxis(np.asarray(noise, dtype=np.float64), axis, 0)
+    if lag < 1 or v.shape[0] <= lag:
+        raise SCNetInputError(f"Lag correlation: lag {lag} needs more than {lag} voxels along axis {axis}.")
+    a, b = v[:-lag].ravel(), v[lag:].ravel()
+    return pair_correlation(a, b)
+
+
+def pair_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two equally shaped arrays (the noise of a pair's two members)."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise SCNetInputError(f"Pair correlation: the two members differ in size ({a.size} vs {b.size}).")
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    if den == 0:
+        raise SCNetInputError("Pair correlation: a member is constant.")
+    return float((a * b).sum() / den)
+
+
+def _crop(volume, size: int) -> np.ndarray:
+    v = np.asarray(volume)
+    sl = tuple(slice(max(0, (n - size) // 2), max(0, (n - size) // 2) + min(n, size)) for n in v.shape)
+    c = np.asarray(v[sl], dtype=np.float64)
+    return c - c.mean()
+
+
+def row_check(volume, size: int = 128) -> dict:
+    """The rows' noise correlation measured on the tomogram itself (module docstring).
+
+    Returns ``rho1``, ``rho2`` (lag-1 and lag-2 noise correlation along Y), ``gap`` (0, 1 or 2: rows on
+    each side of a row that share its noise) and ``ok`` (True where the rows are independent, gap 0).
+    A central crop of at most ``size`` voxels per axis is read; a tomogram with fewer than 8 rows, or
+    too few voxels in the band, gets ``gap`` :data:`MAX_GAP` (nothing measured, nothing assumed).
+    """
+    v = np.asarray(volume)
+    if v.ndim != 3:
+        raise SCNetInputError(f"Row check: expected a 3D tomogram (Z, Y, X), got shape {v.shape}.")
+    c = _crop(v, size)
+    unmeasured = {"rho1": float("nan"), "rho2": float("nan"), "gap": MAX_GAP, "ok": False}
+    if c.shape[AXIS] < 8 or min(c.shape[0], c.shape[2]) < 8:
+        return unmeasured
+    p = np.abs(np.fft.fftn(c)) ** 2
+    kz, ky, kx = (np.fft.fftfreq(n) for n in c.shape)
+    kxz = np.sqrt(kz[:, None] ** 2 + kx[None, :] ** 2)
+    band = (kxz >= BAND[0]) & (kxz <= BAND[1])
+    if band.sum() < 16:
+        return unmeasured
+    profile = np.moveaxis(p, AXIS, 0)[:, band].mean(1)     # mean band power per ky
+    k = np.abs(ky)
+    keep = k >= KY_MIN
+    design = np.stack([np.ones(keep.sum()), 2 * np.cos(2 * np.pi * k[keep]), 2 * np.cos(4 * np.pi * k[keep])], 1)
+    a, b, c2 = np.linalg.lstsq(design, profile[keep], rcond=None)[0]
+    if not a > 0:
+        return unmeasured
+    rho1, rho2 = float(b / a), float(c2 / a)
+    gap = 0 if max(abs(rho1), abs(rho2)) < RHO_MAX else 1 if abs(rho2) < RHO_MAX else MAX_GAP
+    return {"rho1": rho1, "rho2": rho2, "gap": gap, "ok": gap == 0}
+
+
+ROW_FILTER = np.array([1.0, -4.0, 6.0, -4.0, 1.0]) / 16.0   # along Y: response sin^4(pi ky), 1 at Nyquist
+ROW_SMOOTH = 3.0                                              # Gaussian along X and Z (voxels): low kx, kz
+
+
+def row_power(volume) -> float:
+    """Mean power of ``volume`` at the row frequency: ky near Nyquist (the 4th difference along Y,
+    response sin^4(pi ky)) and low kx, kz (a Gaussian of :data:`ROW_SMOOTH` voxels along X and Z):
+    stripes along X that alternate from row to row.  Computed in real space, away from the borders (a
+    DFT would add the wrap-around edge's power at every ky)."""
+    from scipy.ndimage import convolve1d, gaussian_filter1d
+    c = np.asarray(volume, dtype=np.float64)
+    if c.ndim != 3 or c.shape[AXIS] < 7:
+        raise SCNetInputError(f"Row texture: expected a 3D volume with at least 7 rows along Y, got shape {c.shape}.")
+    h = convolve1d(c, ROW_FILTER, axis=AXIS, mode="reflect")
+    for ax in (0, 2):
+        h = gaussian_filter1d(h, ROW_SMOOTH, axis=ax, mode="reflect")
+    m = int(3 * ROW_SMOOTH)
+    core = h[m:-m or None, 2:-2, m:-m or None] if min(c.shape[0], c.shape[2]) > 2 * m + 2 else h[:, 2:-2]
+    return float(np.mean(core ** 2))
+
+
+def row_texture(volume, reference) -> float:
+    """:func:`row_power` of ``volume`` over the ``reference``'s (the ground truth): 1 = as much texture
+    at the row frequency as the truth has, 10 = ten times more."""
+    if np.shape(volume) != np.shape(reference):
+        raise SCNetInputError(f"Row texture: shapes differ ({np.shape(volume)} vs {np.shape(reference)}).")
+    ref = row_power(reference)
+    if not ref > 0:
+        raise SCNetInputError("Row texture: the reference has no power at the row frequency.")
+    return row_power(volume) / ref
+
+
+def resolve_mode(cfg, noisy, has_halves: bool):
+    """The training mode for ``cfg`` on this tomogram and the slab mode's gap: ``auto`` without halves
+    trains the slab mode, hiding as many rows as :func:`row_check` finds sharing a row's noise.
+    Returns (mode, the row check or None, gap or None)."""
+    mode = cfg.resolved_mode(has_halves)
+    check = row_check(noisy) if mode in ("slab", "split") else None
+    gap: Optional[int] = None
+    if mode == "slab":
+        gap = int(cfg.row_gap) if cfg.row_gap >= 0 else check["gap"]
+    return mode, check, gap
