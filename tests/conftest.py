@@ -24,6 +24,7 @@ def fx(tmp_path_factory):
     assert main(["phantom", "--output-dir", str(d / "ph"), "--shape", "16,24,24", "--tilt-step", "15"]) == 0
     shutil.copy(d / "ph" / "phantom_ts.mrcs", d / "stack.mrcs")
     shutil.copy(d / "ph" / "phantom_ts.tlt", d / "stack.tlt")
+    (d / "stack.xf").write_text("".join(f"1 0 0 1 {i % 3 - 1} 0.5\n" for i in range(9)))  # 9 tilts (step 15)
     json.dump({"seed": 1}, open(d / "cfg.json", "w"))
     (d / "particles.txt").write_text("10 12 8 0 0 1\n9 11 7 1 0 0\n")
     assert main(["train", "--noisy", str(d / "noisy.mrc"), "--prior", str(d / "prior.mrc"),

@@ -48,6 +48,15 @@ def add_reconstruction(p: argparse.ArgumentParser, backend_default: str, backend
                    help="radial filter R1,R2 in cycles/pixel (IMOD -RADIAL, Gaussian fall-off sigma R2)")
 
 
+def add_alignment(p: argparse.ArgumentParser) -> None:
+    """``--xf`` and ``--bin``: the tilt images aligned once (scnet.align) before anything else uses them."""
+    p.add_argument("--xf", default=None, metavar="FILE.xf",
+                   help="IMOD transforms (one line A11 A12 A21 A22 DX DY per image, stack order) applied to the "
+                        "images first: one interpolation each, the tilt axis onto Y (IMOD newstack conventions)")
+    p.add_argument("--bin", type=int, default=1,
+                   help="average BIN x BIN pixel blocks of the (aligned) images; the voxel size grows by BIN")
+
+
 def add_phantom(p: argparse.ArgumentParser, suffix: str = "") -> None:
     """The built-in phantom and its tilt scheme (``scnet phantom``, ``scnet simulate --phantom``)."""
     p.add_argument("--shape", default="64,64,64", help=f"phantom Z,Y,X in voxels (Z = thickness){suffix}")

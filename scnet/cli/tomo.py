@@ -1,4 +1,4 @@
-"""``scnet filter | reconstruct | phantom | simulate`` -- the tomography substrate on the command line.
+"""``scnet align | filter | reconstruct | phantom | simulate`` -- the tomography substrate on the command line.
 
 All inputs are checked (SCNetInputError -> exit 2) before any output is written.
 Outputs carry the voxel size (A) and the MRC origin of the input (or the
@@ -15,8 +15,8 @@ import numpy as np
 
 from ..choices import PRIOR_FILTERS, RECON_METHODS, TILT_SUBSETS, TOPAZ_2D_MODELS
 from ..errors import SCNetInputError
-from .options import (add_device, add_phantom, add_reconstruction, add_voxel_size, parse_pair as _pair,
-                      parse_zyx)
+from .options import (add_alignment, add_device, add_phantom, add_reconstruction, add_voxel_size,
+                      parse_pair as _pair, parse_zyx)
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,40 @@ def _read_stack(path: str):
     return np.asarray(data, dtype=np.float32), info
 
 
+def _check_binning(binning) -> int:
+    if binning is None or int(binning) != binning or binning < 1:
+        raise SCNetInputError(f"--bin must be an integer >= 1 (got {binning}).")
+    return int(binning)
+
+
+def _aligned(data, xf_path, binning, name):
+    """The stack with its .xf applied (one interpolation per image) and binned; checked before any work."""
+    from ..align import apply_xf, bin_stack, read_xf
+    xf = read_xf(xf_path, data.shape[0]) if xf_path else None
+    if binning > min(data.shape[1:]):
+        raise SCNetInputError(f"--bin {binning} is larger than the images of {name} ({data.shape[1]} x "
+                              f"{data.shape[2]} px).")
+    if xf is not None:
+        t0 = time.time()
+        data = apply_xf(data, xf)
+        log.info("aligned %d images of %s with %s in %.1f s", data.shape[0], name, xf_path, time.time() - t0)
+    return bin_stack(data, binning)
+
+
 # --------------------------------------------------------------------------- commands
+
+def cmd_align(args) -> int:
+    from ..io import write_volume
+    _check_output(args.output, [args.input, args.xf])
+    binning = _check_binning(args.bin)
+    if not args.xf and binning == 1:
+        raise SCNetInputError("scnet align needs --xf FILE.xf and/or --bin N > 1 (otherwise it would copy the stack).")
+    data, info = _read_stack(args.input)
+    out = _aligned(data, args.xf, binning, args.input)
+    write_volume(args.output, out, info.voxel_size * binning, info.origin)
+    log.info("aligned stack %s -> %s %s (%.4g A/px)", args.input, args.output, out.shape, info.voxel_size * binning)
+    return 0
+
 
 def cmd_filter(args) -> int:
     from ..device import resolve_device
@@ -96,18 +129,19 @@ def cmd_reconstruct(args) -> int:
     from ..io import write_volume
     from ..recon import ReconConfig, reconstruct, resolve_thickness, pick_backend
     from ..tiltseries import read_tilt_series, split_even_odd
-    _check_output(args.output, [args.input, args.angles])
+    _check_output(args.output, [args.input, args.angles, args.xf])
     radial = _radial(args.radial)
+    binning = _check_binning(args.bin)
     ts = read_tilt_series(args.input, args.angles)
-    thickness = resolve_thickness(args.thickness, ts.data.shape[2])
+    thickness = resolve_thickness(args.thickness, ts.data.shape[2] // binning)
     cfg = ReconConfig(thickness=thickness, backend=args.backend, method=args.method,
                       sirt_iterations=args.sirt_iterations, radial=radial, use_gpu=args.imod_gpu)
     pick_backend(cfg.backend)
     if cfg.sirt_iterations < 1:
         raise SCNetInputError(f"--sirt-iterations must be >= 1 (got {cfg.sirt_iterations}).")
-    vs = _voxel_size(args.voxel_size, ts.voxel_size)
-    data, angles = ts.data, ts.angles
-    if args.subset != "all":
+    vs = _voxel_size(args.voxel_size, ts.voxel_size) * binning
+    data, angles = _aligned(ts.data, args.xf, binning, args.input), ts.angles
+    if args.subset != "all":  # the halves of the same aligned images
         even, odd = split_even_odd(data, angles)
         data, angles = even if args.subset == "even" else odd
     t0 = time.time()
@@ -223,6 +257,19 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_filter)
 
     p = sub.add_parser(
+        "align", formatter_class=fmt,
+        help="apply an IMOD .xf alignment to a tilt stack (one interpolation per image), and/or bin it",
+        description="Each image of IN_STACK is resampled once through its line of the .xf (IMOD newstack "
+                    "conventions: x' = A11 (x - NX/2) + A12 (y - NY/2) + NX/2 + DX, likewise y'; the tilt axis "
+                    "lands on Y), then --bin averages pixel blocks. OUT_STACK keeps the origin; its voxel size is "
+                    "the input's times --bin. Filter and reconstruct OUT_STACK, so the prior, the tomogram and "
+                    "the even/odd halves come from the same aligned images.")
+    p.add_argument("input", metavar="IN_STACK", help="raw tilt stack (.mrc/.mrcs/.st), images in .xf order")
+    p.add_argument("output", metavar="OUT_STACK", help="aligned stack to write")
+    add_alignment(p)
+    p.set_defaults(func=cmd_align)
+
+    p = sub.add_parser(
         "reconstruct", formatter_class=fmt,
         help="reconstruct a tilt series into a tomogram (thickness, Y, X)",
         description="Weighted back-projection (or SIRT) of a tilt stack with tilt axis along Y. Output is "
@@ -233,7 +280,9 @@ def register(sub) -> None:
     p.add_argument("input", metavar="IN_STACK", help="tilt stack (.mrc/.mrcs/.st), images sorted by angle")
     p.add_argument("output", metavar="OUT_VOL", help="tomogram to write (.mrc)")
     p.add_argument("--angles", required=True, metavar="FILE.tlt", help="tilt angles, one per line (deg)")
-    p.add_argument("--thickness", type=int, default=None, help="output thickness in pixels (default X/2)")
+    p.add_argument("--thickness", type=int, default=None,
+                   help="output thickness in (binned) pixels (default X/2)")
+    add_alignment(p)
     add_reconstruction(p, "auto")
     p.add_argument("--method", choices=RECON_METHODS, default="wbp")
     p.add_argument("--sirt-iterations", type=int, default=30)

@@ -8,3 +8,4 @@ from .protocol_fsc_eo import ProtSCNetFscEo
 from .protocol_evaluate import ProtSCNetEvaluate
 from .protocol_simulate import ProtSCNetSimulate
 from .protocol_halves import ProtSCNetAssignHalves
+from .protocol_import_alignment import ProtSCNetImportAlignment

@@ -16,6 +16,7 @@ from pwem.objects import Transform
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol.constants import STEPS_PARALLEL
 from pyworkflow.constants import QUEUE_FOR_JOBS
+from pyworkflow.utils.path import createAbsLink
 from tomo.objects import Tomogram
 from tomo.protocols import ProtTomoBase
 
@@ -141,7 +142,7 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
                     "simulate": [os.path.join(outDir, SIMULATION_JSON)]}.get(cmd, [])
         positional = [a for i, a in enumerate(args[1:], 1) if not a.startswith("--")
                       and not args[i - 1].startswith("--")]
-        if cmd in ("filter", "reconstruct") and len(positional) >= 2:
+        if cmd in ("align", "filter", "reconstruct") and len(positional) >= 2:
             out.append(positional[1])
         elif cmd == "baseline" and len(positional) >= 3:
             out.append(positional[2])
@@ -200,15 +201,40 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
     def _tomoByTsId(self, setOfTomograms):
         return {t.getTsId(): t.clone() for t in setOfTomograms.iterItems()}
 
-    @staticmethod
-    def _exportTiltSeries(ts, stackPath, tltPath):
-        """Write the aligned stack (alignment transforms applied, tilt axis along Y) and its angles.
+    def _alignedTiltSeries(self, ts, folder, binning=1):
+        """``(folder/stack.mrcs, folder/stack.tlt)``: the tilt images every later step uses, and their angles.
 
-        Excluded views (disabled tilt images) are left out of both files, so they always agree.
-        """
-        ts.applyTransform(stackPath)
+        With an alignment (the tilt images' transformation matrices) or a binning, the raw images
+        (folder/raw.mrcs: a link, or a re-stack without the excluded views) and their transforms
+        (folder/raw.xf, IMOD format, stack order) go to the engine, which interpolates each image ONCE
+        (``scnet align``: IMOD newstack conventions, the tilt axis onto Y) and then bins. Without either,
+        stack.mrcs is the imported stack itself. Excluded views are left out of every file."""
+        from scnet.align import write_xf
+        stack, tlt = os.path.join(folder, "stack.mrcs"), os.path.join(folder, "stack.tlt")
         present = ts.getTsPresentAcqOrders() if ts.hasExcludedViews() else None
-        ts.generateTltFile(tltPath, presentAcqOrders=present)
+        ts.generateTltFile(tlt, presentAcqOrders=present)
+        if not ts.hasAlignment() and binning <= 1:
+            self._exportImages(ts, stack, present)
+            return stack, tlt
+        raw = os.path.join(folder, "raw.mrcs")
+        self._exportImages(ts, raw, present)
+        args = ["align", raw, stack, "--bin", binning]
+        if ts.hasAlignment():
+            xf = os.path.join(folder, "raw.xf")
+            write_xf(xf, [ti.getTransform().getMatrix()[:2] for ti in ts.iterItems(orderBy="_index")
+                          if ti.isEnabled()])
+            args += ["--xf", xf]
+        self.runScnet(*args)
+        return stack, tlt
+
+    @staticmethod
+    def _exportImages(ts, path, present):
+        """The tilt images as they are: a link to the imported stack, or a re-stack without excluded views."""
+        src = os.path.abspath(ts.getFirstEnabledItem().getFileName())
+        if present:
+            ts.reStack(src, path, present)
+        else:
+            createAbsLink(src, path)
 
     def _validateTiltSeriesSet(self, inSet, minTilts=3, hint="", axisRotation=0):
         """Errors for an empty set, repeated tsIds, tilt series with fewer than ``minTilts`` images

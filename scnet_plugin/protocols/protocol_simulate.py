@@ -96,9 +96,8 @@ class ProtSCNetSimulate(ProtSCNetBase):
                      "--tilt-step", self.tiltStep.get()]
         else:
             ts = self.inputSetOfTiltSeries.get().getItem("_tsId", tsId)
-            self._exportTiltSeries(ts, self._outDir(tsId, "raw.mrcs"), self._outDir(tsId, "raw.tlt"))
-            args += ["--tilt-series", self._outDir(tsId, "raw.mrcs"), "--angles", self._outDir(tsId, "raw.tlt"),
-                     "--voxel-size", ts.getSamplingRate()]
+            stack, tlt = self._alignedTiltSeries(ts, self._outDir(tsId))
+            args += ["--tilt-series", stack, "--angles", tlt, "--voxel-size", ts.getSamplingRate()]
         if self.thickness.get():
             args += ["--thickness", self.thickness.get()]
         if self.gaussianSigma.get() >= 0:

@@ -83,7 +83,8 @@ def main(project, resultPath, shotDir):
     record("shot project", shot("project.png"))
     pv = lambda: w.getViewWidget()
     for cls in (sp.ProtSCNetSimulate, sp.ProtSCNetPrepareTomograms, sp.ProtSCNetTrain, sp.ProtSCNetLoadModel,
-                sp.ProtSCNetDenoise, sp.ProtSCNetFscEo, sp.ProtSCNetEvaluate, sp.ProtSCNetAssignHalves):
+                sp.ProtSCNetDenoise, sp.ProtSCNetFscEo, sp.ProtSCNetEvaluate, sp.ProtSCNetAssignHalves,
+                sp.ProtSCNetImportAlignment):
         def openForm(cls=cls):
             prot = w.project.newProtocol(cls)
             res["forms"].append(cls.__name__)  # before: the form's own mainloop returns only at exit

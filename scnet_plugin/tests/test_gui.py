@@ -35,6 +35,7 @@ TINY_TRAIN = dict(patchSize=16, batchSize=2, epochs=1, iterationsPerEpoch=2, bas
 EXPECTED = {
     ("Imports", "SC-Net simulate"),
     ("Imports", "SC-Net halves"),
+    ("Imports", "SC-Net IMOD .xf"),
     ("Tomograms", "Tomogram Reconstruction", "SC-Net prepare"),
     ("Tomograms", "Denoise", "SC-Net prepare"),
     ("Tomograms", "Denoise", "SC-Net train"),
@@ -143,7 +144,7 @@ def _gui_project_tree_forms_viewers(tmp_path):
         assert sorted(runs) == sorted(["SC-Net prepare", "SC-Net train", "SC-Net denoise", "SC-Net FSC e/o",
                                        "SC-Net FSC e/o", "SC-Net evaluate"]), runs  # FSC: as given, independent
 
-    assert len(res["forms"]) == 8, res["forms"]
+    assert len(res["forms"]) == 9, res["forms"]
     opened = {v.split(" on ")[0] for v in res["viewers"]}
     assert VIEWERS <= opened, f"viewers not opened: {VIEWERS - opened}"
     assert any(a.startswith("SCNetEvaluateViewer.displayTable: ['TextView']") for a in res["actions"]), \

@@ -62,8 +62,12 @@ class TestPrepareRotation(BaseTest):
         self.assertEqual(self._prepare(self.sideways, CCW, launch=False).validate(), [])
 
     def test_rotated_back_gives_the_same_tomogram(self):
+        with open(os.path.join(self.rotDir, f"{TS_ID}.mrcs"), "rb") as fh:
+            imported = fh.read()
         ref = self._prepare(self.straight, 0)
         rot = self._prepare(self.sideways, CCW)
+        with open(os.path.join(self.rotDir, f"{TS_ID}.mrcs"), "rb") as fh:
+            self.assertEqual(fh.read(), imported)  # the rotation never writes through the link to the input
         a, b = ref.Tomograms.getFirstItem(), rot.Tomograms.getFirstItem()
         self.assertEqual(a.getDim(), (SHAPE[2], SHAPE[1], SHAPE[0]))
         self.assertEqual(b.getDim(), a.getDim())

@@ -24,7 +24,7 @@ class TestTexts(unittest.TestCase):
     """Labels, help, link, plurals, the tree file and the make targets a user reads."""
 
     def test_every_protocol_is_beta_and_labelled_with_the_method(self):
-        self.assertEqual(len(PROTOCOLS), 8)
+        self.assertEqual(len(PROTOCOLS), 9)
         for cls in PROTOCOLS:
             self.assertTrue(cls.isBeta(), cls)
             self.assertEqual(cls._devStatus, pyworkflow.BETA)
