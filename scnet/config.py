@@ -112,8 +112,8 @@ class TrainConfig:
                             "the paper's volumetric blind spot on one tomogram; halves = even->odd / odd->even half "
                             "tomograms (Noise2Noise), the paper's prior constraints optional; split = the even and odd "
                             "rows along the tilt axis of ONE tomogram, trained like halves (rows must be unmixed); slab = "
-                            "ONE tomogram, each row along the tilt axis predicted from the rows beyond a gap (row_gap, "
-                            "measured by the row check)", choices=choices.TRAIN_MODES)
+                            "ONE tomogram, each row along the tilt axis predicted from the other rows (row-blind network; "
+                            "rows that share noise whitened first, measured by the row check)", choices=choices.TRAIN_MODES)
     patch_size: int = opt(64, "edge of the cubic training patches in voxels (paper: 128); a multiple of "
                               f"2^(depth-1) with the up-sampling block ({_MULTIPLE} at depth {_DEPTH})", lo=1, hi=rules.MAX_PATCH, hint="memory grows with its cube; the paper uses 128")
     batch_size: int = opt(2, "patches per iteration (paper: 2)", lo=1)
@@ -156,8 +156,9 @@ class TrainConfig:
     depth: int = opt(_DEPTH, "encoder/decoder levels (measured default; the paper's code: 3)", lo=1, hi=5, hint="the paper's code uses 3")
     val_fraction: float = opt(0.1, "fraction of the longest axis held out for the validation loss", lo=0, hi=0.5, hi_open=True)
     row_gap: int = opt(-1, "slab mode: rows hidden on each side of the predicted row along the tilt axis (0 = "
-                           "the row alone; 1 = also its neighbours, for rows mixed by one interpolation); -1 = "
-                           "measured by the row check", lo=-1, hi=rules.MAX_ROW_GAP, hint="-1 = measured")
+                           "the row alone; 1 = also its neighbours); -1 = measured: the row check reads the rows' "
+                           "noise correlation, rows that share noise are whitened along Y and the row alone is "
+                           "hidden", lo=-1, hi=rules.MAX_ROW_GAP, hint="-1 = measured")
     seed: int = opt(0, "random seed (same seed + same options = same model)", lo=0, hi=rules.SEED_MAX)
     device: str = opt("cpu", DEVICE_HELP)
 

@@ -28,7 +28,7 @@ from .outputs import atomic
 from .modelscan import MODEL_FORMAT, init_model_errors
 
 MODEL_KEYS = {"format", "state_dict", "model_config", "train_config", "normalisation", "voxel_size",
-              "mode"}  # mode: the training mode (single | halves), written by the automatic-stop trainer
+              "mode", "row_noise"}  # mode: the training mode; row_noise: the slab mode's whitened rows
 MODEL_REQUIRED = {"format", "state_dict", "model_config", "normalisation"}
 CHECKPOINT_REQUIRED = {"state_dict", "optimizer", "numpy_rng", "torch_rng", "epoch", "iteration",
                        "model_config", "train_config", "normalisation"}
@@ -149,7 +149,8 @@ def check_normalisation(d, path: str):
 
 # --------------------------------------------------------------------------- model.pt
 
-def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, mode: Optional[str] = None) -> None:
+def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, mode: Optional[str] = None,
+               row_noise: Optional[dict] = None) -> None:
     """Write ``model.pt`` (atomically, last): weights + configs + normalisation (+ voxel size in A)."""
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # files: standard layout
     bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
@@ -163,7 +164,22 @@ def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, 
         ck["voxel_size"] = float(voxel_size)
     if mode is not None:
         ck["mode"] = str(mode)
+    if row_noise:
+        ck["row_noise"] = {"rho": [float(r) for r in row_noise["rho"]]}
+        check_row_noise(ck["row_noise"], path)
     safe_save(ck, path)
+
+
+def check_row_noise(d, path: str) -> Optional[dict]:
+    """The rows' noise correlations a slab-mode model was trained with (its input whitened along Y)."""
+    if d is None:
+        return None
+    rho = d.get("rho") if isinstance(d, dict) else None
+    if not isinstance(rho, list) or not 1 <= len(rho) <= 8 or not all(
+            isinstance(r, (int, float)) and math.isfinite(r) and abs(r) < 0.5 for r in rho):
+        raise SCNetInputError(f"{path}: row_noise {d!r} must hold 'rho', 1 to 8 noise correlations in (-0.5, 0.5); "
+                              f"the file is damaged or was edited. Re-run `scnet train`.")
+    return d
 
 
 def load_model_file(path: str, device="cpu") -> Tuple[object, object, Dict]:
@@ -178,6 +194,7 @@ def load_model_file(path: str, device="cpu") -> Tuple[object, object, Dict]:
     model = model_from_config(ck["model_config"], path)
     load_weights(model, ck["state_dict"], path)
     norm = check_normalisation(ck["normalisation"], path)
+    check_row_noise(ck.get("row_noise"), path)
     vs = ck.get("voxel_size")
     if vs is not None and (not isinstance(vs, (int, float)) or not math.isfinite(vs) or vs <= 0):
         raise SCNetInputError(f"{path}: voxel_size {vs!r} must be a positive number (A/px).")

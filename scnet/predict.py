@@ -33,6 +33,7 @@ from . import rules
 from .io import VolumeWriter, read_volume
 from .model import SCNet
 from .modelfile import load_model_file
+from .rows import filter_rows, output_taps, row_filter_taps
 from .split import row_views as split_views
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,10 @@ def _drop_pages(arr) -> None:
 
 
 def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[int, int, np.ndarray], None],
-                   cfg: PredictConfig) -> None:
+                   cfg: PredictConfig, taps_in=None) -> None:
     """Predict ``volume`` (array or memmap) tile by tile; ``sink(z0, z1, rows)`` gets final z-rows in order.
+    ``taps_in``: an FIR along Y applied to the input first (a slab-mode model's whitening, :mod:`scnet.rows`),
+    exactly as on the whole volume: each window reads that many more rows, their filtered edge discarded.
 
     Memory: one slab of ``tile_size`` z-rows of weighted sums (the blending weights are separable over
     the tile grid, so their sum is an outer product of three 1D sums and is never stored per voxel),
@@ -145,6 +148,8 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     device = next(model.parameters()).device
     m = model.cfg.multiple()
     margins = cfg.contexts(model.cfg)
+    fir = 0 if taps_in is None else len(taps_in) // 2
+    reads = (margins[0], margins[1] + fir, margins[2])
     shape = tuple(int(n) for n in volume.shape)
     Z, Y, X = shape
     t = [balanced_tile(n, cfg.tile_size, cfg.overlap, m) for n in shape]
@@ -187,9 +192,16 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
             for yi, y0 in enumerate(starts[1]):
                 wy = ramps[1][yi]
                 for xi, x0 in enumerate(starts[2]):
-                    lo = [max(0, s0 - mg) for s0, mg in zip((z0, y0, x0), margins)]
-                    hi = [min(n, s0 + tt + mg) for n, s0, tt, mg in zip(shape, (z0, y0, x0), t, margins)]
-                    tile = norm.apply(volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+                    lo = [max(0, s0 - mg) for s0, mg in zip((z0, y0, x0), reads)]
+                    hi = [min(n, s0 + tt + mg) for n, s0, tt, mg in zip(shape, (z0, y0, x0), t, reads)]
+                    tile = volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+                    if fir:  # whiten along Y; rows within `fir` of a cut edge are wrong, and cropped next
+                        tile = filter_rows(tile, taps_in)
+                        cut0 = max(0, (y0 - lo[1]) - margins[1])
+                        cut1 = max(0, (hi[1] - (y0 + t[1])) - margins[1])
+                        tile = tile[:, cut0:tile.shape[1] - cut1]
+                        lo[1] += cut0
+                    tile = norm.apply(tile)
                     pred = _run_tile(model, tile, device, m, cfg.tta, precision)
                     a = [s0 - l0 for s0, l0 in zip((z0, y0, x0), lo)]
                     pred = pred[a[0]:a[0] + t[0], a[1]:a[1] + t[1], a[2]:a[2] + t[2]]
@@ -208,7 +220,8 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
 
 def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None) -> np.ndarray:
     """Denoise ``volume`` with a trained model; returns float32 in the input's intensity scale.
-    A split-mode model predicts the even and the odd rows along Y apart (:mod:`scnet.split`)."""
+    A split-mode model predicts the even and the odd rows along Y apart (:mod:`scnet.split`); split and slab
+    models filter their output along Y (:func:`row_filters`)."""
     cfg = cfg or PredictConfig()
     from .device import resolve_device, set_threads
     set_threads()
@@ -217,14 +230,27 @@ def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None
     if vol.ndim != 3:
         raise SCNetInputError(f"predict: expected a 3D volume, got shape {vol.shape}.")
     out = np.empty(vol.shape, np.float32)
+    taps_in, taps_out = row_filters(ck)
     for rows_of, src in _row_sources(ck, vol):
         def sink(z0, z1, rows, rows_of=rows_of):
             out[z0:z1, rows_of] = norm.invert(rows)
-        predict_stream(model, norm, src, sink, cfg.validate())
+        predict_stream(model, norm, src, sink, cfg.validate(), taps_in)
+    if taps_out is not None:
+        out = filter_rows(out, taps_out)
     if not np.isfinite(out).all():
         raise SCNetInputError(f"The prediction with {model_path} holds NaN/Inf values; the model is unusable: "
                               "train it again.")
     return out
+
+
+def row_filters(ck: dict):
+    """(FIR along Y on the input, FIR along Y on the output) of a model, or None each (:mod:`scnet.rows`): a
+    split- or slab-mode model averages each output row with its neighbours (``ROW_AVERAGE``); a slab model
+    trained on whitened rows (``row_noise``) also whitens its input and colours its output back first."""
+    if ck.get("mode") not in ("split", "slab"):
+        return None, None
+    rho = (ck.get("row_noise") or {}).get("rho")
+    return (row_filter_taps(rho, -0.5) if rho else None), output_taps(rho)
 
 
 def _row_sources(ck: dict, vol):
@@ -290,6 +316,7 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
     elif halves and cfg.progress:
         print("[scnet predict] the model was not trained in the halves mode: the half maps are not used",
               file=sys.stderr, flush=True)
+    taps_in, taps_out = row_filters(ck)
     with VolumeWriter(out_mrc, vol.shape, info.voxel_size, info.origin) as w:
         for k, (name, rows_of, src, weight) in enumerate(sources):
             def sink(z0, z1, rows, k=k, name=name, rows_of=rows_of, weight=weight):
@@ -305,4 +332,8 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
                     w.data[z0:z1] += rows
                 if z1 % 64 < z1 - z0 or z1 == src.shape[0]:
                     _drop_pages(w.data)  # written rows go to disk, not into our resident set
-            predict_stream(model, norm, src, sink, cfg)
+            predict_stream(model, norm, src, sink, cfg, taps_in)
+        if taps_out is not None:  # along Y, z-row block by block (every block holds whole rows)
+            for z0 in range(0, vol.shape[0], 16):
+                w.data[z0:z0 + 16] = filter_rows(w.data[z0:z0 + 16], taps_out)
+            _drop_pages(w.data)

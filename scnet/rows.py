@@ -35,7 +35,7 @@ AXIS = 1             # Y, the tilt axis
 RHO_MAX = 0.05       # a noise correlation at or above this between rows counts as shared
 BAND = (0.33, 0.45)  # cycles/voxel in kx, kz where the row check reads the noise
 KY_MIN = 0.15        # the row check's fit ignores the lowest ky (where smooth signal lives)
-MAX_GAP = 2
+LAGS = 3             # the row check fits the noise correlation at lags 1..LAGS
 
 
 def lag_correlation(noise: np.ndarray, lag: int = 1, axis: int = AXIS) -> float:
@@ -70,17 +70,19 @@ def _crop(volume, size: int) -> np.ndarray:
 def row_check(volume, size: int = 128) -> dict:
     """The rows' noise correlation measured on the tomogram itself (module docstring).
 
-    Returns ``rho1``, ``rho2`` (lag-1 and lag-2 noise correlation along Y), ``gap`` (0, 1 or 2: rows on
-    each side of a row that share its noise) and ``ok`` (True where the rows are independent, gap 0).
-    A central crop of at most ``size`` voxels per axis is read; a tomogram with fewer than 8 rows, or
-    too few voxels in the band, gets ``gap`` :data:`MAX_GAP` (nothing measured, nothing assumed).
+    Returns ``rho`` (the noise correlation along Y at lags 1..:data:`LAGS`) and ``se`` (its standard error
+    from the fit's residuals), ``rho1``, ``rho2`` (its first two), ``gap`` (the largest lag whose |rho|
+    reaches :data:`RHO_MAX` and 3 standard errors: rows on each side of a row that share its noise) and
+    ``ok`` (True where the rows are independent, gap 0).  A central crop of at most
+    ``size`` voxels per axis is read; a tomogram with fewer than 16 rows, or too few voxels in the band,
+    gets ``gap`` :data:`LAGS` and no rho (nothing measured, nothing assumed).
     """
     v = np.asarray(volume)
     if v.ndim != 3:
         raise SCNetInputError(f"Row check: expected a 3D tomogram (Z, Y, X), got shape {v.shape}.")
     c = _crop(v, size)
-    unmeasured = {"rho1": float("nan"), "rho2": float("nan"), "gap": MAX_GAP, "ok": False}
-    if c.shape[AXIS] < 8 or min(c.shape[0], c.shape[2]) < 8:
+    unmeasured = {"rho": [], "rho1": float("nan"), "rho2": float("nan"), "gap": LAGS, "ok": False}
+    if c.shape[AXIS] < 16 or min(c.shape[0], c.shape[2]) < 8:
         return unmeasured
     p = np.abs(np.fft.fftn(c)) ** 2
     kz, ky, kx = (np.fft.fftfreq(n) for n in c.shape)
@@ -91,13 +93,17 @@ def row_check(volume, size: int = 128) -> dict:
     profile = np.moveaxis(p, AXIS, 0)[:, band].mean(1)     # mean band power per ky
     k = np.abs(ky)
     keep = k >= KY_MIN
-    design = np.stack([np.ones(keep.sum()), 2 * np.cos(2 * np.pi * k[keep]), 2 * np.cos(4 * np.pi * k[keep])], 1)
-    a, b, c2 = np.linalg.lstsq(design, profile[keep], rcond=None)[0]
-    if not a > 0:
+    design = np.stack([np.ones(keep.sum())] + [2 * np.cos(2 * np.pi * lag * k[keep]) for lag in range(1, LAGS + 1)], 1)
+    y = profile[keep]
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    if not coef[0] > 0:
         return unmeasured
-    rho1, rho2 = float(b / a), float(c2 / a)
-    gap = 0 if max(abs(rho1), abs(rho2)) < RHO_MAX else 1 if abs(rho2) < RHO_MAX else MAX_GAP
-    return {"rho1": rho1, "rho2": rho2, "gap": gap, "ok": gap == 0}
+    rho = [float(x / coef[0]) for x in coef[1:]]
+    dof = max(1, len(y) - design.shape[1])       # the fit's own error: a small crop reads rho less precisely
+    cov = float(np.sum((y - design @ coef) ** 2)) / dof * np.linalg.pinv(design.T @ design)
+    se = [float(np.sqrt(max(cov[i, i], 0.0)) / coef[0]) for i in range(1, design.shape[1])]
+    gap = max([lag for lag, (r, e) in enumerate(zip(rho, se), 1) if abs(r) >= max(RHO_MAX, 3 * e)], default=0)
+    return {"rho": rho, "se": se, "rho1": rho[0], "rho2": rho[1], "gap": gap, "ok": gap == 0}
 
 
 ROW_FILTER = np.array([1.0, -4.0, 6.0, -4.0, 1.0]) / 16.0   # along Y: response sin^4(pi ky), 1 at Nyquist
@@ -133,12 +139,66 @@ def row_texture(volume, reference) -> float:
 
 
 def resolve_mode(cfg, noisy, has_halves: bool):
-    """The training mode for ``cfg`` on this tomogram and the slab mode's gap: ``auto`` without halves
-    trains the slab mode, hiding as many rows as :func:`row_check` finds sharing a row's noise.
-    Returns (mode, the row check or None, gap or None)."""
+    """The training mode for ``cfg`` on this tomogram, and for the slab mode which rows it hides and whether
+    it whitens them.  ``auto`` without halves trains the slab mode; with ``row_gap`` -1 (measured) its
+    rows are whitened along Y for the noise correlations :func:`row_check` measures (:func:`shared_noise`;
+    then no row is hidden beyond the predicted one: gap 0), and a tomogram too small to measure hides
+    one row on each side.
+    Returns (mode, the row check or None, gap or None, the noise correlations to whiten or None)."""
     mode = cfg.resolved_mode(has_halves)
     check = row_check(noisy) if mode in ("slab", "split") else None
-    gap: Optional[int] = None
+    gap, whiten = None, None
     if mode == "slab":
-        gap = int(cfg.row_gap) if cfg.row_gap >= 0 else check["gap"]
-    return mode, check, gap
+        if cfg.row_gap >= 0:
+            gap = int(cfg.row_gap)
+        elif not check["rho"]:
+            gap = 1
+        else:
+            gap = 0
+            whiten = shared_noise(check)
+    return mode, check, gap, whiten
+
+
+def shared_noise(check: dict):
+    """The noise correlations of :func:`row_check` that are measured (at least 2 standard errors; the others
+    0), or None where none is: what the slab mode whitens the rows for."""
+    rho = [r if abs(r) >= 2 * e else 0.0 for r, e in zip(check["rho"], check["se"])]
+    return rho if any(rho) else None
+
+
+def row_spectrum(rho, ky: np.ndarray) -> np.ndarray:
+    """The rows' noise power along ky for the noise correlations ``rho`` at lags 1, 2, ... (1 for
+    independent rows), kept positive (>= 0.05) where a noisy estimate would cross zero."""
+    p = 1 + sum(2 * r * np.cos(2 * np.pi * lag * ky) for lag, r in enumerate(rho, 1))
+    return np.maximum(p, 0.05)
+
+
+def row_filter_taps(rho, power: float, half: int = 8) -> np.ndarray:
+    """A symmetric FIR along Y of 2 ``half`` + 1 taps with the response ``row_spectrum(rho) ** power``:
+    ``power`` -1/2 whitens rows whose noise is correlated, +1/2 colours them back."""
+    n = 256
+    ky = np.fft.fftfreq(n)
+    h = np.real(np.fft.ifft(row_spectrum(rho, ky) ** power))
+    taps = np.concatenate([h[-half:], h[:half + 1]])
+    return taps / taps.sum()          # unit gain at ky = 0 (the mean and smooth signal unchanged)
+
+
+# Along Y on the output of the one-tomogram modes.  split: each row set's prediction resampled onto the other
+# set's rows (linear) and the two averaged -- exactly this filter on the interleaved output, which removes the
+# even/odd disagreement (row texture 7.6 -> 0.04 of the ground truth's).  slab: a row predicted from the
+# rows beside it carries their noise at the highest row frequencies (no J-invariant predictor cancels it);
+# measured on the §5.2 simulation (seed 0, σ 15): SSIM 0.786 -> 0.814, PSNR +0.02 dB, texture 6.0 -> 0.2.
+ROW_AVERAGE = (0.25, 0.5, 0.25)
+
+
+def output_taps(rho=None) -> np.ndarray:
+    """The FIR along Y on a split- or slab-mode prediction: :data:`ROW_AVERAGE`, after colouring the rows
+    back (``rho``: the correlations a slab model's input was whitened for)."""
+    base = row_filter_taps(rho, 0.5) if rho else np.ones(1)
+    return np.convolve(base, np.asarray(ROW_AVERAGE))
+
+
+def filter_rows(volume: np.ndarray, taps: np.ndarray) -> np.ndarray:
+    """``volume`` (Z, Y, X) convolved along Y with ``taps`` (reflected at the borders), float32."""
+    from scipy.ndimage import convolve1d
+    return convolve1d(np.asarray(volume, dtype=np.float32), np.asarray(taps, np.float32), axis=AXIS, mode="reflect")

@@ -98,7 +98,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     """
     cfg.validate()
     check_pair(noisy, prior)
-    mode, check, gap = rows.resolve_mode(cfg, noisy, halves is not None)
+    mode, check, gap, whiten = rows.resolve_mode(cfg, noisy, halves is not None)
     w = cfg.weights(mode)
     if not any((w.rec, w.smooth, w.exp, w.reg)):
         raise SCNetInputError(f"All loss weights are 0 in the {mode} mode (lambda_rec/smooth/exp/reg); nothing "
@@ -118,11 +118,15 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     init = modelfile.load_initial_weights(init_model, net.to_dict()) if init_model else None
     if mode == "split":  # the even and odd rows along the tilt axis: a Noise2Noise pair from ONE tomogram
         noisy, prior, halves = _split_inputs(noisy, prior, cfg, progress, check)
+    row_noise = {"rho": whiten} if whiten else None
     if mode == "slab":
-        _slab_note(cfg, check, gap, progress)
+        _slab_note(cfg, check, gap, whiten, progress)
+    if row_noise:  # rows mixed before the reconstruction: whitened along Y (scnet.rows), so gap 0 holds
+        taps = rows.row_filter_taps(whiten, -0.5)
+        noisy, prior = rows.filter_rows(noisy, taps), rows.filter_rows(prior, taps)
     with outputs.lock_folder(output_dir):
         return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
-                             on_validation, init, init_model, prior_source, net)
+                             on_validation, init, init_model, prior_source, net, row_noise)
 
 
 @dataclass
@@ -148,23 +152,29 @@ class _Run:
     elapsed: float = 0.0
     init_model: Optional[str] = None
     saved_mode: str = "single"   # the mode model.pt records (split trains with the halves steps)
+    row_noise: Optional[dict] = None  # slab mode: the rows' noise correlations its input was whitened for
 
     def path(self, name: str) -> str:
         return os.path.join(self.output_dir, name)
 
 
-def _slab_note(cfg, check, gap, progress):
-    """Say which rows the slab mode hides and why (:func:`scnet.rows.row_check`)."""
-    how = "given (row_gap)" if cfg.row_gap >= 0 else "measured"
-    note = (f"slab mode: each row along Y (the tilt axis) predicted from the rows more than {gap} away ({how}; "
-            f"the rows' noise correlation on this tomogram: lag 1 {check['rho1']:.3f}, lag 2 {check['rho2']:.3f})")
+def _slab_note(cfg, check, gap, whiten, progress):
+    """Say which rows the slab mode hides and whether it whitens them (:mod:`scnet.rows`)."""
+    rho = ", ".join(f"{r:.3f}" for r in check["rho"]) or "not measured (too small)"
+    measured = f"the rows' noise correlation at lags 1..{len(check['rho']) or rows.LAGS} on this tomogram: {rho}"
+    if whiten:
+        note = (f"slab mode: rows along Y (the tilt axis) share noise ({measured}): whitened along Y, then each row "
+                f"predicted from all the others")
+    else:
+        how = "given (row_gap)" if cfg.row_gap >= 0 else "measured"
+        note = f"slab mode: each row along Y (the tilt axis) predicted from the rows more than {gap} away ({how}; {measured})"
     if progress:
         _progress(note)
     else:
         log.info(note)
     if cfg.row_gap >= 0 and gap < check["gap"]:
         warn = (f"row_gap {gap} hides fewer rows than share a row's noise on this tomogram ({check['gap']}): the "
-                "network can copy that noise; leave row_gap at -1 (measured)")
+                "network can copy that noise; leave row_gap at -1 (measured: the rows are whitened)")
         (_progress if progress else log.warning)("WARNING: " + warn)
 
 
@@ -188,8 +198,9 @@ def _split_inputs(noisy, prior, cfg, progress, check):
 
 
 def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
-                  on_validation, init=None, init_model=None, prior_source=None, net=None) -> str:
+                  on_validation, init=None, init_model=None, prior_source=None, net=None, row_noise=None) -> str:
     run = _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress, net)  # split: halves steps
+    run.row_noise = row_noise
     if resume and os.path.exists(run.path("checkpoint.pt")):
         _resume(run, noisy)
     else:
@@ -346,9 +357,10 @@ def _finish(run: _Run, reason: str, voxel_size, prior_source) -> str:
     if run.best_state is not None:
         run.model.load_state_dict(run.best_state)
     model_path = run.path("model.pt")
-    save_model(model_path, run.model, run.cfg, run.norm, voxel_size, run.saved_mode)
+    save_model(model_path, run.model, run.cfg, run.norm, voxel_size, run.saved_mode, run.row_noise)
     st = run.stopper
-    summary = {"mode": run.saved_mode, "iterations": run.iteration, "epochs": run.epoch, "seconds": round(run.elapsed, 1),
+    summary = {"mode": run.saved_mode, "row_gap": run.model.cfg.row_gap, "row_noise": run.row_noise,
+               "iterations": run.iteration, "epochs": run.epoch, "seconds": round(run.elapsed, 1),
                "stop_reason": reason, "stop_explanation": st.explain(reason, run.iteration),
                "best_iteration": st.state["best_iteration"], "best_val_loss": st.state["best"],
                "init_model": os.path.abspath(run.init_model) if run.init_model else None,
@@ -379,6 +391,6 @@ def _progress(msg: str) -> None:
 
 
 def save_model(path: str, model: SCNet, cfg: TrainConfig, norm, voxel_size: Optional[float] = None,
-               mode: str = "single") -> None:
+               mode: str = "single", row_noise: Optional[dict] = None) -> None:
     """model.pt: weights + configs + normalisation stats (what ``scnet predict`` needs); see :mod:`scnet.modelfile`."""
-    modelfile.save_model(path, model, cfg, norm, voxel_size, mode)
+    modelfile.save_model(path, model, cfg, norm, voxel_size, mode, row_noise)
