@@ -196,7 +196,8 @@ def run_method(name, case, args, halves):
             with open(os.path.join(work, "training_summary.json")) as fh:
                 summ = json.load(fh)
             import torch
-            gap = torch.load(model, weights_only=True)["model_config"].get("row_gap")
+            ck = torch.load(model, weights_only=True)
+            gap, row_noise = ck["model_config"].get("row_gap"), ck.get("row_noise")
         finally:
             import shutil
             shutil.rmtree(work, ignore_errors=True)
@@ -208,7 +209,9 @@ def run_method(name, case, args, halves):
                 f"{cfg.depth}" + (f", blind spot {cfg.blindspot_size}^3 at {cfg.blindspot_ratio:g} "
                                   f"({cfg.blindspot_ratio_of})" if cfg.mode == "single" else "")
                 + (f", wedge filled (tilts {cfg.tilt_range})" if cfg.wedge else "")
-                + (f", rows hidden on each side {gap} (row check)" if gap is not None else "")
+                + (f", rows hidden on each side {gap}" if gap is not None else "")
+                + (f", rows whitened along Y for the noise correlations {', '.join(f'{r:.3f}' for r in row_noise['rho'])}"
+                   if row_noise else "")
                 + f", tta {args.scnet_tta}"
                 + (f", prior made from the noisy tomogram by {args.tomo_prior}" if name == "scnet_tomo" else ""))
     else:
