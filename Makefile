@@ -6,7 +6,8 @@
 #   .venv/engine   torch + topaz-em + astra-toolbox + careamics + the scnet engine
 #   .venv/scipion  scipion-pyworkflow + scipion-em + scipion-em-tomo + the plugin
 # Both are installed from fully pinned lock files with --no-deps (no resolver,
-# no surprise CUDA torch), then checked by importing the key modules.
+# no surprise CUDA torch), then checked by importing the key modules. The engine one
+# is made by the same recipe as `scipion3 installb scnet` (scnet/engine_env.py).
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3.11
@@ -33,19 +34,19 @@ ENGINE_STAMP := $(ENGINE)/.installed
 SCIPION_STAMP := $(SCIPION)/.installed
 HOSTS := .scipion/config/hosts.conf
 
-.PHONY: demo test test-engine test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-prediction bench-quality bench-finetune bench-capacity gui gui-shot gui-deps shell real-data real-data-stem hiv-data clean
+.PHONY: demo test test-engine test-install test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-prediction bench-quality bench-finetune bench-capacity bench-dataset gui gui-shot gui-deps shell real-data real-data-stem hiv-data clean
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
-$(ENGINE_STAMP): requirements/engine.lock setup.py
+# torch build of the engine env (cpu, cuda or auto: CUDA where an NVIDIA driver is found)
+TORCH_BUILD ?= cpu
+$(ENGINE_STAMP): scnet/engine.lock scnet/deps.py scnet/engine_env.py
 	@echo "[setup] engine environment $(ENGINE)"
-	test -x $(ENGINE_PY) || $(PYTHON) -m venv $(ENGINE)
-	$(ENGINE_PY) -m pip install $(PIP_QUIET) --no-deps -r requirements/engine.lock
-	$(ENGINE_PY) -m pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
+	$(PYTHON) -m scnet.engine_env $(ENGINE) --torch $(TORCH_BUILD) --link
 	$(ENGINE_PY) -c "import torch, topaz.denoise, astra, mrcfile, skimage, lightning; print('[setup] engine ok: torch', torch.__version__)" 2>&1 | { grep -v -i cuda || true; }
 	touch $@
 
-$(SCIPION_STAMP): requirements/scipion.lock setup.py
+$(SCIPION_STAMP): requirements/scipion.lock pyproject.toml setup.py
 	@echo "[setup] Scipion environment $(SCIPION)"
 	test -x $(SCIPION_PY) || $(PYTHON) -m venv $(SCIPION)
 	$(SCIPION_PY) -m pip install $(PIP_QUIET) --no-deps -r requirements/scipion.lock
@@ -65,11 +66,18 @@ bm4d: $(ENGINE_STAMP)
 # engine tests, then a single-node Slurm (installed from Debian when missing) and Xvfb, then the plugin
 # tests, whose queue and GUI tests (scnet_plugin/tests/test_queue.py, test_gui.py) must then run, not skip.
 test: envs gui-deps hiv-data
-	$(MAKE) --no-print-directory test-engine slurm-start
+	$(MAKE) --no-print-directory test-engine test-install slurm-start
 	SCNET_REQUIRE_SLURM=1 SCNET_REAL_DATA_DIR=$(REAL_DATA_CACHE) $(MAKE) --no-print-directory test-plugin
 
 test-engine:
-	$(ENGINE_PY) -m pytest -q -p no:cacheprovider tests
+	$(ENGINE_PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/install
+
+# What a user does, for real: README's "Install into an existing Scipion 3" lines in a fresh temporary
+# HOME (scipion-installer -> Scipion 3 -> tomo -> installp/installb -> scipion3 tests), then the engine
+# checked against the lock, uninstallb/installb, and a Python 3.8 Scipion (about 8 min here). pip's cache
+# is .cache/install-test; the times of every step are printed (tests/install/test_scipion_install.py).
+test-install: $(ENGINE_STAMP)
+	$(ENGINE_PY) -m pytest -q -s -p no:cacheprovider tests/install
 
 test-plugin:
 	$(SCIPION_PY) -m pytest -q -p no:cacheprovider -p no:warnings scnet_plugin/tests
@@ -168,6 +176,10 @@ bench-prediction: $(ENGINE_STAMP)
 
 bench-finetune: $(ENGINE_STAMP)
 	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/finetune.py $(BENCH_ARGS)
+
+# one model trained on 4 tomograms vs one per tomogram, a 5th never seen, peak RAM (docs/benchmarks.md)
+bench-dataset: $(ENGINE_STAMP)
+	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/dataset.py $(BENCH_ARGS)
 
 # network width x depth vs quality vs minutes, the same training budget for each
 bench-capacity: $(ENGINE_STAMP)

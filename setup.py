@@ -1,60 +1,47 @@
-"""scipion-em-scnet: SC-Net (ICCV 2021) self-supervised cryo-ET denoising for Scipion.
+"""The two things of scipion-em-scnet's build that pyproject.toml cannot say statically.
 
-One distribution, two packages:
-  * ``scnet``        the engine (numpy/torch); install with the ``engine`` extra;
-  * ``scnet_plugin`` the Scipion plugin (entry point ``pyworkflow.plugin``).
-The plugin runs the engine through the ``scnet`` command of a separate
-engine environment (see docs/plugin.md, "Two environments").
+* The extras come from ``scnet/deps.py``, the one list of the dependency pins, read
+  without importing the package (no numpy/torch needed to build).
+* ``top_level.txt`` names the plugin package first. ``scipion3 installp --devel`` takes the
+  FIRST line of that file as the plugin's package to import (scipion-app's
+  ``PluginInfo.getDirName``); setuptools writes the names sorted, which would put the
+  engine ``scnet`` before ``scnet_plugin`` and make the installer look for a Plugin class in
+  the engine.
 
-Single sources read here (never re-typed): the version is ``scnet.__version__``,
-the dependency lists are ``scnet/deps.py``; both files are read without
-importing the package (no numpy/torch needed to build).
+Everything else (name, version from ``scnet.__version__``, entry points, package data) is in
+pyproject.toml.
 """
 import os
-import re
 import runpy
 
-from setuptools import find_packages, setup
+from setuptools import setup
+from setuptools.command.egg_info import egg_info
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _version() -> str:
-    with open(os.path.join(HERE, "scnet", "__init__.py"), encoding="utf-8") as fh:
-        m = re.search(r'^__version__\s*=\s*"([^"]+)"', fh.read(), re.M)
-    if not m:
-        raise RuntimeError("scnet/__init__.py must define __version__ = \"X.Y.Z\"")
-    return m.group(1)
-
-
 DEPS = runpy.run_path(os.path.join(HERE, "scnet", "deps.py"))
+PLUGIN_PACKAGE = "scnet_plugin"
+
+
+class PluginFirstEggInfo(egg_info):
+    """egg_info whose top_level.txt starts with the plugin package (read by Scipion's installer)."""
+
+    def run(self):
+        super().run()
+        path = os.path.join(self.egg_info, "top_level.txt")
+        if os.path.exists(path):
+            with open(path) as fh:
+                names = [n.strip() for n in fh if n.strip()]
+            ordered = [PLUGIN_PACKAGE] + [n for n in names if n != PLUGIN_PACKAGE]
+            with open(path, "w") as fh:
+                fh.write("\n".join(ordered) + "\n")
+
 
 setup(
-    name="scipion-em-scnet",
-    version=_version(),
-    description="SC-Net self-supervised single-tomogram denoising (Yang, Zhang, Han, ICCV 2021) for Scipion",
-    long_description=open(os.path.join(HERE, "README.md"), encoding="utf-8").read(),
-    long_description_content_type="text/markdown",
-    license="GPLv3",
-    python_requires=">=3.8",
-    packages=find_packages(include=["scnet", "scnet.*", "scnet_plugin", "scnet_plugin.*"]),
-    package_data={"scnet_plugin": ["protocols.conf", "*.png", "*.gif"]},
-    install_requires=[],
     extras_require={
         # the Scipion side (pinned versions for `make envs` live in requirements/scipion.lock)
         "plugin": list(DEPS["PLUGIN"]),
-        # the engine side (the whole pinned environment lives in requirements/engine.lock).
-        # careamics is left out: its torchvision pin would downgrade torch (see scnet/deps.py);
-        # `scipion3 installb scnet` installs it with --no-deps.
-        "engine": [DEPS["TORCH"], *DEPS["ENGINE"], *DEPS["CAREAMICS_RUNTIME"]],
         # optional, non-commercial licence, closed binary
         "bm4d": [DEPS["BM4D"]],
     },
-    entry_points={
-        "console_scripts": ["scnet = scnet.cli:main"],
-        "pyworkflow.plugin": ["scnet_plugin = scnet_plugin"],
-    },
-    classifiers=["Programming Language :: Python :: 3",
-                 "License :: OSI Approved :: GNU General Public License v3 (GPLv3)",
-                 "Topic :: Scientific/Engineering :: Image Processing"],
+    cmdclass={"egg_info": PluginFirstEggInfo},
 )

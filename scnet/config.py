@@ -236,21 +236,24 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str) -> "TrainConfig":
+        from .files import read_text
+        text = read_text(path, "Training config")  # a regular UTF-8 file, else a clear error
         try:
-            with open(path, encoding="utf-8") as fh:
-                d = json.load(fh)
-        except FileNotFoundError:
-            raise SCNetInputError(f"Training config {path} not found.") from None
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SCNetInputError(f"Training config {path} is not valid JSON ({exc}).") from None
+            d = json.loads(text)
+        except RecursionError:
+            raise SCNetInputError(f"Training config {path} nests too deeply to be a file of options; give a JSON "
+                                  f"object of option: value.") from None
+        except ValueError as exc:  # invalid JSON, or an integer of thousands of digits
+            why = "an integer of thousands of digits" if "digits" in str(exc) else str(exc)[:160]
+            raise SCNetInputError(f"Training config {path} is not valid JSON ({why}); give a JSON object of "
+                                  f"option: value.") from None
         if not isinstance(d, dict):
             raise SCNetInputError(f"Training config {path} must hold a JSON object of option: value.")
         return cls.from_dict(d, source=path)
 
     def to_json(self, path: str) -> None:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
-            fh.write("\n")
+        from .outputs import write_text  # atomic and fsynced, as every output
+        write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
 
 def _coerce(f, v, source):

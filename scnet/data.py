@@ -19,7 +19,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import SCNetInputError
-from .io import check_volume
+from .io import check_volume, drop_pages
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +53,15 @@ def subsample(v: np.ndarray, max_samples: int = 2_000_000) -> np.ndarray:
     return np.asarray(v[::step, ::step, ::step], dtype=np.float64).ravel()
 
 
-def robust_stats(v: np.ndarray, clip: float = 0.1) -> Tuple[float, float]:
-    """Mean and std of a subsample after clipping to the [clip, 100-clip] percentiles."""
-    s = subsample(v)
+def robust_stats(v: np.ndarray, clip: float = 0.1, sample: Optional[np.ndarray] = None) -> Tuple[float, float]:
+    """Mean and std of a subsample (of ``v``, or ``sample`` when already drawn) after clipping to the
+    [clip, 100-clip] percentiles."""
+    s = subsample(v) if sample is None else np.asarray(sample, np.float64).ravel()
     lo, hi = np.percentile(s, [clip, 100 - clip])
     s = np.clip(s, lo, hi)
     std = float(s.std())
     if not np.isfinite(std) or std <= 0:
-        std = float(np.asarray(v, np.float64).std())
+        std = float(np.asarray(s if v is None else v, np.float64).std())
     if std <= 0:
         raise SCNetInputError("The noisy volume is constant: there is nothing to denoise.")
     return float(s.mean()), std
@@ -165,19 +166,49 @@ class PatchSampler:
         self.augment = augment
         self.planes = ROT_PLANES_KEEP_Y if keep_y else ROT_PLANES  # keep_y: Y stays Y (the slab mode's axis)
 
+    def crop(self, rng: np.random.Generator) -> List[np.ndarray]:
+        """One random crop of every volume at the same place, augmented alike: [noisy, prior, *extra]."""
+        p = self.p
+        z, y, x = (int(rng.integers(0, n - p + 1)) for n in self.noisy.shape)
+        crops = [v[z:z + p, y:y + p, x:x + p] for v in [self.noisy, self.prior] + self.extra]
+        if self.augment:
+            crops = augment_all(crops, rng, self.planes)
+        return [np.ascontiguousarray(c) for c in crops]
+
     def sample(self, rng: np.random.Generator, batch: int) -> Tuple[np.ndarray, ...]:
         """``batch`` crops of every volume, each stacked to (batch, 1, p, p, p): (noisy, prior, *extra)."""
-        p = self.p
-        vols = [self.noisy, self.prior] + self.extra
-        out = [[] for _ in vols]
-        for _ in range(batch):
-            z, y, x = (int(rng.integers(0, n - p + 1)) for n in self.noisy.shape)
-            crops = [v[z:z + p, y:y + p, x:x + p] for v in vols]
-            if self.augment:
-                crops = augment_all(crops, rng, self.planes)
-            for o, c in zip(out, crops):
-                o.append(np.ascontiguousarray(c))
-        return tuple(np.stack(o)[:, None] for o in out)
+        return _stack([self.crop(rng) for _ in range(batch)])
+
+
+def _stack(crops: Sequence[Sequence[np.ndarray]]) -> Tuple[np.ndarray, ...]:
+    return tuple(np.stack(vols)[:, None] for vols in zip(*crops))
+
+
+class DatasetSampler:
+    """Patches of several tomograms (a data set trained as one model): each patch comes from a tomogram
+    drawn at random in proportion to the size of its training region, then from a random place of it
+    (:meth:`PatchSampler.crop`).  The volumes may be memory maps: only the crops are read, and the pages
+    they touched are released after each batch, so the resident memory holds one batch, not the data set
+    (the pages stay in the system's file cache).  With one tomogram it is that tomogram's
+    :class:`PatchSampler` (no extra random draw)."""
+
+    def __init__(self, samplers: Sequence[PatchSampler]):
+        if not samplers:
+            raise SCNetInputError("A data set needs at least one tomogram to draw patches from.")
+        self.samplers = list(samplers)
+        sizes = np.array([float(np.prod(s.noisy.shape)) for s in self.samplers])
+        self.weights = sizes / sizes.sum()
+        self._mapped = [v for s in self.samplers for v in [s.noisy, s.prior] + s.extra if isinstance(v, np.memmap)]
+
+    def sample(self, rng: np.random.Generator, batch: int) -> Tuple[np.ndarray, ...]:
+        if len(self.samplers) == 1:
+            out = self.samplers[0].sample(rng, batch)
+        else:
+            picks = rng.choice(len(self.samplers), size=batch, p=self.weights)
+            out = _stack([self.samplers[int(k)].crop(rng) for k in picks])
+        for v in self._mapped:
+            drop_pages(v)
+        return out
 
 
 ROT_PLANES = ((0, 1), (0, 2), (1, 2))
@@ -203,7 +234,7 @@ def augment_pair(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Tupl
 
 def validation_patches(noisy: np.ndarray, prior: np.ndarray, patch_size: int, max_patches: int = 4,
                        seed: int = 12345, multiple: int = 1, extra: Sequence[np.ndarray] = (),
-                       min_size: int = 1) -> Tuple[np.ndarray, ...]:
+                       min_size: int = 1, name: str = "validation region") -> Tuple[np.ndarray, ...]:
     """A fixed set of up to ``max_patches`` crops of the held-out region (no augmentation).
 
     Crops are at most ``patch_size`` per axis and as large as the region allows (a thin
@@ -215,7 +246,7 @@ def validation_patches(noisy: np.ndarray, prior: np.ndarray, patch_size: int, ma
     vols = [noisy, prior] + list(extra)
     m = max(1, int(multiple))
     least = -(-max(m, int(min_size)) // m) * m
-    vols = [pad_to(v, least, "validation region" if i == 0 else None) for i, v in enumerate(vols)]
+    vols = [pad_to(v, least, name if i == 0 else None) for i, v in enumerate(vols)]
     shape = vols[0].shape
     crop = [max(least, min(int(patch_size), n) // m * m) for n in shape]
     rng = np.random.default_rng(seed)

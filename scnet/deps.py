@@ -1,25 +1,24 @@
 """The engine's dependencies, declared once (dependency-free module).
 
-Read by ``setup.py`` (the ``engine`` / ``plugin`` / ``bm4d`` extras, without
-importing the package), by the plugin (what ``scipion3 installb scnet``
-installs into the engine environment) and checked by
-``tests/test_deps.py`` against ``requirements/engine.lock`` (the complete,
-fully pinned environment of ``make envs``) and against the installed
-packages' own requirements.  Change a version here and in the lock file
-together; the test fails on any drift.
+Read by ``setup.py`` (the ``plugin`` / ``bm4d`` extras, without importing the
+package) and by :mod:`scnet.engine_env` (the recipe of the engine environment
+that ``scipion3 installb scnet`` and ``make envs`` run: ``scnet/engine.lock``
+with ``--no-deps``, then :data:`TORCH`), and checked by ``tests/test_deps.py``
+against ``scnet/engine.lock`` (the complete, fully pinned environment but
+torch) and against the installed packages' own requirements.  Change a version
+here and in the lock file together; the test fails on any drift.
 
-Why some packages are installed without dependencies: careamics 0.3.5 (the
-N2V baseline) declares ``torchvision<=0.26``, whose wheels pin an older torch
-than :data:`TORCH`; a resolver would downgrade torch.  So careamics goes in
-with ``--no-deps`` after its own run-time requirements
-(:data:`CAREAMICS_RUNTIME`), and torchvision (pulled in by topaz-em, unused by
-the engine) is removed at the end (see ``scnet.baselines`` about the
-stand-in careamics needs at import).
+Why no resolver runs: careamics 0.3.5 (the N2V baseline) declares
+``torchvision<=0.26``, whose wheels pin an older torch than :data:`TORCH`, and
+topaz-em declares torchvision too (unused by the engine); a resolver would
+swap torch.  The lock lists careamics' run-time requirements
+(:data:`CAREAMICS_RUNTIME`) and leaves torchvision out (see ``scnet.baselines``
+about the stand-in careamics needs at import).
 """
 
 import re
 
-# installed first, alone, so that no other package can pull a different (CUDA) build of it
+# installed after the lock, alone, its build (CPU or CUDA) chosen per machine (scnet/engine_env.py)
 TORCH = "torch==2.13.0"
 
 # the engine's direct dependencies (besides torch)
@@ -34,7 +33,7 @@ ENGINE = (
     "astra-toolbox==2.5.0",
 )
 
-# N2V baseline: careamics, installed with --no-deps after CAREAMICS_RUNTIME
+# N2V baseline: careamics (in the lock, installed with --no-deps like everything there)
 CAREAMICS = "careamics==0.3.5"
 CAREAMICS_RUNTIME = (
     "bioimageio.core==0.11.0",

@@ -12,7 +12,8 @@ are no seams.  Tiles are processed z-slab by z-slab: only one slab of
 z-rows are written straight into the output (an ``scnet.io.VolumeWriter``
 memory map for files).  The input is read through ``read_volume(mmap=True)``.
 Output is de-normalised to the input's intensity scale with the stats stored
-in ``model.pt``.
+in ``model.pt`` -- or, for a model trained on a data set, with the input's own
+statistics (each tomogram normalised on its own, as in that training; :mod:`scnet.dataset`).
 """
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from .device import autocast, resolve_precision
 from .config import PredictConfig
 from .errors import SCNetInputError
 from . import rules
-from .io import VolumeWriter, read_volume
+from .dataset import input_normalisation
+from .io import VolumeWriter, distinct_halves, drop_pages as _drop_pages, read_volume
 from .model import SCNet
 from .modelfile import load_model_file
 from .rows import filter_rows, output_taps, row_filter_taps
@@ -51,6 +53,10 @@ def load_model(model_path: str, device="cpu") -> Tuple[SCNet, Normalisation, dic
 
 def check_sampling(ck: dict, voxel_size: float, input_name: str, force: bool = False) -> None:
     """Refuse (unless ``force``: warn) a model trained at another voxel size than the tomogram's."""
+    if ck.get("voxel_size") and not voxel_size > 0:  # never a guessed size, even with force
+        raise SCNetInputError(f"{input_name}: its header sets no voxel size (0), so the model's "
+                              f"{ck['voxel_size']:.4g} A/px cannot be checked against it; set it in the header "
+                              f"(e.g. IMOD `alterheader -del SIZE,SIZE,SIZE {input_name}`).")
     why = rules.sampling_mismatch(ck.get("voxel_size"), voxel_size)
     if why is None:
         return
@@ -116,22 +122,6 @@ def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int, tta: int = 
         y = out if y is None else y + out
     y = (y / tta)[0, 0].float().cpu().numpy()
     return y[:shape[0], :shape[1], :shape[2]]
-
-
-def _drop_pages(arr) -> None:
-    """Release the resident pages of a file-backed memory map (keeps RSS bounded; data stays on disk)."""
-    import mmap as _mmap
-    a = arr
-    while a is not None:
-        m = getattr(a, "_mmap", None)
-        if isinstance(m, _mmap.mmap):
-            try:
-                m.flush()
-                m.madvise(_mmap.MADV_DONTNEED)
-            except (AttributeError, OSError, ValueError):
-                pass
-            return
-        a = getattr(a, "base", None)
 
 
 def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[int, int, np.ndarray], None],
@@ -218,10 +208,12 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     _drop_pages(volume)
 
 
-def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None) -> np.ndarray:
+def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None, stats_from=None) -> np.ndarray:
     """Denoise ``volume`` with a trained model; returns float32 in the input's intensity scale.
     A split-mode model predicts the even and the odd rows along Y apart (:mod:`scnet.split`); split and slab
-    models filter their output along Y (:func:`row_filters`)."""
+    models filter their output along Y (:func:`row_filters`).
+    A data-set model normalises by the statistics of ``volume``, or of ``stats_from`` (a half map's full
+    tomogram) when given."""
     cfg = cfg or PredictConfig()
     from .device import resolve_device, set_threads
     set_threads()
@@ -229,6 +221,7 @@ def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None
     vol = np.asarray(volume)
     if vol.ndim != 3:
         raise SCNetInputError(f"predict: expected a 3D volume, got shape {vol.shape}.")
+    norm, _ = input_normalisation(ck, norm, vol if stats_from is None else stats_from)
     out = np.empty(vol.shape, np.float32)
     taps_in, taps_out = row_filters(ck)
     for rows_of, src in _row_sources(ck, vol):
@@ -266,7 +259,7 @@ def uses_halves(ck: dict) -> bool:
     return ck.get("mode") == "halves"
 
 
-def predict_halves_array(model_path: str, halves, cfg: PredictConfig = None) -> np.ndarray:
+def predict_halves_array(model_path: str, halves, cfg: PredictConfig = None, stats_from=None) -> np.ndarray:
     """The halves mode's prediction: mean of the model applied to the even and the odd half tomogram.
 
     The network was trained on half tomograms (twice the noise variance of the full one), so it is
@@ -277,14 +270,14 @@ def predict_halves_array(model_path: str, halves, cfg: PredictConfig = None) -> 
     even, odd = halves
     if np.shape(even) != np.shape(odd):
         raise SCNetInputError(f"The even and odd half tomograms differ in shape ({np.shape(even)} vs {np.shape(odd)}).")
-    a = predict_array(model_path, even, cfg)
-    a += predict_array(model_path, odd, cfg)
+    a = predict_array(model_path, even, cfg, stats_from)  # stats_from: the full tomogram (a data-set model)
+    a += predict_array(model_path, odd, cfg, stats_from)
     a *= np.float32(0.5)
     return a
 
 
 def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig = None,
-                 force: bool = False, halves=None) -> None:
+                 force: bool = False, halves=None, stats_from: str = None) -> None:
     """Denoise an MRC file into a float32 MRC with the input's voxel size and origin (bounded memory).
 
     The output is written as ``OUT.partial-<pid>`` and renamed when complete; a non-finite
@@ -292,6 +285,8 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
     another voxel size (a warning instead of an error).  ``halves``: the (even, odd) half-tomogram
     files of ``in_mrc``; a model trained in the halves mode then writes the mean of its predictions
     of the two halves (:func:`predict_halves_array`, streamed), any other model ignores them.
+    A model trained on a data set normalises ``in_mrc`` by its own statistics, or by those of
+    ``stats_from`` (the full tomogram when ``in_mrc`` is one of its half maps); others ignore it.
     """
     cfg = (cfg or PredictConfig()).validate()
     from .device import resolve_device, set_threads
@@ -299,6 +294,16 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
     model, norm, ck = load_model(model_path, resolve_device(cfg.device))
     vol, info = read_volume(in_mrc, mmap=True)
     check_sampling(ck, info.voxel_size, in_mrc, force)
+    use_ref = bool(stats_from and ck.get("tomograms"))  # only a data-set model reads another tomogram's statistics
+    ref = read_volume(stats_from, mmap=True)[0] if use_ref else vol
+    if use_ref and ref.shape != vol.shape:
+        raise SCNetInputError(f"--stats-from {stats_from} has shape {ref.shape}, {in_mrc} has {vol.shape}: give the "
+                              f"full tomogram of that half map.")
+    norm, own = input_normalisation(ck, norm, ref)
+    if own and cfg.progress:
+        print(f"[scnet predict] model trained on {len(ck['tomograms'])} tomograms: {in_mrc} normalised by the "
+              f"statistics of {stats_from if use_ref else 'itself'} (mean {norm.mean:.4g}, std {norm.std:.4g})",
+              file=sys.stderr, flush=True)
     # (name, rows of the output along Y, volume, weight): the input, its halves (mean), or its even/odd rows
     sources = [(f"{in_mrc} {'even' if r.start == 0 else 'odd'} rows" if r.step else in_mrc, r, s, 1.0)
                for r, s in _row_sources(ck, vol)]
@@ -310,6 +315,7 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
                 raise SCNetInputError(f"Half tomogram {h} has shape {hv.shape}, {in_mrc} has {vol.shape}: give the "
                                       f"half maps of that tomogram.")
             sources.append((h, slice(None), hv, 1.0 / len(halves)))
+        distinct_halves(halves[0], halves[1], sources[0][2], sources[1][2], "--halves")
         if cfg.progress:
             print(f"[scnet predict] halves-mode model: {out_mrc} = mean of the predictions of {halves[0]} and "
                   f"{halves[1]}", file=sys.stderr, flush=True)
@@ -317,6 +323,7 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
         print("[scnet predict] the model was not trained in the halves mode: the half maps are not used",
               file=sys.stderr, flush=True)
     taps_in, taps_out = row_filters(ck)
+    lo, hi = [np.inf], [-np.inf]
     with VolumeWriter(out_mrc, vol.shape, info.voxel_size, info.origin) as w:
         for k, (name, rows_of, src, weight) in enumerate(sources):
             def sink(z0, z1, rows, k=k, name=name, rows_of=rows_of, weight=weight):
@@ -324,6 +331,7 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
                 if not np.isfinite(rows).all():
                     raise SCNetInputError(f"The prediction of {name} holds NaN/Inf (z rows {z0}..{z1}); {out_mrc} "
                                           f"was not written. The model {model_path} is unusable: train it again.")
+                lo[0], hi[0] = min(lo[0], float(rows.min())), max(hi[0], float(rows.max()))
                 if weight != 1.0:
                     rows *= np.float32(weight)
                 if k == 0 or rows_of.step:  # the first source, or its own rows
@@ -333,6 +341,9 @@ def predict_file(model_path: str, in_mrc: str, out_mrc: str, cfg: PredictConfig 
                 if z1 % 64 < z1 - z0 or z1 == src.shape[0]:
                     _drop_pages(w.data)  # written rows go to disk, not into our resident set
             predict_stream(model, norm, src, sink, cfg, taps_in)
+        if lo[0] == hi[0]:
+            raise SCNetInputError(f"The prediction with {model_path} is the same value ({lo[0]:g}) in every voxel; "
+                                  f"{out_mrc} was not written. The model is unusable: train it again.")
         if taps_out is not None:  # along Y, z-row block by block (every block holds whole rows)
             for z0 in range(0, vol.shape[0], 16):
                 w.data[z0:z0 + 16] = filter_rows(w.data[z0:z0 + 16], taps_out)

@@ -147,16 +147,44 @@ def resolve_mode(cfg, noisy, has_halves: bool):
     Returns (mode, the row check or None, gap or None, the noise correlations to whiten or None)."""
     mode = cfg.resolved_mode(has_halves)
     check = row_check(noisy) if mode in ("slab", "split") else None
-    gap, whiten = None, None
-    if mode == "slab":
-        if cfg.row_gap >= 0:
-            gap = int(cfg.row_gap)
-        elif not check["rho"]:
-            gap = 1
-        else:
-            gap = 0
-            whiten = shared_noise(check)
+    gap, whiten = slab_rows(cfg, check) if mode == "slab" else (None, None)
     return mode, check, gap, whiten
+
+
+def slab_rows(cfg, check: dict):
+    """(rows hidden on each side, noise correlations to whiten or None) of the slab mode for a row check:
+    ``row_gap`` when given (no whitening); nothing measured -> 1 row hidden; else gap 0, whitened for the
+    measured correlations (:func:`shared_noise`)."""
+    if cfg.row_gap >= 0:
+        return int(cfg.row_gap), None
+    if not check["rho"]:
+        return 1, None
+    return 0, shared_noise(check)
+
+
+def combine_checks(checks, names) -> dict:
+    """One row check for a data set trained as one model (one whitening for all, as ``model.pt`` stores
+    one): the mean of the tomograms' measured correlations, its standard error from theirs.  Refused where
+    two tomograms' rows share noise differently (lag-1 correlations apart by more than 0.05 and 3 standard
+    errors: processed differently, e.g. one interpolated, one not); tomograms too small to measure are left
+    out, and none measured gives the unmeasured check (gap :data:`LAGS`)."""
+    measured = [(n, c) for n, c in zip(names, checks) if c is not None and c["rho"]]
+    if not measured:
+        return {"rho": [], "se": [], "rho1": float("nan"), "rho2": float("nan"), "gap": LAGS, "ok": False}
+    for n1, c1 in measured:
+        for n2, c2 in measured:
+            d, e = abs(c1["rho1"] - c2["rho1"]), float(np.hypot(c1["se"][0], c2["se"][0]))
+            if d > max(RHO_MAX, 3 * e):
+                raise SCNetInputError(
+                    f"Slab mode: the rows of tomograms {n1} and {n2} share noise differently (correlation of "
+                    f"neighbouring rows {c1['rho1']:.3f} vs {c2['rho1']:.3f}): they were processed differently "
+                    f"(interpolated alignment or binning in one only), and one model whitens its rows one way. "
+                    f"Train them apart, or give --row-gap N (N rows hidden on each side, no whitening).")
+    k = len(measured)
+    rho = [float(np.mean([c["rho"][i] for _, c in measured])) for i in range(LAGS)]
+    se = [float(np.sqrt(sum(c["se"][i] ** 2 for _, c in measured)) / k) for i in range(LAGS)]
+    gap = max([lag for lag, (r, e) in enumerate(zip(rho, se), 1) if abs(r) >= max(RHO_MAX, 3 * e)], default=0)
+    return {"rho": rho, "se": se, "rho1": rho[0], "rho2": rho[1], "gap": gap, "ok": gap == 0}
 
 
 def shared_noise(check: dict):

@@ -27,7 +27,6 @@ frame and the box grid and are only meaningful together.
 from __future__ import annotations
 
 import math
-import os
 from typing import Optional, Tuple
 
 import numpy as np
@@ -288,29 +287,27 @@ def gold_standard(volume, centres, vectors=None, box: int = 16, voxel_size: floa
 def read_particles(path: str):
     """``x y z [nx ny nz]`` per row (voxels of the tomogram; '#' comments) -> (centres (N, 3) z,y,x,
     vectors (N, 3) z,y,x or None)."""
-    if not os.path.isfile(path):
-        raise SCNetInputError(f"Particle file {path} not found: give a text file of x y z [nx ny nz] per particle "
-                              f"(voxels of the tomogram).")
+    from .files import read_text
     rows, ncol = [], None
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for i, line in enumerate(fh, 1):
-            text = line.split("#", 1)[0].split()
-            if not text:
-                continue
-            try:
-                vals = [float(t) for t in text]
-            except ValueError:
-                raise SCNetInputError(f"{path}, line {i}: {line.strip()!r} is not numbers; each row must be "
-                                      f"x y z or x y z nx ny nz.") from None
-            if len(vals) not in (3, 6):
-                raise SCNetInputError(f"{path}, line {i}: {len(vals)} columns; each row must be x y z (3) or "
-                                      f"x y z nx ny nz (6).")
-            if ncol is not None and len(vals) != ncol:
-                raise SCNetInputError(f"{path}, line {i}: {len(vals)} columns after rows of {ncol}; use one format.")
-            if not all(math.isfinite(v) for v in vals):
-                raise SCNetInputError(f"{path}, line {i}: a value is not finite.")
-            ncol = len(vals)
-            rows.append(vals)
+    content = read_text(path, "Particle file")  # a regular UTF-8 file, else a clear error
+    for i, line in enumerate(content.splitlines(), 1):
+        text = line.split("#", 1)[0].split()
+        if not text:
+            continue
+        try:
+            vals = [float(t) for t in text]
+        except ValueError:
+            raise SCNetInputError(f"{path}, line {i}: {line.strip()!r} is not numbers; each row must be "
+                                  f"x y z or x y z nx ny nz.") from None
+        if len(vals) not in (3, 6):
+            raise SCNetInputError(f"{path}, line {i}: {len(vals)} columns; each row must be x y z (3) or "
+                                  f"x y z nx ny nz (6).")
+        if ncol is not None and len(vals) != ncol:
+            raise SCNetInputError(f"{path}, line {i}: {len(vals)} columns after rows of {ncol}; use one format.")
+        if not all(math.isfinite(v) for v in vals):
+            raise SCNetInputError(f"{path}, line {i}: a value is not finite.")
+        ncol = len(vals)
+        rows.append(vals)
     if not rows:
         raise SCNetInputError(f"Particle file {path} holds no particles (rows of x y z [nx ny nz]).")
     a = np.asarray(rows, dtype=np.float64)

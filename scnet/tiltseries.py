@@ -10,7 +10,6 @@ reconstructions give the even/odd volumes of the paper's FSC_e/o (eq. 10).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
@@ -35,18 +34,16 @@ class TiltSeries:
 
 def read_angles(path: str) -> np.ndarray:
     """Read a .tlt/.rawtlt file (one angle in degrees per line)."""
-    if not os.path.isfile(path):
-        raise SCNetInputError(f"Tilt-angle file not found: {path}. Give the .tlt/.rawtlt of the stack.")
+    from .files import read_text
     vals = []
-    with open(path) as fh:
-        for i, line in enumerate(fh, 1):
-            s = line.split("#", 1)[0].strip()
-            if not s:
-                continue
-            try:
-                vals.append(float(s.split()[0]))
-            except ValueError:
-                raise SCNetInputError(f"{path}, line {i}: {line.strip()!r} is not a tilt angle in degrees.")
+    for i, line in enumerate(read_text(path, "Tilt-angle file").splitlines(), 1):  # regular UTF-8 text
+        s = line.split("#", 1)[0].strip()
+        if not s:
+            continue
+        try:
+            vals.append(float(s.split()[0]))
+        except ValueError:
+            raise SCNetInputError(f"{path}, line {i}: {line.strip()[:80]!r} is not a tilt angle in degrees.") from None
     if not vals:
         raise SCNetInputError(f"{path} holds no tilt angles (expected one angle in degrees per line).")
     return np.asarray(vals, dtype=np.float64)
@@ -83,7 +80,7 @@ def check_tilt_series(data: np.ndarray, angles, stack_name: str = "tilt stack",
 def read_tilt_series(stack_path: str, angles_path: str) -> TiltSeries:
     """Read a stack and its angle file; counts must match (the error names both files)."""
     angles = read_angles(angles_path)
-    data, info = read_volume(stack_path, check=False)
+    data, info = read_volume(stack_path, check=False, stack=True)
     data = np.asarray(data, dtype=np.float32)
     angles = check_tilt_series(data, angles, stack_name=stack_path, angles_name=angles_path)
     if not np.all(np.isfinite(data)):

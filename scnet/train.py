@@ -1,6 +1,7 @@
-"""SC-Net training on ONE tomogram (paper §4, §5.1), stopped when it has converged.
+"""SC-Net training on ONE tomogram (paper §4, §5.1) or on a data set, stopped when it has converged.
 
-``train_model(noisy, prior, cfg, output_dir, halves=None)`` writes to ``output_dir``:
+``train_model(noisy, prior, cfg, output_dir, halves=None)`` (one tomogram) and ``train_dataset(entries, cfg,
+output_dir)`` (several tomograms, one model: :mod:`scnet.dataset`) write to ``output_dir``:
 
 * ``model.pt``          weights (the best held-out validation loss) + configs + normalisation,
 * ``checkpoint.pt``     after every validation (model, optimiser, RNG and stopping state) for ``resume``,
@@ -23,8 +24,9 @@ Two modes (``TrainConfig.mode``):
   halves mode also fills the missing wedge (:mod:`scnet.dewedge`).
 
 The loss of a batch in each mode lives in :mod:`scnet.steps`, the automatic stop in
-:mod:`scnet.stopping`; here (~370 lines, one stage each): set-up, start or resume, the loop, the
-checkpoint and the summary.
+:mod:`scnet.stopping`, the training volumes (one tomogram or a data set) in :mod:`scnet.dataset`; here
+(one stage each): set-up, start or resume, the loop, the checkpoint and the summary.  A data set: patches
+from every tomogram, a validation region in each, the stop on the mean of their validation losses.
 
 Stopping (``epochs = 0``, the default): an "epoch" is ``iterations_per_epoch``
 iterations followed by the held-out validation loss (eq. 8 on fixed patches of the
@@ -41,6 +43,7 @@ import csv
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -52,9 +55,8 @@ import torch
 from .config import TrainConfig
 from .steps import step_loss, validation_loss
 from .stopping import Stopper
-from .data import (PatchSampler, check_pair, check_same_shape, fit_normalisation, split_train_val, take,
-                   validation_patches)
-from .io import check_volume
+from .data import DatasetSampler, PatchSampler, check_pair, split_train_val, take, validation_patches
+from .dataset import SCRATCH, TrainingVolume, check_dataset, prepare_dataset, record_differences, training_volume
 from .device import resolve_device, set_threads
 from .errors import SCNetInputError
 from .model import SCNet
@@ -70,16 +72,6 @@ def _save_atomic(obj, path: str) -> None:
 def _fmt_time(s: float) -> str:
     s = int(max(0, s))
     return f"{s // 3600:d}:{(s // 60) % 60:02d}:{s % 60:02d}"
-
-
-def _prepare_halves(halves, noisy, norm):
-    if halves is None:
-        return None
-    even, odd = halves
-    for half, name in ((even, "even half tomogram"), (odd, "odd half tomogram")):
-        check_volume(half, name)  # the noisy volume was checked by train_model's check_pair
-        check_same_shape(noisy, half, "noisy volume", name)
-    return norm.apply(even), norm.apply(odd)
 
 
 def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_dir: str,
@@ -99,34 +91,77 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     cfg.validate()
     check_pair(noisy, prior)
     mode, check, gap, whiten = rows.resolve_mode(cfg, noisy, halves is not None)
+    for why in rules.patch_volume_errors(cfg.patch_size, noisy.shape):
+        raise SCNetInputError(why)
+    net = cfg.model_config(gap)
+    device, init, init_model = _before_work(cfg, mode, output_dir, resume, progress, init_model, net=net)
+    if mode == "slab":
+        _slab_note(cfg, check, gap, whiten, progress)
+    # split: the even and odd rows along the tilt axis, a Noise2Noise pair from ONE tomogram; slab: rows that
+    # share noise whitened along Y (scnet.rows), so the row-blind network hides the row alone
+    volume = training_volume(noisy, prior, halves, mode, cfg, check, say=_progress if progress else None,
+                             prior_source=prior_source or "given", whiten=whiten)
+    with outputs.lock_folder(output_dir), outputs.keep_previous(output_dir, rules.TRAIN_OUTPUTS):
+        return _train_locked([volume], cfg, output_dir, resume, progress, voxel_size, device, mode, on_validation,
+                             init, init_model, net, {"rho": whiten} if whiten else None)
+
+
+def train_dataset(entries, cfg: TrainConfig, output_dir: str, resume: bool = False, progress: bool = True,
+                  prior_from: Optional[str] = None, plan=None,
+                  on_validation: Optional[Callable[[SCNet, int, float], None]] = None,
+                  init_model: Optional[str] = None) -> str:
+    """Train ONE model on several tomograms (:class:`scnet.manifest.TomogramEntry` list); return ``model.pt``.
+
+    Every tomogram is checked first, by name (:func:`scnet.dataset.check_dataset`, or ``plan`` when the
+    caller did); then each is prepared in turn (normalised on its own, a prior made from it by
+    ``prior_from`` where none is given) into memory maps in ``output_dir/.scnet-data`` (removed at the
+    end), and the training draws its patches from all.  ``model.pt`` records the tomograms (names, shapes,
+    statistics); prediction normalises each tomogram by its own statistics.  Files as :func:`train_model`.
+    """
+    from .choices import DEFAULT_SELF_PRIOR
+    from .selfprior import check_method
+    cfg.validate()
+    prior_from = check_method(prior_from or DEFAULT_SELF_PRIOR)
+    say = _progress if progress else None
+    plan = plan or check_dataset(entries, cfg, say)
+    net = cfg.model_config(plan.gap)
+    device, init, init_model = _before_work(cfg, plan.mode, output_dir, resume, progress, init_model,
+                                            inputs=[f for e in entries for f in e.files()], net=net)
+    if progress:
+        _progress(f"data set: {len(entries)} tomograms ({', '.join(e.name for e in entries)}), {plan.mode} mode, "
+                  f"{plan.voxel_size:.4g} A/px")
+    if plan.mode == "slab":
+        _slab_note(cfg, plan.row_check, plan.gap, plan.whiten, progress, "the data set's tomograms (mean)")
+    with outputs.lock_folder(output_dir), outputs.keep_previous(output_dir, rules.TRAIN_OUTPUTS):
+        scratch = os.path.join(output_dir, SCRATCH)
+        try:
+            volumes = prepare_dataset(entries, plan, cfg, scratch, prior_from, say)
+            return _train_locked(volumes, cfg, output_dir, resume, progress, plan.voxel_size, device, plan.mode,
+                                 on_validation, init, init_model, net, {"rho": plan.whiten} if plan.whiten else None)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _before_work(cfg, mode, output_dir, resume, progress, init_model, inputs=(), net=None):
+    """The checks of a training that need its mode, before any work: loss weights, device, the output folder
+    (no input overwritten), the initial weights (of the network ``net``, default ``cfg``'s).  Returns (device,
+    initial weights or None, init_model)."""
     w = cfg.weights(mode)
     if not any((w.rec, w.smooth, w.exp, w.reg)):
         raise SCNetInputError(f"All loss weights are 0 in the {mode} mode (lambda_rec/smooth/exp/reg); nothing "
                               f"would be learned. Give lambda_rec > 0 (default 0.6) or leave the weights unset.")
-    for why in rules.patch_volume_errors(cfg.patch_size, noisy.shape):
-        raise SCNetInputError(why)
     device = resolve_device(cfg.device)
     set_threads()
     outputs.guard(dirs=[output_dir], outputs=[os.path.join(output_dir, n) for n in rules.TRAIN_OUTPUTS],
-                  inputs=[init_model])
+                  inputs=[init_model, *inputs])
     resuming = resume and os.path.exists(os.path.join(output_dir, "checkpoint.pt"))
     if init_model and resuming:
         note = f"--init-model {init_model} ignored: resuming from the checkpoint in {output_dir}"
         (_progress if progress else log.warning)(note)
         init_model = None
-    net = cfg.model_config(gap)
+    net = net or cfg.model_config()
     init = modelfile.load_initial_weights(init_model, net.to_dict()) if init_model else None
-    if mode == "split":  # the even and odd rows along the tilt axis: a Noise2Noise pair from ONE tomogram
-        noisy, prior, halves = _split_inputs(noisy, prior, cfg, progress, check)
-    row_noise = {"rho": whiten} if whiten else None
-    if mode == "slab":
-        _slab_note(cfg, check, gap, whiten, progress)
-    if row_noise:  # rows mixed before the reconstruction: whitened along Y (scnet.rows), so gap 0 holds
-        taps = rows.row_filter_taps(whiten, -0.5)
-        noisy, prior = rows.filter_rows(noisy, taps), rows.filter_rows(prior, taps)
-    with outputs.lock_folder(output_dir):
-        return _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
-                             on_validation, init, init_model, prior_source, net, row_noise)
+    return device, init, init_model
 
 
 @dataclass
@@ -153,15 +188,20 @@ class _Run:
     init_model: Optional[str] = None
     saved_mode: str = "single"   # the mode model.pt records (split trains with the halves steps)
     row_noise: Optional[dict] = None  # slab mode: the rows' noise correlations its input was whitened for
+    volumes: Sequence[TrainingVolume] = ()
 
     def path(self, name: str) -> str:
         return os.path.join(self.output_dir, name)
 
+    def records(self) -> Optional[list]:
+        """A data set's tomograms (names, shapes, statistics) for model.pt and checkpoint.pt; None for one."""
+        return [v.record() for v in self.volumes] if self.volumes[0].name is not None else None
 
-def _slab_note(cfg, check, gap, whiten, progress):
+
+def _slab_note(cfg, check, gap, whiten, progress, where="this tomogram"):
     """Say which rows the slab mode hides and whether it whitens them (:mod:`scnet.rows`)."""
     rho = ", ".join(f"{r:.3f}" for r in check["rho"]) or "not measured (too small)"
-    measured = f"the rows' noise correlation at lags 1..{len(check['rho']) or rows.LAGS} on this tomogram: {rho}"
+    measured = f"the rows' noise correlation at lags 1..{len(check['rho']) or rows.LAGS} on {where}: {rho}"
     if whiten:
         note = (f"slab mode: rows along Y (the tilt axis) share noise ({measured}): whitened along Y, then each row "
                 f"predicted from all the others")
@@ -173,62 +213,50 @@ def _slab_note(cfg, check, gap, whiten, progress):
     else:
         log.info(note)
     if cfg.row_gap >= 0 and gap < check["gap"]:
-        warn = (f"row_gap {gap} hides fewer rows than share a row's noise on this tomogram ({check['gap']}): the "
+        warn = (f"row_gap {gap} hides fewer rows than share a row's noise on {where} ({check['gap']}): the "
                 "network can copy that noise; leave row_gap at -1 (measured: the rows are whitened)")
         (_progress if progress else log.warning)("WARNING: " + warn)
 
 
-def _split_inputs(noisy, prior, cfg, progress, check):
-    """The split mode's training data (:mod:`scnet.split`): the rows' mean (normalisation and patch
-    positions), the prior's even rows and the (even rows, odd rows) pair, all (Z, Y // 2, X)."""
-    even, odd = split.split_rows(noisy)
-    for why in rules.patch_volume_errors(cfg.patch_size, even.shape, "the tomogram's even rows"):
-        raise SCNetInputError(why)
-    note = (f"split mode: even and odd rows along Y (the tilt axis), {even.shape} each; the rows' noise "
-            f"correlation at lag 1 {check['rho1']:.3f} (independent rows ~0)")
-    if progress:
-        _progress(note)
-    if not check["ok"]:
-        warn = (f"neighbouring rows share noise on this tomogram (correlation {check['rho1']:.3f} at lag 1, "
-                f"{check['rho2']:.3f} at lag 2): they were mixed before the reconstruction (interpolated alignment, "
-                "binning, a tilt axis not along Y), so the split mode's two parts are not independent and it copies "
-                "that noise as a row texture; use the slab mode (the default without halves) or the halves mode")
-        (_progress if progress else log.warning)("WARNING: " + warn)
-    return 0.5 * (even + odd), split.split_rows(prior)[0], (even, odd)
-
-
-def _train_locked(noisy, prior, cfg, output_dir, resume, progress, voxel_size, device, mode, halves,
-                  on_validation, init=None, init_model=None, prior_source=None, net=None, row_noise=None) -> str:
-    run = _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress, net)  # split: halves steps
+def _train_locked(volumes, cfg, output_dir, resume, progress, voxel_size, device, mode, on_validation, init=None,
+                  init_model=None, net=None, row_noise=None) -> str:
+    run = _setup(volumes, cfg, mode, device, output_dir, progress, net)  # split: halves steps
     run.row_noise = row_noise
     if resume and os.path.exists(run.path("checkpoint.pt")):
-        _resume(run, noisy)
+        _resume(run)
     else:
         _start(run, init, init_model, resume)
     cfg.to_json(run.path("train_config.json"))
-    reason = _loop(run, noisy, on_validation, init is not None)
-    return _finish(run, reason, voxel_size, prior_source)
+    reason = _loop(run, on_validation, init is not None)
+    return _finish(run, reason, voxel_size)
 
 
-def _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress, net=None) -> _Run:
-    """Normalisation, the training sampler and the fixed validation patches, the network and optimiser."""
+VAL_PATCHES = 8  # validation patches in all (a data set: shared among its tomograms, at least 2 each)
+
+
+def _setup(volumes, cfg, mode, device, output_dir, progress, net=None) -> _Run:
+    """Per tomogram: the training sampler and the fixed validation patches of its held-out region; the
+    network and optimiser."""
     run = _Run(cfg, "halves" if mode == "split" else mode, device, output_dir, progress, saved_mode=mode)
-    run.norm = norm = fit_normalisation(noisy, prior)
-    nz = norm.apply(noisy)
-    pz = norm.apply_prior(prior)
-    hz = _prepare_halves(halves, noisy, norm) if mode in ("halves", "split") else None
-    axis, tr, va = split_train_val(nz.shape, cfg.val_fraction, avoid=split.AXIS if mode == "slab" else None)
-    extra_tr = [take(h, axis, tr) for h in hz] if hz else []
-    run.sampler = PatchSampler(take(nz, axis, tr), take(pz, axis, tr), cfg.patch_size, extra=extra_tr,
-                               keep_y=mode == "slab")  # the slab mode's blind direction stays the tilt axis
-    if va.stop > va.start:
-        extra_va = [take(h, axis, va) for h in hz] if hz else []
-        vp = validation_patches(take(nz, axis, va), take(pz, axis, va), cfg.patch_size, max_patches=8,
-                                multiple=cfg.model_config().multiple(), extra=extra_va,
-                                min_size=2 * cfg.blindspot_size + 2)
-        run.val = tuple(torch.from_numpy(v).to(device) for v in vp)
+    run.volumes, run.norm = list(volumes), volumes[0].norm
+    per = VAL_PATCHES if len(volumes) == 1 else max(2, -(-VAL_PATCHES // len(volumes)))
+    samplers, run.val = [], []
+    net = net or cfg.model_config()
+    for v in volumes:
+        axis, tr, va = split_train_val(v.shape, cfg.val_fraction, avoid=split.AXIS if mode == "slab" else None)
+        nz, pz, *hz = v.arrays
+        where = "" if v.name is None else f"tomogram {v.name}: "
+        samplers.append(PatchSampler(take(nz, axis, tr), take(pz, axis, tr), cfg.patch_size,
+                                     name=where + "training region", extra=[take(h, axis, tr) for h in hz],
+                                     keep_y=mode == "slab"))  # the slab mode's blind direction stays the tilt axis
+        if va.stop > va.start:
+            vp = validation_patches(take(nz, axis, va), take(pz, axis, va), cfg.patch_size, max_patches=per,
+                                    multiple=net.multiple(), extra=[take(h, axis, va) for h in hz],
+                                    min_size=2 * cfg.blindspot_size + 2, name=where + "validation region")
+            run.val.append(tuple(torch.from_numpy(x).to(device) for x in vp))
+    run.sampler = DatasetSampler(samplers)
     torch.manual_seed(cfg.seed)
-    run.model = SCNet(net or cfg.model_config()).to(device)
+    run.model = SCNet(net).to(device)
     run.opt = torch.optim.Adam(run.model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     run.rng = np.random.default_rng(cfg.seed)
     run.gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -236,26 +264,27 @@ def _setup(noisy, prior, halves, cfg, mode, device, output_dir, progress, net=No
     return run
 
 
-def _resume(run: _Run, noisy) -> None:
+def _resume(run: _Run) -> None:
     """Continue from ``checkpoint.pt``: the same network, data and options, or a clear refusal."""
     cfg, ckpt_path = run.cfg, run.path("checkpoint.pt")
     ck = modelfile.load_checkpoint(ckpt_path, run.device)
     if ck["model_config"] != run.model.cfg.to_dict():
         raise SCNetInputError(f"--resume: the network options differ from the checkpoint in {run.output_dir} "
                               f"({ck['model_config']}); use the same options or a new output folder.")
-    diffs = modelfile.resume_differences(ck, cfg.to_dict(), noisy.shape, run.norm.to_dict())
+    diffs = modelfile.resume_differences(ck, cfg.to_dict(), run.volumes[0].shape, run.norm.to_dict())
+    diffs += record_differences(ck.get("tomograms"), run.records())
     if diffs:
         raise SCNetInputError(f"--resume: {ckpt_path} was made with other data or options ("
                               + "; ".join(diffs) + "). Resume with the same ones, or train into a new "
                               "--output-dir (or without --resume to start again).")
-    outputs.remove_quietly([run.path("model.pt")])  # rewritten last; an old one must not look like this run's
-    run.model.load_state_dict(ck["state_dict"])
+    run.model.load_state_dict(ck["state_dict"])  # every state was checked by load_checkpoint: nothing fails here
     run.opt.load_state_dict(ck["optimizer"])
     run.rng.bit_generator.state = ck["numpy_rng"]
     run.gen.set_state(ck["torch_rng"])
     run.epoch, run.iteration, run.elapsed = ck["epoch"], ck["iteration"], ck.get("seconds", 0.0)
     run.stopper.state.update(ck.get("stopper") or {})
     run.best_state = ck.get("best_state_dict")
+    outputs.remove_quietly([run.path("model.pt")])  # rewritten last (kept in .scnet-previous until then)
     log.info("resuming from %s at epoch %d (iteration %d)", ckpt_path, run.epoch, run.iteration)
     run.init_model = ck.get("init_model")  # what this training really started from
     _truncate_log(run.path("loss_log.csv"), run.iteration)
@@ -274,7 +303,7 @@ def _start(run: _Run, init, init_model, resume) -> None:
         csv.writer(fh).writerow(LOG_COLUMNS)
 
 
-def _loop(run: _Run, noisy, on_validation, fine_tuning: bool) -> str:
+def _loop(run: _Run, on_validation, fine_tuning: bool) -> str:
     """Train until the stopper says why; a log row per iteration, a checkpoint per epoch."""
     cfg, model, stopper = run.cfg, run.model, run.stopper
     iters, weights = cfg.iterations_per_epoch, cfg.weights(run.mode)
@@ -289,8 +318,10 @@ def _loop(run: _Run, noisy, on_validation, fine_tuning: bool) -> str:
         if fine_tuning:
             _progress(f"starting from the weights of {run.init_model} (fine-tuning)")
         wedge = f", filling the missing wedge {cfg.tilt_range}" if cfg.wedge else ""
-        _progress(f"SC-Net training ({run.saved_mode} mode{wedge}): {rule}, batch {cfg.batch_size} of {cfg.patch_size}^3, "
-                  f"{sum(p.numel() for p in model.parameters())} parameters, device {run.device}")
+        data = "" if run.records() is None else \
+            f" on {len(run.volumes)} tomograms (stop on the mean of their validation losses)"
+        _progress(f"SC-Net training ({run.saved_mode} mode{wedge}){data}: {rule}, batch {cfg.batch_size} of "
+                  f"{cfg.patch_size}^3, {sum(p.numel() for p in model.parameters())} parameters, device {run.device}")
     reason = None
     with open(run.path("loss_log.csv"), "a", newline="") as fh:
         writer = csv.writer(fh)
@@ -308,8 +339,8 @@ def _loop(run: _Run, noisy, on_validation, fine_tuning: bool) -> str:
                 it_run += 1
                 last = i == iters - 1
                 vloss = None
-                if last and run.val is not None:
-                    vloss = validation_loss(model, run.val, run.mode, cfg, weights)
+                if last and run.val:  # a data set: the mean over its tomograms
+                    vloss = float(np.mean([validation_loss(model, v, run.mode, cfg, weights) for v in run.val]))
                 row = [run.iteration, run.epoch + 1] + [f"{float(terms[k].detach()):.6g}" for k in
                                                         ("loss", "L_rec", "L_smooth", "L_exp", "L_reg")]
                 row += ["" if vloss is None else f"{vloss:.6g}", f"{time.time() - t0:.2f}"]
@@ -336,11 +367,11 @@ def _loop(run: _Run, noisy, on_validation, fine_tuning: bool) -> str:
             run.epoch += 1
             fh.flush()
             run.elapsed = time.time() - t0
-            _checkpoint(run, noisy)
+            _checkpoint(run)
     return reason
 
 
-def _checkpoint(run: _Run, noisy) -> None:
+def _checkpoint(run: _Run) -> None:
     cfg = run.cfg
     _save_atomic({"state_dict": run.model.state_dict(), "optimizer": run.opt.state_dict(),
                   "numpy_rng": run.rng.bit_generator.state, "torch_rng": run.gen.get_state(),
@@ -349,28 +380,45 @@ def _checkpoint(run: _Run, noisy) -> None:
                   "train_config": cfg.to_dict(), "normalisation": run.norm.to_dict(),
                   "stopper": dict(run.stopper.state), "best_state_dict": run.best_state,
                   "init_model": os.path.abspath(run.init_model) if run.init_model else None,
-                  "data_shape": list(noisy.shape)}, run.path("checkpoint.pt"))
+                  "data_shape": list(run.volumes[0].shape),
+                  **({"tomograms": run.records()} if run.records() else {})}, run.path("checkpoint.pt"))
 
 
-def _finish(run: _Run, reason: str, voxel_size, prior_source) -> str:
+def _finish(run: _Run, reason: str, voxel_size) -> str:
     """Keep the best weights, write ``model.pt`` (last, atomically) and ``training_summary.json``."""
     if run.best_state is not None:
         run.model.load_state_dict(run.best_state)
     model_path = run.path("model.pt")
-    save_model(model_path, run.model, run.cfg, run.norm, voxel_size, run.saved_mode, run.row_noise)
+    save_model(model_path, run.model, run.cfg, run.norm, voxel_size, run.saved_mode, tomograms=run.records(),
+               row_noise=run.row_noise)
     st = run.stopper
+    sources = sorted({v.prior_source for v in run.volumes})
     summary = {"mode": run.saved_mode, "row_gap": run.model.cfg.row_gap, "row_noise": run.row_noise,
                "iterations": run.iteration, "epochs": run.epoch, "seconds": round(run.elapsed, 1),
                "stop_reason": reason, "stop_explanation": st.explain(reason, run.iteration),
                "best_iteration": st.state["best_iteration"], "best_val_loss": st.state["best"],
                "init_model": os.path.abspath(run.init_model) if run.init_model else None,
-               "prior": prior_source or "given"}
+               "prior": sources[0] if len(sources) == 1 else "per tomogram (see tomograms)",
+               "loss_weights": loss_weights(run.cfg, run.mode)}
+    if run.records():  # a data set: which tomograms, and each one's validation loss with the kept weights
+        weights = run.cfg.weights(run.mode)
+        losses = [validation_loss(run.model, v, run.mode, run.cfg, weights) for v in run.val]
+        summary["tomograms"] = [{"name": v.name, "shape": list(v.shape), "prior": v.prior_source,
+                                 "val_loss": losses[k] if len(losses) == len(run.volumes) else None}
+                                for k, v in enumerate(run.volumes)]
     outputs.write_text(run.path("training_summary.json"), json.dumps(summary, indent=2) + "\n")
     if run.progress:
         _progress(f"stopped after {run.iteration} iterations: {summary['stop_explanation']}; kept the weights of "
                   f"iteration {summary['best_iteration']}")
         _progress(f"SC-Net training done in {_fmt_time(run.elapsed)}: {model_path}")
     return model_path
+
+
+def loss_weights(cfg: TrainConfig, mode: str) -> dict:
+    """The weight (eq. 8) of each loss term of ``loss_log.csv`` in this training: a term of weight 0
+    is logged but not trained on (the training-curves viewer marks it)."""
+    w = cfg.weights(mode)
+    return {"L_rec": w.rec, "L_smooth": w.smooth, "L_exp": w.exp, "L_reg": w.reg}
 
 
 def _truncate_log(path: str, iteration: int) -> None:
@@ -391,6 +439,6 @@ def _progress(msg: str) -> None:
 
 
 def save_model(path: str, model: SCNet, cfg: TrainConfig, norm, voxel_size: Optional[float] = None,
-               mode: str = "single", row_noise: Optional[dict] = None) -> None:
+               mode: str = "single", tomograms: Optional[list] = None, row_noise: Optional[dict] = None) -> None:
     """model.pt: weights + configs + normalisation stats (what ``scnet predict`` needs); see :mod:`scnet.modelfile`."""
-    modelfile.save_model(path, model, cfg, norm, voxel_size, mode, row_noise)
+    modelfile.save_model(path, model, cfg, norm, voxel_size, mode, tomograms=tomograms, row_noise=row_noise)

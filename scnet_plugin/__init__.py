@@ -4,17 +4,20 @@ The plugin runs the engine through the ``scnet`` command of a separate
 engine environment (torch, topaz-em, astra-toolbox ...) whose prefix is the
 plugin variable ``SCNET_ENGINE_HOME``.  It never imports the engine's
 computing modules; it imports only the dependency-free ``scnet`` (version),
-``scnet.deps`` and ``scnet.choices`` (shared facts).
+``scnet.deps`` and ``scnet.choices`` (shared facts) and ``scnet.engine_env``
+(the recipe of the engine environment that ``scipion3 installb scnet`` runs).
 """
 import os
 import shlex
+import sys
 
 import pwem
 from pyworkflow.utils import Environ
 
+from scnet import engine_env
 from . import sqlite_fix
-from .constants import (ENGINE_ENV_NAME, ENGINE_NO_DEPS_PACKAGES, ENGINE_PIP_PACKAGES, SCNET_ENGINE_HOME,
-                        SCNET_VERSION, TORCH_PIN)
+from .constants import (ENGINE_ENV_NAME, SCNET_ENGINE_HOME, SCNET_ENGINE_PYTHON, SCNET_TORCH, SCNET_TORCH_INDEX,
+                        SCNET_VERSION)
 
 __version__ = SCNET_VERSION
 _logo = "scnet_logo.png"
@@ -35,6 +38,16 @@ class Plugin(pwem.Plugin):
     def _defineVariables(cls):
         cls._defineEmVar(SCNET_ENGINE_HOME, ENGINE_ENV_NAME,
                          description="Prefix of the SC-Net engine environment (holds bin/scnet)")
+        cls._defineVar(SCNET_TORCH, "auto",
+                       description="torch build `scipion3 installb scnet` installs: auto (CUDA where an NVIDIA "
+                                   "driver is found, else CPU), cpu or cuda")
+        cls._defineVar(SCNET_TORCH_INDEX, "",
+                       description=f"pip index for torch (empty: {engine_env.CPU_INDEX} for the CPU build, "
+                                   f"pip's own index for CUDA; e.g. https://download.pytorch.org/whl/cu126 for "
+                                   f"an older driver)")
+        cls._defineVar(SCNET_ENGINE_PYTHON, "",
+                       description="Python >= 3.11 for the engine environment (empty: Scipion's Python when it "
+                                   "is 3.11 or newer, else python3.11)")
 
     @classmethod
     def getEngineHome(cls) -> str:
@@ -74,34 +87,31 @@ class Plugin(pwem.Plugin):
         if os.path.isfile(cmd) and os.access(cmd, os.X_OK):
             return []
         return [f"The SC-Net engine was not found: {cmd} does not exist or is not executable. "
-                f"Install it with `scipion3 installb scnet` (or `make envs` in the plugin's repository), "
-                f"or point the variable {SCNET_ENGINE_HOME} (scipion.conf or environment) to the "
-                f"prefix of an environment where `pip install scipion-em-scnet[engine]` was run."]
+                f"Install it with `scipion3 installb scnet`; or make an engine environment anywhere with "
+                f"`scipion3 python -m scnet.engine_env /path/to/env` and set {SCNET_ENGINE_HOME}=/path/to/env "
+                f"(scipion.conf, section [PLUGINS], or the environment)."]
 
     @classmethod
-    def engineInstallCommands(cls, prefix: str, source: str = "scipion-em-scnet[engine]=={v}"):
-        """Shell commands that create the engine environment in ``prefix``.
+    def engineInstallCommands(cls, prefix: str):
+        """The shell command(s) that create the engine environment in ``prefix``: the recipe of
+        :mod:`scnet.engine_env` (the lock with --no-deps, then torch, then the engine from this
+        plugin's own files), run by Scipion's Python, with the plugin variables' choices.
 
-        Used by :meth:`defineBinaries`; kept separate so tests check the exact
-        commands without running them.  torch goes first so no other package
-        can pull a different (multi-GB CUDA) build of it; careamics (N2V
-        baseline) goes in without its torchvision pin (see ``scnet/deps.py``).
-        """
-        py = os.path.join(prefix, "bin", "python")
-        pip = f"{shlex.quote(py)} -m pip install --disable-pip-version-check"
-        return [
-            f"python3 -m venv {shlex.quote(prefix)}",
-            f"{pip} 'setuptools<81' {TORCH_PIN}",
-            f"{pip} " + " ".join(shlex.quote(p) for p in ENGINE_PIP_PACKAGES),
-            f"{pip} --no-deps " + " ".join(shlex.quote(p) for p in ENGINE_NO_DEPS_PACKAGES),
-            f"{pip} --no-deps " + shlex.quote(source.format(v=SCNET_VERSION)),
-            f"{py} -m pip uninstall -y torchvision || true",
-            f"{shlex.quote(os.path.join(prefix, 'bin', 'scnet'))} --version",
-        ]
+        Used by :meth:`defineBinaries`; kept separate so tests check the exact command."""
+        args = [sys.executable, "-m", "scnet.engine_env", prefix,
+                "--torch", (cls.getVar(SCNET_TORCH) or "auto").strip().lower()]
+        for flag, var in (("--torch-index", SCNET_TORCH_INDEX), ("--python", SCNET_ENGINE_PYTHON)):
+            value = (cls.getVar(var) or "").strip()
+            if value:
+                args += [flag, value]
+        return [" ".join(shlex.quote(a) for a in args)]
 
     @classmethod
     def defineBinaries(cls, env):
         prefix = os.path.join(pwem.Config.EM_ROOT, ENGINE_ENV_NAME)
-        cmds = [(" && ".join(cls.engineInstallCommands(prefix)), [os.path.join(prefix, "bin", "scnet")])]
-        env.addPackage("scnet", version=SCNET_VERSION, tar="void.tgz", commands=cmds,
-                       neededProgs=["python3"], default=True)
+        cmds = [(cmd, [os.path.join(prefix, engine_env.SCNET_COMMAND)]) for cmd in cls.engineInstallCommands(prefix)]
+        # Nothing to download: the environment is made from this plugin's files and the package
+        # index. (addPackage's default fetches a placeholder void.tgz from the Scipion site, which
+        # is not reachable everywhere; with tar=void.tgz it only creates the folder.)
+        env.addPackage("scnet", version=SCNET_VERSION, tar="void.tgz", url="file:/dev/null", commands=cmds,
+                       default=True)

@@ -5,18 +5,17 @@ Facts shared with the engine are imported from its dependency-free modules
 re-typed: the distribution installs both packages in the Scipion environment.
 """
 from scnet import __version__ as SCNET_VERSION
-from scnet import deps as _deps
 from scnet.choices import (BACKENDS, BASELINES, BLINDSPOT_RATIO_OF, PRIOR_FILTERS,  # noqa: F401
                            TOPAZ_2D_MODELS, TRAIN_MODES, TTA_CHOICES, DEFAULT_TTA)
 
-# Plugin variable: prefix of the engine environment (a venv holding torch + the `scnet` command)
-SCNET_ENGINE_HOME = "SCNET_ENGINE_HOME"
-ENGINE_ENV_NAME = f"scnet-engine-{SCNET_VERSION}"
-# what `scipion installb scnet` installs into the engine env (scnet/deps.py): torch first, alone;
-# then the engine's packages and careamics' run-time; then careamics itself with --no-deps
-TORCH_PIN = _deps.TORCH
-ENGINE_PIP_PACKAGES = _deps.ENGINE + _deps.CAREAMICS_RUNTIME
-ENGINE_NO_DEPS_PACKAGES = (_deps.CAREAMICS,)
+# Plugin variables (scipion.conf [PLUGINS] or the environment; docs/plugin.md, "Install")
+SCNET_ENGINE_HOME = "SCNET_ENGINE_HOME"      # prefix of the engine environment (holds bin/scnet)
+SCNET_TORCH = "SCNET_TORCH"                  # torch build installb installs: auto (default), cpu or cuda
+SCNET_TORCH_INDEX = "SCNET_TORCH_INDEX"      # pip index for torch (default: the CPU index for cpu, pip's for cuda)
+SCNET_ENGINE_PYTHON = "SCNET_ENGINE_PYTHON"  # Python >= 3.11 for the engine (default: Scipion's when >= 3.11)
+# the folder `scipion3 installb scnet` creates in software/em (Scipion names it <package>-<version>)
+ENGINE_ENV_NAME = f"scnet-{SCNET_VERSION}"
+# what goes into it: the recipe scnet/engine_env.py (the lock scnet/engine.lock, torch scnet/deps.py)
 
 # files written by `scnet train` into its output folder
 # (the engine's list, scnet/rules.py: written once)

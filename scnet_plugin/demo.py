@@ -93,7 +93,8 @@ def main(argv=None):
 
 def write_report(prots, out, gt):
     """PNG figures (slices, training curves, FSC e/o) and metrics.md in ``out``."""
-    from .viewers.figures import fsc_figure, loss_curves_figure, scores_table, slices_figure
+    from .constants import TRAIN_SUMMARY
+    from .viewers.figures import fsc_figure, loss_curves_figure, read_loss_weights, scores_table, slices_figure
     from .workflow import TS_ID
     prep, train, dn, fsc, ev = (prots.get(k) for k in ("prepare", "train", "denoise", "fsc", "evaluate"))
     gold = prots.get("fsc_independent")
@@ -104,7 +105,8 @@ def write_report(prots, out, gt):
     slices_figure(vols, os.path.join(out, "slices.png"), title="Central slices (XY, XZ, YZ)")
     model = getattr(train, "Models", None)
     model = model.getFirstItem() if model is not None else train.Model
-    loss_curves_figure(model.getLossLog(), os.path.join(out, "training_curves.png"))
+    loss_curves_figure(model.getLossLog(), os.path.join(out, "training_curves.png"),
+                       weights=read_loss_weights(os.path.join(os.path.dirname(model.getLossLog()), TRAIN_SUMMARY)))
     curves = {"noisy": fsc._getExtraPath(f"{TS_ID}_noisy_fsc.csv"),
               "SC-Net, one network for both halves (flatters)": fsc._getExtraPath(f"{TS_ID}_SC-Net_fsc.csv")}
     if gold is not None:

@@ -28,6 +28,7 @@ class SCNetModel(EMObject):
         # models also live in a set's flat sqlite, which stores no pointers); None when loaded
         self._noisyFile = pwobj.String(noisyFile)
         self._priorFile = pwobj.String(priorFile)
+        self._trainedOn = pwobj.String()  # tsIds of a model trained on several tomograms, comma-separated
 
     def getPath(self):
         return self._path.get()
@@ -77,6 +78,15 @@ class SCNetModel(EMObject):
         self._noisyFile.set(noisyFile)
         self._priorFile.set(priorFile)
 
+    def getTrainedOn(self) -> list:
+        """The tsIds this model was trained on: several for a model trained on a data set, else its tsId
+        (empty when unknown, e.g. a loaded model)."""
+        ids = [t for t in (self._trainedOn.get() or "").split(",") if t]
+        return ids or ([self.getTsId()] if self.getTsId() else [])
+
+    def setTrainedOn(self, tsIds):
+        self._trainedOn.set(",".join(str(t) for t in tsIds))
+
     def getTrainConfig(self) -> dict:
         """The engine's training configuration (empty dict when unknown)."""
         path = self.getConfigPath()
@@ -86,7 +96,8 @@ class SCNetModel(EMObject):
         return {}
 
     def __str__(self):
-        tag = f", tsId {self.getTsId()}" if self.getTsId() else ""
+        ids = self.getTrainedOn()
+        tag = f", tsId {ids[0]}" if len(ids) == 1 else (f", trained on {len(ids)} tomograms" if ids else "")
         return f"SC-Net model ({os.path.basename(self.getPath() or '?')}{tag})"
 
 

@@ -43,3 +43,52 @@ def _truncated(fx, tmp_path, src="run/model.pt", name="model.pt"):
     raw = open(fx / src, "rb").read()
     (tmp_path / name).write_bytes(raw[:len(raw) // 2])
     return str(tmp_path / name)
+
+
+def _special(path, kind):
+    """A FIFO, a character device (/dev/null's numbers; root only) or a listening socket's file at ``path``."""
+    import socket
+    import stat
+    import pytest
+    path = str(path)
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "chardev":
+        if not ROOT:
+            pytest.skip("creating a device file needs root")
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(path)
+        _special.sockets.append(s)
+    return path
+
+
+_special.sockets = []
+
+
+def _kind(path):
+    import stat
+    m = os.lstat(path).st_mode
+    return "fifo" if stat.S_ISFIFO(m) else "chardev" if stat.S_ISCHR(m) else "socket" if stat.S_ISSOCK(m) else \
+        "file" if stat.S_ISREG(m) else "other"
+
+
+class _Alarm:
+    """``with _Alarm(60):`` fails the test instead of hanging (a FIFO read blocks forever)."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __enter__(self):
+        import signal
+
+        def hang(signum, frame):
+            raise AssertionError(f"hung for {self.seconds} s")
+        self.old = signal.signal(signal.SIGALRM, hang)
+        signal.alarm(self.seconds)
+
+    def __exit__(self, *exc):
+        import signal
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.old)

@@ -54,6 +54,16 @@ def test_finetune_and_quality_run_at_the_user_defaults():
     assert q.parse_args(["--shape", "32x48x48"]).shape == (32, 48, 48)  # both spellings of a shape
 
 
+def test_dataset_benchmark_runs_at_the_user_defaults():
+    """No training option reaches `scnet train` (a user's defaults), four tomograms and a fifth apart."""
+    ds = _load("dataset")
+    args = ds.parse_args([])
+    assert ds.train_options(args, args.shape) == []
+    assert len(args.seeds) == 4 and args.unseen_seed not in args.seeds and args.shape == (64, 128, 128)
+    assert ds.train_options(ds.parse_args(["--epochs", "1", "--patch", "16"]), (16, 32, 32)) == \
+        ["--epochs", "1", "--patch-size", "16"]
+
+
 def test_quality_scnet_config_file_is_applied(tmp_path):
     q = _load("quality")
     path = tmp_path / "depth4.json"

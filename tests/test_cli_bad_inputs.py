@@ -4,21 +4,29 @@
   exit 2, a "same file" error, the input unchanged, nothing written.
 * Every case of the trust review (security, silent wrong results, late failures, tracebacks,
   interrupted and concurrent runs): a specific error before any output, or correct behaviour.
+* Existing devices, FIFOs and sockets as outputs, over EVERY command x EVERY output slot:
+  refused, left as they were (never replaced by a regular file).
+* Special files, malformed text, odd MRC headers and geometry, identical halves, hostile model
+  archives: a specific error before any output (each names the file and what to do).
 * Classic bad inputs that already gave clear errors, kept from regressing.
   (Model files, outputs and rules have their own modules: test_modelfile, test_outputs, test_rules.)
 
 Every CLI case asserts: exit status 2 (never a traceback), the expected words in the message,
 inputs byte-identical afterwards, and no output file (or no file beyond those listed).
 """
+import gzip
 import json
 import os
 import shutil
+import struct
+import zipfile
 
+import mrcfile
 import numpy as np
 import pytest
 import torch
 
-from _trust import ROOT, TINY, _evil_pickle, _mrc, _sha, _train, _truncated
+from _trust import ROOT, TINY, _Alarm, _evil_pickle, _kind, _mrc, _sha, _special, _train, _truncated
 from scnet.cli import main
 from scnet.io import read_volume
 from scnet.tiltseries import write_angles
@@ -118,6 +126,38 @@ def test_guard_table_covers_every_command():
     assert len(GUARD_CASES) >= 150
 
 
+# --------------------------------------------------------------------------- special files as outputs, table-driven
+SPECIAL_CASES = [(cmd, slot, kind) for cmd, (_, slots, _) in COMMANDS.items() for slot in slots
+                 for kind in ("fifo", "chardev", "socket")]
+
+
+@pytest.mark.parametrize("cmd,slot,kind", SPECIAL_CASES, ids=["-".join(c) for c in SPECIAL_CASES])
+def test_output_never_replaces_a_device_fifo_or_socket(fx, tmp_path, capsys, cmd, slot, kind):
+    """An existing output target that is not a regular file (as root, /dev/null's kind) is refused and kept."""
+    roles, slots, argv = COMMANDS[cmd]
+    ins = {r: str(fx / name) for r, name in roles.items()}
+    outs = {"dir": str(tmp_path / "outdir"), "--output": str(tmp_path / "out.mrc"),
+            "--save-config": str(tmp_path / "saved.json"), "--csv": str(tmp_path / "fsc.csv"),
+            "--json": str(tmp_path / "res.json")}
+    os.makedirs(outs["dir"])
+    target = os.path.join(outs["dir"], slot[4:]) if slot.startswith("dir:") else outs[slot]
+    _special(target, kind)
+    before = {r: _sha(p) for r, p in ins.items()}
+    listing = sorted(os.listdir(tmp_path)) + sorted(os.listdir(outs["dir"]))
+    with _Alarm(60):
+        rc = main(argv(ins, outs))
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "not a regular file" in err and target in err, err
+    assert _kind(target) == kind  # still the device / FIFO / socket
+    assert {r: _sha(p) for r, p in ins.items()} == before
+    assert sorted(os.listdir(tmp_path)) + sorted(os.listdir(outs["dir"])) == listing
+
+
+def test_special_output_table_covers_every_output_slot():
+    assert len(SPECIAL_CASES) == 3 * sum(len(slots) for _, slots, _ in COMMANDS.values()) >= 75
+
+
 # --------------------------------------------------------------------------- bad inputs, table-driven
 
 def _model_variant(fx, tmp_path, edit, name="model.pt"):
@@ -135,6 +175,11 @@ def _first(d):
 def _predict(model, fx, tmp_path, *extra):
     return ["predict", "--model", model, "--input", str(fx / "noisy.mrc"), "--output", str(tmp_path / "o.mrc"),
             "--quiet", *extra]
+
+
+def _predict_on(volume, fx, tmp_path, *extra):
+    return ["predict", "--model", str(fx / "run" / "model.pt"), "--input", volume, "--output",
+            str(tmp_path / "o.mrc"), "--quiet", *extra]
 
 
 def _denoise(fx, tmp_path, *extra):
@@ -169,6 +214,73 @@ def _readonly_dir(tmp_path):
     d.mkdir()
     os.chmod(d, 0o555)
     return str(d / "sub")
+
+
+def _patched(src, dst, offset, fmt, *values):
+    """A copy of MRC ``src`` with header bytes at ``offset`` replaced (little-endian ``fmt``)."""
+    raw = bytearray(open(src, "rb").read())
+    struct.pack_into("<" + fmt, raw, offset, *values)
+    open(dst, "wb").write(bytes(raw))
+    return str(dst)
+
+
+def _voxels(t, xyz, name="v.mrc", origin_data=None):
+    """The fixture's noisy volume with the header voxel size ``(x, y, z)`` (any values, even NaN or < 0)."""
+    with mrcfile.new(str(t / name), overwrite=True) as m:
+        m.set_data(np.ascontiguousarray(read_volume(str(origin_data))[0]) if origin_data else
+                   np.random.default_rng(0).normal(size=(16, 24, 20)).astype(np.float32))
+        m.header.cella.x, m.header.cella.y, m.header.cella.z = (v * n for v, n in zip(xyz, (20, 24, 16)))
+    return str(t / name)
+
+
+def _text(t, name, raw: bytes):
+    (t / name).write_bytes(raw)
+    return str(t / name)
+
+
+def _bomb(fx, t, mb=256):
+    """model.pt plus one deflated entry of ``mb`` MB of zeros (a few hundred KB on disk)."""
+    dst = str(t / "bomb.pt")
+    shutil.copy(fx / "run" / "model.pt", dst)
+    with zipfile.ZipFile(dst, "a", zipfile.ZIP_DEFLATED) as z:
+        with z.open("archive/extra/padding", "w", force_zip64=True) as fh:
+            chunk = bytes(2 ** 20)
+            for _ in range(mb):
+                fh.write(chunk)
+    return dst
+
+
+def _truncated_pickle(fx, t):
+    """A valid zip archive whose data.pkl entry stops half-way."""
+    src, dst = str(fx / "run" / "model.pt"), str(t / "model.pt")
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            zout.writestr(info.filename, data[:len(data) // 2] if info.filename.endswith("data.pkl") else data)
+    return dst
+
+
+def _wide(ck):
+    ck["model_config"].update(base_width=1024, max_width=1024)
+
+
+def _zero_weights(ck):
+    for v in ck["state_dict"].values():
+        if v.is_floating_point():
+            v.zero_()
+
+
+def _copy(src, dst):
+    shutil.copy(src, dst)
+    return str(dst)
+
+
+def _rec_with(fx, t, angles_file):
+    return ["reconstruct", str(fx / "stack.mrcs"), str(t / "o.mrc"), "--angles", angles_file, "--backend", "builtin"]
+
+
+def _halves_argv(fx, t, even, odd):
+    return _train(fx, t, "--even", even, "--odd", odd)
 
 
 # name -> (argv builder(fx, tmp_path), words expected in the error)
@@ -269,6 +381,83 @@ CASES = {
                                                                 "0"], "sirt-iterations"),
     "simulate negative sigma": (lambda fx, t: ["simulate", "--phantom", "--output-dir", str(t / "p"), "--sigma", "-1"],
                                 "sigma"),
+    # special files where a regular file is needed: refused before they are opened (no hang, no endless read)
+    "FIFO as --model": (lambda fx, t: _predict(_special(t / "m.pt", "fifo"), fx, t), "named pipe"),
+    "/dev/zero as --model": (lambda fx, t: _predict("/dev/zero", fx, t), "character device"),
+    "FIFO as --config": (lambda fx, t: _train(fx, t, "--config", _special(t / "c.json", "fifo")), "named pipe"),
+    "FIFO as a volume": (lambda fx, t: _train(fx, t, noisy=_special(t / "n.mrc", "fifo")), "named pipe"),
+    "socket as a volume": (lambda fx, t: ["evaluate", "--ground-truth", _special(t / "s.mrc", "socket"),
+                                          str(fx / "noisy.mrc")], "socket"),
+    "FIFO as the tilt angles": (lambda fx, t: ["reconstruct", str(fx / "stack.mrcs"), str(t / "o.mrc"), "--angles",
+                                               _special(t / "a.tlt", "fifo")], "named pipe"),
+    "folder as the tilt angles": (lambda fx, t: ["reconstruct", str(fx / "stack.mrcs"), str(t / "o.mrc"), "--angles",
+                                                 str(t)], "is a folder"),
+    "FIFO as the particles": (lambda fx, t: ["average", "--volume", str(fx / "noisy.mrc"), "--particles",
+                                             _special(t / "p.txt", "fifo"), "--box", "4"], "named pipe"),
+    # hostile model archives and headers: bounded before anything is inflated or built
+    "archive entry inflates to 256 MB": (lambda fx, t: _predict(_bomb(fx, t), fx, t), "inflate"),
+    "header asks for a 1024-wide network": (lambda fx, t: _predict(_model_variant(fx, t, _wide), fx, t), "asks for"),
+    "truncated model pickle": (lambda fx, t: _predict(_truncated_pickle(fx, t), fx, t), "not a readable"),
+    "all-zero-weight model": (lambda fx, t: _predict(_model_variant(fx, t, _zero_weights), fx, t),
+                              "same value for every voxel"),
+    # malformed text: a clear line, never a traceback
+    "UTF-16 tilt angles": (lambda fx, t: _rec_with(fx, t, _text(t, "a.tlt", "\n".join(
+        f"{a:.2f}" for a in np.linspace(-60, 60, _n_tilts(fx))).encode("utf-16"))), "UTF-16"),
+    "Latin-1 tilt angles": (lambda fx, t: _rec_with(fx, t, _text(t, "a.tlt", b"# Kippwinkel in \xb0\n" + "\n".join(
+        f"{a:.2f}" for a in np.linspace(-60, 60, _n_tilts(fx))).encode())), "not UTF-8"),
+    "Latin-1 JSON config": (lambda fx, t: _train(fx, t, "--config", _text(t, "c.json", b'{"tilt_range": "\xb160"}')),
+                            "not UTF-8"),
+    "deeply nested JSON config": (lambda fx, t: _train(fx, t, "--config", _text(t, "c.json", b"[" * 100000 +
+                                                                                b"]" * 100000)), "nests too deeply"),
+    "5000-digit integer in a JSON config": (lambda fx, t: _train(fx, t, "--config", _text(
+        t, "c.json", b'{"seed": ' + b"7" * 5000 + b"}")), "not valid JSON"),
+    "average --seed -1": (lambda fx, t: ["average", "--volume", str(fx / "noisy.mrc"), "--particles",
+                                         str(fx / "particles.txt"), "--box", "4", "--seed", "-1"], "seed"),
+    "average --voxel-size -1": (lambda fx, t: ["average", "--volume", str(fx / "noisy.mrc"), "--particles",
+                                               str(fx / "particles.txt"), "--box", "4", "--voxel-size", "-1"],
+                                "voxel-size"),
+    # odd MRC headers
+    "negative nx in an MRC header": (lambda fx, t: _train(fx, t, noisy=_patched(fx / "noisy.mrc", t / "n.mrc", 0, "i",
+                                                                                 -20)), "negative size"),
+    "MRC mode 101 (4-bit)": (lambda fx, t: _train(fx, t, noisy=_patched(fx / "noisy.mrc", t / "n.mrc", 12, "i", 101)),
+                             "4-bit"),
+    "axis order 3,2,1": (lambda fx, t: _train(fx, t, noisy=_patched(fx / "noisy.mrc", t / "n.mrc", 64, "iii", 3, 2, 1)),
+                         "mapc"),
+    # geometry: one voxel size per volume, the same on every input's grid, never a guessed 1.0
+    "anisotropic voxels": (lambda fx, t: _train(fx, t, noisy=_voxels(t, (2.0, 2.0, 4.0))), "anisotropic"),
+    "NaN voxel size": (lambda fx, t: _train(fx, t, noisy=_voxels(t, (np.nan,) * 3)), "not a positive number"),
+    "negative voxel size under --force": (lambda fx, t: _predict_on(_voxels(t, (-2.0,) * 3), fx, t, "--force"),
+                                          "not a positive number"),
+    "voxel size 0 under --force": (lambda fx, t: _predict_on(_voxels(t, (0.0,) * 3), fx, t, "--force"),
+                                   "sets no voxel size"),
+    "prior at another voxel size": (lambda fx, t: _train(fx, t, prior=_voxels(t, (3.0,) * 3, "p.mrc", fx / "prior.mrc")),
+                                    "voxel size"),
+    "evaluate: ground truth at another voxel size": (lambda fx, t: [
+        "evaluate", "--ground-truth", _voxels(t, (5.0,) * 3, "gt.mrc", fx / "noisy.mrc"), str(fx / "prior.mrc")],
+        "voxel size"),
+    "fsc: volumes at other voxel sizes": (lambda fx, t: ["fsc", str(fx / "noisy.mrc"), _voxels(
+        t, (5.0,) * 3, "b.mrc", fx / "prior.mrc")], "voxel size"),
+    "fsc: mask at another voxel size": (lambda fx, t: ["fsc", str(fx / "noisy.mrc"), str(fx / "prior.mrc"), "--mask",
+                                                       _voxels(t, (5.0,) * 3, "m.mrc", fx / "prior.mrc")], "voxel size"),
+    "fsc: no voxel size in the headers": (lambda fx, t: ["fsc", _voxels(t, (0.0,) * 3, "a.mrc", fx / "noisy.mrc"),
+                                                         _voxels(t, (0.0,) * 3, "b.mrc", fx / "prior.mrc")],
+                                          "--voxel-size"),
+    "average: no voxel size in the header": (lambda fx, t: ["average", "--volume", _voxels(
+        t, (0.0,) * 3, "a.mrc", fx / "noisy.mrc"), "--particles", str(fx / "particles.txt"), "--box", "4"],
+        "--voxel-size"),
+    "average --align-on at another voxel size": (lambda fx, t: [
+        "average", "--volume", str(fx / "noisy.mrc"), "--align-on", _voxels(t, (5.0,) * 3, "a.mrc", fx / "prior.mrc"),
+        "--particles", str(fx / "particles.txt"), "--box", "4"], "voxel size"),
+    # identical halves: a network (or an FSC) of a volume against itself learns (or measures) the identity
+    "train --even X --odd X": (lambda fx, t: _halves_argv(fx, t, str(fx / "prior.mrc"), str(fx / "prior.mrc")),
+                               "same file"),
+    "train halves: a copy as the other half": (lambda fx, t: _halves_argv(
+        fx, t, str(fx / "prior.mrc"), _copy(fx / "prior.mrc", t / "odd.mrc")), "identical voxels"),
+    "predict --halves X X": (lambda fx, t: _predict(str(fx / "run" / "model.pt"), fx, t, "--halves",
+                                                    str(fx / "prior.mrc"), str(fx / "prior.mrc")), "same file"),
+    "fsc: one file twice": (lambda fx, t: ["fsc", str(fx / "noisy.mrc"), str(fx / "noisy.mrc")], "same file"),
+    "fsc: a copy of VOL1": (lambda fx, t: ["fsc", str(fx / "noisy.mrc"), _copy(fx / "noisy.mrc", t / "b.mrc")],
+                            "identical voxels"),
 }
 if not ROOT:  # root ignores permissions
     CASES["read-only output dir"] = (lambda fx, t: _train(fx, t) [:6] + [_readonly_dir(t)] + TINY, "permission")
@@ -284,7 +473,8 @@ def test_bad_input_is_a_clear_error_before_any_output(fx, tmp_path, capsys, monk
     argv = argv_of(fx, tmp_path)
     inputs = {p: _sha(p) for p in map(str, argv) if os.path.isfile(p)}
     listing = set(os.listdir(tmp_path))
-    rc = main(argv)
+    with _Alarm(120):  # a FIFO that is opened would block forever
+        rc = main(argv)
     err = capsys.readouterr().err
     assert rc == 2, err
     assert words in err, err
@@ -305,3 +495,64 @@ def test_sampling_mismatch_runs_with_force_and_warns(fx, tmp_path, caplog):
     assert main(["predict", "--model", str(fx / "run" / "model.pt"), "--input", n5, "--output", str(out),
                  "--quiet", "--force", "--tile-size", "16", "--overlap", "4"]) == 0
     assert out.exists() and any("A/px" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- correct output where it used to fail
+
+def test_compressed_mrc_is_read_by_train_and_predict_alike(fx, tmp_path):
+    """A valid .mrc.gz: train used to read it and predict to refuse it; both read it, and predict's output equals
+    the output of the same file uncompressed."""
+    gz = tmp_path / "noisy.mrc.gz"
+    with open(fx / "noisy.mrc", "rb") as src, gzip.open(gz, "wb") as dst:
+        dst.write(src.read())
+    assert main(_train(fx, tmp_path, noisy=str(gz))) == 0
+    model = str(tmp_path / "run" / "model.pt")
+    tiles = ["--tile-size", "16", "--overlap", "4"]
+    assert main(["predict", "--model", model, "--input", str(gz), "--output", str(tmp_path / "a.mrc"), "--quiet",
+                 *tiles]) == 0
+    assert main(["predict", "--model", model, "--input", str(fx / "noisy.mrc"), "--output", str(tmp_path / "b.mrc"),
+                 "--quiet", *tiles]) == 0
+    assert np.array_equal(read_volume(str(tmp_path / "a.mrc"))[0], read_volume(str(tmp_path / "b.mrc"))[0])
+
+
+def test_unset_voxel_size_is_carried_never_replaced_by_one(fx, tmp_path):
+    """Header voxel size 0 (not set): the model records none, predict writes 0, not a guessed 1.0."""
+    with mrcfile.new(str(tmp_path / "n0.mrc")) as m:
+        m.set_data(read_volume(str(fx / "noisy.mrc"))[0])
+    assert main(_train(fx, tmp_path, noisy=str(tmp_path / "n0.mrc"))) == 0
+    model = str(tmp_path / "run" / "model.pt")
+    assert "voxel_size" not in torch.load(model, weights_only=True)
+    assert main(["predict", "--model", model, "--input", str(tmp_path / "n0.mrc"), "--output", str(tmp_path / "o.mrc"),
+                 "--quiet", "--tile-size", "16", "--overlap", "4"]) == 0
+    with mrcfile.open(str(tmp_path / "o.mrc")) as m:
+        assert float(m.voxel_size.x) == 0.0
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS) + ["phantom"])
+def test_out_of_memory_advises_only_the_command_s_own_options(command, capsys, monkeypatch):
+    """MemoryError -> one line (exit 1) naming memory options the command really has, no others."""
+    from scnet.cli import MEMORY_OPTIONS, build_parser
+    sub = build_parser()._subparsers._group_actions[0].choices[command]
+    own = {o for a in sub._actions for o in a.option_strings}
+
+    def oom(args):
+        raise MemoryError
+    import scnet.cli as cli
+    real = cli.build_parser
+
+    def parser():
+        p = real()
+        p._subparsers._group_actions[0].choices[command].set_defaults(func=oom)
+        return p
+    monkeypatch.setattr(cli, "build_parser", parser)
+    argv = {"train": ["--noisy", "n", "--output-dir", "d"], "denoise": ["--noisy", "n", "--output", "o",
+                                                                        "--output-dir", "d"],
+            "predict": ["--model", "m", "--input", "i", "--output", "o"], "filter": ["i", "o"],
+            "reconstruct": ["i", "o", "--angles", "a"], "simulate": ["--output-dir", "d"], "fsc": ["a", "b"],
+            "evaluate": ["--ground-truth", "g", "v"], "baseline": ["gaussian", "i", "o"],
+            "average": ["--volume", "v", "--particles", "p"], "phantom": ["--output-dir", "d"]}[command]
+    assert cli.main([command] + argv) == 1
+    err = capsys.readouterr().err
+    assert "not enough memory" in err and "Traceback" not in err
+    named = {o for o in MEMORY_OPTIONS if o in err}
+    assert named <= own and named == {o for o in MEMORY_OPTIONS if o in own}, (named, own)

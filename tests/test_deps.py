@@ -1,5 +1,5 @@
 """One source for the version and the engine dependencies: scnet.__version__ and scnet/deps.py.
-setup.py and the plugin read them; requirements/engine.lock must agree with them (no drift)."""
+pyproject.toml, setup.py and the plugin read them; scnet/engine.lock must agree with them (no drift)."""
 import os
 import re
 import subprocess
@@ -30,19 +30,38 @@ def test_version_declared_once_and_read_by_setup():
     out = subprocess.run([sys.executable, "setup.py", "--version"], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == scnet.__version__
-    # no other file re-types the version
-    for path in ("setup.py", os.path.join("scnet_plugin", "constants.py"), os.path.join("scnet_plugin", "__init__.py")):
+    # pyproject.toml reads it from scnet.__version__; no other file re-types it
+    with open(os.path.join(REPO, "pyproject.toml")) as fh:
+        pyproject = fh.read()
+    assert re.search(r'^dynamic = \[.*"version"', pyproject, re.M)
+    assert re.search(r'^version = \{attr = "scnet.__version__"\}', pyproject, re.M)
+    for path in ("pyproject.toml", "setup.py", os.path.join("scnet_plugin", "constants.py"),
+                 os.path.join("scnet_plugin", "__init__.py")):
         with open(os.path.join(REPO, path)) as fh:
             assert f'"{scnet.__version__}"' not in fh.read(), f"{path} re-types the version"
 
 
 def test_engine_lock_matches_deps():
-    lock = _lock("requirements/engine.lock")
+    """The lock holds every engine requirement at deps.py's pin -- but torch, installed after it
+    (its build chosen per machine: scnet/engine_env.py) and pinned by deps.TORCH alone."""
+    lock = _lock("scnet/engine.lock")
+    assert deps.name_of(deps.TORCH) not in lock, "torch is pinned by scnet/deps.py TORCH, not in the lock"
     for req in deps.engine_requirements():
         name = deps.name_of(req)
-        assert name in lock, f"{req} (scnet/deps.py) is missing from requirements/engine.lock"
+        if req == deps.TORCH:
+            continue
+        assert name in lock, f"{req} (scnet/deps.py) is missing from scnet/engine.lock"
         assert lock[name] == deps.version_of(req), \
-            f"{name}: scnet/deps.py pins {deps.version_of(req)}, requirements/engine.lock {lock[name]}"
+            f"{name}: scnet/deps.py pins {deps.version_of(req)}, scnet/engine.lock {lock[name]}"
+
+
+def test_lock_ships_inside_the_engine_package():
+    """installb reads the lock from the installed package (wheel, sdist or checkout alike)."""
+    from scnet import engine_env
+    assert engine_env.LOCK_FILE == os.path.join(os.path.dirname(os.path.abspath(scnet.__file__)), "engine.lock")
+    assert os.path.isfile(engine_env.LOCK_FILE)
+    with open(os.path.join(REPO, "pyproject.toml")) as fh:
+        assert re.search(r'^scnet = \["engine.lock"\]', fh.read(), re.M), "engine.lock is not package data"
 
 
 def test_scipion_lock_satisfies_plugin_minimums():

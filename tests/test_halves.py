@@ -49,7 +49,9 @@ def test_train_in_halves_mode_and_shape_check(tmp_path):
                       max_iterations=6)
     path = train_model(noisy, prior, cfg, str(tmp_path / "h"), progress=False, halves=(even, odd))
     assert torch.load(path, weights_only=False)["mode"] == "halves"
-    assert json.load(open(os.path.join(tmp_path, "h", "training_summary.json")))["mode"] == "halves"
+    summary = json.load(open(os.path.join(tmp_path, "h", "training_summary.json")))
+    assert summary["mode"] == "halves"
+    assert summary["loss_weights"] == {"L_rec": 0.6, "L_smooth": 0.0, "L_exp": 0.0, "L_reg": 0.0}  # measured defaults
     with pytest.raises(SCNetInputError, match="odd half"):
         train_model(noisy, prior, cfg, str(tmp_path / "x"), progress=False, halves=(even, odd[:-1]))
 

@@ -143,6 +143,11 @@ def test_loss_log_columns_and_progress(pair, tmp_path, capsys):
     last = dict(zip(rows[0], rows[-1]))
     assert float(last["val_loss"]) > 0 and float(last["L_rec"]) > 0 and float(last["seconds"]) >= 0
     assert all(np.isfinite(float(last[k])) for k in ("loss", "L_rec", "L_smooth", "L_exp", "L_reg"))
+    # the summary names each logged term's weight (eq. 8), so a viewer can tell the terms not trained on
+    summary = json.load(open(tmp_path / "r" / "training_summary.json"))
+    weights, w = summary["loss_weights"], tiny_cfg().weights(summary["mode"])
+    assert weights == {"L_rec": w.rec, "L_smooth": w.smooth, "L_exp": w.exp, "L_reg": w.reg}
+    assert set(weights) == set(LOG_COLUMNS[3:7])
 
 
 def test_denoised_beats_noisy_and_keeps_intensity_scale():

@@ -59,6 +59,19 @@ def join_negative_values(argv):
     return out
 
 
+# options that bound a command's memory, in the order they are advised; each command is advised only those it has
+MEMORY_OPTIONS = ("--tile-size", "--patch-size", "--batch-size", "--subvolume", "--thickness", "--box")
+
+
+def memory_advice(parser: argparse.ArgumentParser, command: str) -> str:
+    """The out-of-memory line of ``command``: the memory-bounding options it really has (from its parser)."""
+    sub = parser._subparsers._group_actions[0].choices[command]
+    has = {o for a in sub._actions for o in a.option_strings}
+    opts = [o for o in MEMORY_OPTIONS if o in has]
+    lower = f"smaller values of {', '.join(opts)} or " if opts else ""
+    return f"not enough memory for these options and data; use {lower}a machine with more memory."
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
@@ -70,14 +83,17 @@ def main(argv=None) -> int:
         print(f"scnet {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, permission changed during the run...: a clear line, not a traceback
+        import errno
+        import os
+        if exc.errno == errno.ENOSPC and getattr(exc, "filename", None):  # name the folder that is full
+            exc = OSError(errno.ENOSPC, f"No space left on {os.path.dirname(os.path.abspath(str(exc.filename)))}")
         print(f"scnet {args.command}: error: {exc.strerror or exc}"
-              f"{' (' + exc.filename + ')' if getattr(exc, 'filename', None) else ''}; nothing valid was "
+              f"{' (' + str(exc.filename) + ')' if getattr(exc, 'filename', None) else ''}; nothing valid was "
               f"written there.", file=sys.stderr)
         return 1
     except MemoryError:
-        print(f"scnet {args.command}: error: not enough memory for these options and data; use smaller "
-              f"patches/tiles (--patch-size, --batch-size, --tile-size) or a machine with more memory. Nothing "
-              f"valid was written.", file=sys.stderr)
+        print(f"scnet {args.command}: error: {memory_advice(parser, args.command)} Nothing valid was written.",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"scnet {args.command}: interrupted; partial outputs were removed.", file=sys.stderr)

@@ -75,21 +75,22 @@ def _save_config(args, cfg) -> None:
         write_text(args.save_config, json.dumps(cfg.to_dict(), indent=2) + "\n")
 
 
-def _guard_training(args, extra_outputs=()) -> None:
+def _guard_training(args, extra_outputs=(), extra_inputs=()) -> None:
     """Before any work: the training folder's files and the other outputs must not be inputs."""
     from ..outputs import guard
     from ..rules import TRAIN_OUTPUTS
     files = [os.path.join(args.output_dir, n) for n in TRAIN_OUTPUTS]
     guard(outputs=list(extra_outputs) + [getattr(args, "save_config", None)] + files,
           inputs=[args.noisy, args.prior, getattr(args, "config", None), getattr(args, "even", None),
-                  getattr(args, "odd", None), getattr(args, "init_model", None)], dirs=[args.output_dir])
+                  getattr(args, "odd", None), getattr(args, "init_model", None), *extra_inputs],
+          dirs=[args.output_dir])
 
 
 def _read_inputs(args, cfg):
     """The noisy tomogram, its prior (given, or made from the tomogram by --prior-from when absent),
     its info, its halves (or None) and a sentence on where the prior came from."""
     from ..data import check_same_shape
-    from ..io import read_volume
+    from ..io import distinct_halves, read_volume, same_grid
     from ..selfprior import check_method, describe_source, make_prior, prior_needed, STAND_IN
     if bool(getattr(args, "even", None)) != bool(getattr(args, "odd", None)):
         raise SCNetInputError("Give both --even and --odd (the half tomograms), or neither.")
@@ -98,14 +99,18 @@ def _read_inputs(args, cfg):
     halves = None
     if getattr(args, "even", None):
         halves = []
+        distinct_halves(args.even, args.odd)  # one file twice: refused before reading it
         for path in (args.even, args.odd):
-            h, _ = read_volume(path)
+            h, hinfo = read_volume(path)
             check_same_shape(noisy, h, args.noisy, path)  # voxels checked by read_volume
+            same_grid(args.noisy, info, path, hinfo, "Half tomogram")
             halves.append(h)
+        distinct_halves(args.even, args.odd, *halves)  # a copy of one half as the other learns the identity
     mode = cfg.resolved_mode(halves is not None)
     if args.prior:
-        prior, _ = read_volume(args.prior)
+        prior, pinfo = read_volume(args.prior)
         check_same_shape(noisy, prior, args.noisy, args.prior)
+        same_grid(args.noisy, info, args.prior, pinfo, "Prior")
         return noisy, prior, info, halves, f"given ({args.prior})"
     used = prior_needed(cfg.weights(mode))
     method = args.prior_from if used else STAND_IN
@@ -117,12 +122,40 @@ def _read_inputs(args, cfg):
 
 def _train(args) -> int:
     from ..train import train_model
+    if bool(args.noisy) == bool(args.tomograms):
+        raise SCNetInputError("Give the tomogram to train on with --noisy N.mrc, or the tomograms of a data set with "
+                              "--tomograms LIST.tsv (one model for all of them); not both.")
+    if args.tomograms:
+        return _train_dataset(args)
     cfg = config_from_args(args)
     _guard_training(args)
     noisy, prior, info, halves, source = _read_inputs(args, cfg)
     _save_config(args, cfg)
     path = train_model(noisy, prior, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
                        halves=halves, voxel_size=info.voxel_size, init_model=args.init_model, prior_source=source)
+    print(path)
+    return 0
+
+
+def _train_dataset(args) -> int:
+    """``scnet train --tomograms LIST.tsv``: one model on every tomogram of the list (:mod:`scnet.dataset`)."""
+    from ..dataset import check_dataset
+    from ..manifest import read_manifest
+    from ..selfprior import check_method
+    from ..train import train_dataset
+    given = [f for f in ("prior", "even", "odd") if getattr(args, f, None)]
+    if given:
+        raise SCNetInputError(f"--tomograms: give each tomogram's files as columns of {args.tomograms} (name, noisy, "
+                              f"prior, even, odd), not --{', --'.join(given)}.")
+    cfg = config_from_args(args)
+    check_method(args.prior_from)
+    entries = read_manifest(args.tomograms)
+    _guard_training(args, extra_inputs=[args.tomograms] + [f for e in entries for f in e.files()])
+    say = None if args.quiet else (lambda m: print(f"[scnet train] {m}", file=sys.stderr, flush=True))
+    plan = check_dataset(entries, cfg, say)  # every tomogram, by name, before any output
+    _save_config(args, cfg)
+    path = train_dataset(entries, cfg, args.output_dir, resume=args.resume, progress=not args.quiet,
+                         prior_from=args.prior_from, plan=plan, init_model=args.init_model)
     print(path)
     return 0
 
@@ -137,19 +170,22 @@ def _predict_cfg(args, device):
 
 
 def _predict(args) -> int:
-    from ..io import read_info
+    from ..io import distinct_halves, read_info, same_grid
     from ..outputs import guard
     from ..predict import predict_file
     cfg = _predict_cfg(args, args.device)  # a clear error on a bad or absent device before any work
     halves = list(args.halves) if args.halves else None
-    guard(outputs=[args.output], inputs=[args.model, args.input] + (halves or []))
+    guard(outputs=[args.output], inputs=[args.model, args.input, args.stats_from] + (halves or []))
     info = read_info(args.input)
+    if halves:
+        distinct_halves(*halves, what="--halves")
     for h in halves or []:
-        if read_info(h).shape != info.shape:
-            raise SCNetInputError(f"--halves: {h} has shape {read_info(h).shape}, {args.input} has {info.shape}; "
-                                  f"give the half maps of {args.input}.")
+        same_grid(args.input, info, h, read_info(h), "--halves")
+    if args.stats_from:
+        same_grid(args.input, info, args.stats_from, read_info(args.stats_from), "--stats-from")
     # the model is loaded and its voxel size checked once, in predict_file, before any output
-    predict_file(args.model, args.input, args.output, cfg, force=args.force, halves=halves)
+    predict_file(args.model, args.input, args.output, cfg, force=args.force, halves=halves,
+                 stats_from=args.stats_from)
     print(args.output)
     return 0
 
@@ -206,14 +242,23 @@ def _halves_options(p) -> None:
 
 def register(sub) -> None:
     t = sub.add_parser(
-        "train", help="train SC-Net on one noisy tomogram (and its smoothed prior or even/odd halves)",
+        "train", help="train SC-Net on one noisy tomogram (and its smoothed prior or even/odd halves), or one "
+                      "model on the tomograms of a data set (--tomograms)",
         description="Train SC-Net (ICCV 2021) on ONE tomogram. NOISY is the reconstruction from the raw tilts, "
                     "PRIOR the reconstruction from filtered (e.g. Topaz-denoised) tilts, same shape; without "
-                    "--prior one is made from NOISY (--prior-from). --even/--odd: its half tomograms. Writes "
-                    "OUTPUT_DIR/model.pt, checkpoint.pt (every epoch, for --resume), loss_log.csv and "
-                    "train_config.json. Progress and ETA go to stderr.",
-        epilog="example: scnet train --noisy rec.mrc --prior rec_topaz.mrc --output-dir run1 --epochs 15")
-    t.add_argument("--noisy", required=True, metavar="N.mrc", help="noisy tomogram (MRC)")
+                    "--prior one is made from NOISY (--prior-from). --even/--odd: its half tomograms. Or ONE model "
+                    "on several tomograms: --tomograms LIST.tsv (a header line 'name<TAB>noisy<TAB>prior<TAB>even"
+                    "<TAB>odd', then one tomogram per line; '-' = none): patches from all, each normalised on its "
+                    "own, a validation region in each, every tomogram checked by name before any work; halves for "
+                    "every tomogram or none. Writes OUTPUT_DIR/model.pt, checkpoint.pt (every epoch, for --resume), "
+                    "loss_log.csv and train_config.json. Progress and ETA go to stderr.",
+        epilog="examples: scnet train --noisy rec.mrc --prior rec_topaz.mrc --output-dir run1 --epochs 15;  "
+               "scnet train --tomograms tomograms.tsv --output-dir joint")
+    t.add_argument("--noisy", metavar="N.mrc", help="noisy tomogram (MRC)")
+    t.add_argument("--tomograms", metavar="LIST.tsv",
+                   help="instead of --noisy: the tomograms of a data set, one model for all (columns name, noisy "
+                        "and optionally prior, even, odd; paths relative to the list); --prior-from makes the "
+                        "missing priors")
     _prior_options(t)
     t.add_argument("--output-dir", required=True, metavar="DIR", help="folder for model.pt and logs")
     _halves_options(t)
@@ -235,6 +280,9 @@ def register(sub) -> None:
                    help="the even/odd half tomograms of IN: a model trained in the halves mode then writes the "
                         "mean of its predictions of the two halves (it was trained at their noise level); other "
                         "models ignore them")
+    p.add_argument("--stats-from", metavar="FULL.mrc",
+                   help="a model trained on a data set normalises IN by its own statistics; when IN is a half map, "
+                        "give its full tomogram here (the statistics the training used); other models ignore it")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--force", action="store_true",
                    help="apply the model even if it was trained at another voxel size (warning instead of error)")

@@ -75,22 +75,28 @@ def cmd_fsc(args) -> int:
         raise SCNetInputError(f"--voxel-size must be a finite number > 0 Angstrom (got {args.voxel_size}).")
     _check_output(args.csv, [args.vol1, args.vol2, args.mask if args.mask not in (None, "none", "soft") else None],
                   others=[args.json])
+    from ..io import distinct_halves, same_grid
+    distinct_halves(args.vol1, args.vol2, what="VOL1 and VOL2")
     v1, i1 = _read(args.vol1)
     v2, i2 = _read(args.vol2)
     if v1.shape != v2.shape:
         raise SCNetInputError(f"Shapes differ: {args.vol1} {v1.shape} vs {args.vol2} {v2.shape}; "
                               "FSC needs two volumes on the same grid.")
+    distinct_halves(args.vol1, args.vol2, v1, v2, "VOL1 and VOL2")  # FSC of a volume with itself is 1 everywhere
+    if args.voxel_size is None:  # the grid of every input: the headers must agree (or --voxel-size decides)
+        same_grid(args.vol1, i1, args.vol2, i2, "VOL2")
     mask = None
     if args.mask and args.mask != "none":
         if args.mask == "soft":
             mask = "soft"
         else:
-            m, _ = _read(args.mask)
+            m, mi = _read(args.mask)
+            same_grid(args.vol1, i1, args.mask, mi, "--mask")
             mask = m
-    voxel = args.voxel_size if args.voxel_size is not None else i1.voxel_size
-    if args.voxel_size is None and abs(i1.voxel_size - i2.voxel_size) > 1e-3 * i1.voxel_size:
-        log.warning("voxel sizes differ in the headers (%.4g vs %.4g A); using %.4g (give --voxel-size)",
-                    i1.voxel_size, i2.voxel_size, voxel)
+    voxel = args.voxel_size if args.voxel_size is not None else (i1.voxel_size or i2.voxel_size)
+    if not voxel:
+        raise SCNetInputError(f"{args.vol1} and {args.vol2} set no voxel size in their headers (0): give --voxel-size "
+                              "(A) so the resolutions are in Angstrom.")
     v1c, v2c = central_subvolume(v1, sub), central_subvolume(v2, sub)
     if isinstance(mask, np.ndarray):
         mask = central_subvolume(mask, sub)
@@ -159,13 +165,15 @@ def cmd_evaluate(args) -> int:
     if args.data_range is not None and not 0 < args.data_range < math.inf:
         raise SCNetInputError(f"--data-range must be a finite number > 0 (got {args.data_range}).")
     _check_output(args.json, [args.ground_truth] + list(args.volumes))
-    gt, _ = _read(args.ground_truth)
+    from ..io import same_grid
+    gt, gi = _read(args.ground_truth)
     vols = []
     for p in args.volumes:  # read and check all before computing anything
-        v, _ = _read(p)
+        v, vi = _read(p)
         if v.shape != gt.shape:
             raise SCNetInputError(f"Shapes differ: ground truth {args.ground_truth} {gt.shape} vs {p} {v.shape}; "
                                   "compare volumes on the ground truth's grid.")
+        same_grid(args.ground_truth, gi, p, vi, "Volume")  # the voxel size too: a score across grids means nothing
         vols.append(v)
     gtc = central_subvolume(gt, sub)
     dr = args.data_range if args.data_range is not None else float(gtc.max() - gtc.min())

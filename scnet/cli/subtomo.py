@@ -31,6 +31,12 @@ def _average(args) -> int:
         raise SCNetInputError(f"--box must be >= 4, --iterations, --max-shift, --per-half, --repeats >= 0 and "
                               f"--repeats-per-half >= 2 (got {args.box}, {args.iterations}, {args.max_shift}, "
                               f"{args.per_half}, {args.repeats}, {args.repeats_per_half}).")
+    from ..io import same_grid
+    from ..rules import seed_errors
+    for why in seed_errors(args.seed) + seed_errors(args.seed + max(0, args.repeats), "--seed (+ --repeats)"):
+        raise SCNetInputError(why)
+    if args.voxel_size is not None and not 0 < args.voxel_size < math.inf:
+        raise SCNetInputError(f"--voxel-size must be a finite number > 0 Angstrom (got {args.voxel_size}).")
     centres, vectors = read_particles(args.particles)
     vol, info = read_volume(args.volume)
     align = None
@@ -39,7 +45,11 @@ def _average(args) -> int:
         if tuple(ainfo.shape) != tuple(info.shape):
             raise SCNetInputError(f"--align-on {args.align_on} has shape {tuple(ainfo.shape)} but --volume "
                                   f"{args.volume} has {tuple(info.shape)}: give the same tomogram's other version.")
-    voxel = args.voxel_size or info.voxel_size or 1.0
+        same_grid(args.volume, info, args.align_on, ainfo, "--align-on")
+    voxel = args.voxel_size or info.voxel_size
+    if not voxel:
+        raise SCNetInputError(f"{args.volume} sets no voxel size in its header (0): give --voxel-size (A) so the "
+                              "FSC resolutions are in Angstrom.")
     res = gold_standard(vol, centres, vectors, box=args.box, voxel_size=voxel, align_volume=align,
                         iterations=args.iterations, max_shift=args.max_shift, seed=args.seed,
                         per_half=args.per_half)

@@ -60,7 +60,7 @@ def _check_output(path: str, inputs=()) -> None:
 def _read_stack(path: str):
     from ..io import read_volume
     from ..recon import check_stack
-    data, info = read_volume(path, check=True)
+    data, info = read_volume(path, check=True, stack=True)
     check_stack(data, name=path)
     return np.asarray(data, dtype=np.float32), info
 

@@ -94,6 +94,7 @@ def run(args):
                                doEvenOdd=False)  # Gaussian prior: quick; Topaz (0) is the paper's
     prep.inputSetOfTiltSeries.set(p["import"].outputTiltSeries)
     p["prepare"] = launch(prep)
+    # trainMode 1 = one model for all: ONE training on every tomogram of the set, applied to each
     train = project.newProtocol(ProtSCNetTrain, trainMode=1, patchSize=args.patch, batchSize=2,
                                 epochs=args.epochs, iterationsPerEpoch=args.iterations, baseWidth=args.base_width)
     train.inputTomograms.set(prep.Tomograms)

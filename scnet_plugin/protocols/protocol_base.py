@@ -21,6 +21,7 @@ from tomo.objects import Tomogram
 from tomo.protocols import ProtTomoBase
 
 from scnet.angles import tilt_angle_errors
+from scnet.device import allocated_cpus
 
 from .. import Plugin
 from ..constants import MODEL_FILE, SIMULATION_JSON
@@ -94,6 +95,15 @@ class ProtSCNetBase(EMProtocol, ProtTomoBase):
             return "cpu"
         ids = self._stepGpuIds()
         return ",".join(f"cuda:{g}" for g in ids) if ids else "cuda"
+
+    def getBinThreads(self):
+        """CPU threads of one engine call, for the header of the run log. In the STEPS_PARALLEL mode
+        pyworkflow reads them from a 'binThreads' form field, which these forms do not declare (the
+        log then said "Cannot get information about MPI/threads"): every ``scnet`` call takes the CPUs
+        its process is given (scnet.device.allocated_cpus, the engine's own rule), so that is reported."""
+        if self.modeSerial() or hasattr(self, params.BIN_THREADS_PARAM):
+            return super().getBinThreads()
+        return allocated_cpus()
 
     def _parallelSteps(self) -> int:
         """Steps pyworkflow runs at once with this thread count (one thread drives the others)."""

@@ -27,8 +27,10 @@ class DenoiseOutputs(Enum):
 
 
 class ProtSCNetDenoise(ProtSCNetBase):
-    """Denoises tomograms with SC-Net. With a set of per-tomogram models, each tomogram
-    uses the model trained on it (matched by tsId); with a single model, all use it.
+    """Denoises tomograms with SC-Net, one step per tsId (run in parallel with Threads > 2, and
+    spread over the GPU list and the queue's jobs). With a set of per-tomogram models, each
+    tomogram uses the model trained on it (matched by tsId); with a single model (one model
+    for all, e.g. trained on the whole data set), all use it.
     Half maps (even/odd) are denoised with the same model, so FSC e/o can measure the
     denoised result. Output: a standard SetOfTomograms (same sampling rate, origin and tsId)
     ready for picking and subtomogram averaging."""
@@ -71,8 +73,11 @@ class ProtSCNetDenoise(ProtSCNetBase):
     def _out(self, tsId, name):
         return self._getExtraPath(tsId, name)
 
-    def _predict(self, model, src, dst, halves=None):
+    def _predict(self, model, src, dst, halves=None, statsFrom=None):
         extra = ["--halves", *halves] if halves else []
+        # a model trained on a data set normalises each tomogram by its own statistics: a half map by its full
+        # tomogram's (the engine ignores --stats-from for a model trained on one tomogram)
+        extra += ["--stats-from", statsFrom] if statsFrom else []
         self.runScnet("predict", "--model", model.getPath(), "--input", src, "--output", dst,
                       "--tile-size", self.tileSize.get(), "--overlap", self.overlap.get(), "--device", self.getDevice(),
                       "--tta", self._tta(), *extra)
@@ -91,7 +96,7 @@ class ProtSCNetDenoise(ProtSCNetBase):
                       halves=halves[::-1] if len(halves) == 2 and all(halves) else None)  # stored odd, even
         if self.denoiseHalves.get() and tomo.hasHalfMaps():
             for tag, half in zip(HALF_TAGS, tomo.getHalfMaps(asList=True)):
-                self._predict(model, half, self._out(tsId, halfFile(tsId, tag)))
+                self._predict(model, half, self._out(tsId, halfFile(tsId, tag)), statsFrom=tomo.getFileName())
 
     def createOutputStep(self):
         inSet = self.inputTomograms.get()
@@ -135,6 +140,12 @@ class ProtSCNetDenoise(ProtSCNetBase):
     def _summary(self):
         lines = [f"Tiles {self.tileSize.get()}^3 with {self.overlap.get()} voxels overlap, "
                  f"{self._tta()} test-time flip(s), device {self.getDevice()}."]
+        model, tomos = self.inputModel.get(), self.inputTomograms.get()
+        trained = model.getTrainedOn() if isinstance(model, SCNetModel) else []
+        if len(trained) > 1:
+            unseen = [t for t in self._tsIds(tomos) if t not in trained] if tomos is not None else []
+            lines.append(f"One model trained on {self._count(len(trained), 'tomogram')} ({', '.join(trained)})"
+                         + (f"; not trained on {', '.join(unseen)}." if unseen else "; applied to each of them."))
         if self.isFinished() and hasattr(self, "Tomograms"):
             lines.insert(0, f"{self._count(self.Tomograms.getSize(), 'tomogram')} denoised"
                             f"{' (with half maps)' if self.Tomograms.hasOddEven() else ''}.")

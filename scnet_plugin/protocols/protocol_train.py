@@ -1,7 +1,7 @@
 """scnet - train: train SC-Net on a noisy tomogram guided by its smoothed prior
 (paper §4: volumetric blind spot eq. 2-3, losses eq. 2, 4-8; §5.1 training details).
 
-Long (~410 lines) because the form declares every paper option with its help; the defaults and
+Long (~500 lines) because the form declares every paper option with its help; the defaults and
 help texts come from scnet.config, the rules from scnet.rules.
 """
 import os
@@ -15,11 +15,20 @@ from ..constants import (BLINDSPOT_RATIO_OF, CHECKPOINT_FILE, LOSS_LOG, MODEL_FI
                          TRAIN_SUMMARY)
 from scnet.choices import DEFAULT_SELF_PRIOR, NETWORK_DEFAULTS, SELF_PRIORS
 from scnet.config import TrainConfig, bounds_text, help_of, train_option_errors
+from scnet.manifest import TomogramEntry, write_manifest
 from scnet.modelscan import init_model_errors, model_file_errors, model_file_network
 from ..objects import SCNetModel, SetOfSCNetModels
 from .protocol_base import ProtSCNetBase
 
 MODE_PER_TOMO, MODE_ONE = 0, 1
+JOINT = "joint_model"  # extra/ folder of the model trained on several tomograms (a tsId folder is model_<tsId>)
+# The optional prior is NOT filled in from the selected run when the form opens: pyworkflow's form puts
+# the selected run's first output of a pointer's class into EVERY empty pointer (optional ones too)
+# by the class NAME as written, so the noisy set landed in both fields and the single mode trained
+# against the noisy volume itself. The name with a trailing space matches no output by name, while
+# the object browser strips it (SetOfTomograms) and lists the same sets. _validate refuses a prior
+# that is the noisy set whatever way it was chosen.
+PRIOR_POINTER_CLASS = "SetOfTomograms "
 _D = TrainConfig()  # every default of the form is the engine's (scnet.config), declared once
 # form parameter -> TrainConfig field, for the plain-valued options (enums and loss weights: trainConfig)
 FORM_FIELDS = {"maxMinutes": "max_minutes", "patchSize": "patch_size", "batchSize": "batch_size",
@@ -53,6 +62,8 @@ class ProtSCNetTrain(ProtSCNetBase):
     tilt axis predicted from the rows beyond those that share its noise; the default
     without halves), 'single' (the paper: a volumetric blind spot) and 'split' (one
     tomogram's even rows mapped to its odd rows).
+    One model per tomogram, or one model for the data set: trained on patches of all its
+    tomograms (each normalised on its own), applied to every one by 'denoise'.
     Training stops by itself when the held-out validation loss stops improving.
     Continue (re-launch with 'Continue') resumes from the last checkpoint.
     """
@@ -63,7 +74,7 @@ class ProtSCNetTrain(ProtSCNetBase):
         form.addSection(label="Input")
         form.addParam("inputTomograms", params.PointerParam, pointerClass="SetOfTomograms", important=True,
                       label="Noisy tomograms", help="Raw reconstructions (e.g. 'prepare tomograms' output Tomograms).")
-        form.addParam("inputPriors", params.PointerParam, pointerClass="SetOfTomograms", allowsNull=True,
+        form.addParam("inputPriors", params.PointerParam, pointerClass=PRIOR_POINTER_CLASS, allowsNull=True,
                       label="Prior (smoothed) tomograms (optional)",
                       help="Smoothed tomograms on the same grid, matched to the noisy ones by tsId ('SC-Net "
                            "prepare' output PriorTomograms: reconstructions of Topaz-filtered tilts, the paper's "
@@ -78,10 +89,16 @@ class ProtSCNetTrain(ProtSCNetBase):
                            "(which use no prior).")
         form.addParam("trainMode", params.EnumParam, choices=["one model per tomogram", "one model for all"],
                       default=MODE_PER_TOMO, display=params.EnumParam.DISPLAY_HLIST, label="Models",
-                      help="One model per tomogram (the paper: single-volume training), or one model trained "
-                           "on one tomogram (below) and applied to the whole set by 'denoise'.")
+                      help="One model per tomogram (the paper: single-volume training), or ONE model trained "
+                           "on the tomograms of the set (all, or the tsIds below) and applied to the whole set by "
+                           "'denoise': one training for the data set instead of one per tomogram.")
         form.addParam("trainTsId", params.StringParam, default="", condition=f"trainMode=={MODE_ONE}",
-                      label="Train on tsId", help="Tomogram to train on; empty = the first one.")
+                      label="Train on tsIds",
+                      help="Empty = every tomogram of the set: patches drawn from all of them, each tomogram "
+                           "normalised on its own, a validation region held out in each, the automatic stop on "
+                           "their mean; every tomogram is checked (by tsId) before the training starts. Or the "
+                           "tsIds to train on, separated by spaces or commas (one tsId: that tomogram alone). "
+                           "Halves mode: every chosen tomogram needs its half maps (or none has).")
         form.addParam("initModel", params.PointerParam, pointerClass="SCNetModel", allowsNull=True,
                       label="Start from a trained model (optional)",
                       help="Start from the weights of this model (e.g. trained on another tomogram of the same "
@@ -113,8 +130,9 @@ class ProtSCNetTrain(ProtSCNetBase):
                       help="Empty: each tomogram's acquisition (angle min and max, as tomo's import and 'SC-Net "
                            "prepare' record them). Or MIN,MAX in degrees for all tomograms.")
         form.addParam("maxMinutes", params.FloatParam, default=_D.max_minutes, label="Time budget (minutes)",
-                      help="Stop training after this many minutes per tomogram and keep the best model so far "
-                           "(0 = no budget: stop when the validation loss has converged).")
+                      help="Stop a training after this many minutes (each tomogram's, or the one training of "
+                           "'one model for all') and keep the best model so far (0 = no budget: stop when the "
+                           "validation loss has converged).")
         form.addParam("patchSize", params.IntParam, default=_D.patch_size, label="Patch size (voxels)",
                       help=_help("patch_size") + " Use the wizard for a memory estimate.")
         form.addParam("batchSize", params.IntParam, default=_D.batch_size, label="Batch size",
@@ -177,11 +195,23 @@ class ProtSCNetTrain(ProtSCNetBase):
         priors = self.inputPriors.get()
         return priors.getItem("_tsId", tsId) if priors is not None else None
 
+    def _chosenIds(self):
+        """The tsIds typed in 'Train on tsIds' (separated by spaces or commas), in the order typed."""
+        return [t for t in (self.trainTsId.get() or "").replace(",", " ").split() if t]
+
     def _trainIds(self):
         ids = self._tsIds(self.inputTomograms.get())
         if self.trainMode.get() == MODE_ONE:
-            return [self.trainTsId.get() or ids[0]] if ids else []
+            return self._chosenIds() or ids
         return ids
+
+    def _joint(self):
+        """One model trained on several tomograms (the engine's --tomograms)."""
+        return self.trainMode.get() == MODE_ONE and len(self._trainIds()) > 1
+
+    def _runKeys(self):
+        """The trainings: one per tsId, or the joint one."""
+        return [JOINT] if self._joint() else self._trainIds()
 
     @staticmethod
     def _halves(tomo):
@@ -206,7 +236,7 @@ class ProtSCNetTrain(ProtSCNetBase):
         return SELF_PRIORS[self.priorFrom.get()]
 
     def _modelDir(self, tsId):
-        return self._getExtraPath(f"model_{tsId}")
+        return self._getExtraPath(JOINT if tsId == JOINT else f"model_{tsId}")
 
     def trainConfig(self) -> dict:
         """TrainConfig of the engine (JSON keys = its dataclass fields)."""
@@ -225,9 +255,47 @@ class ProtSCNetTrain(ProtSCNetBase):
 
     # ------------------------------------------------------------------ steps
     def _insertAllSteps(self):
-        deps = [self._insertFunctionStep(self.trainStep, tsId, needsGPU=self._gpuOn(),
-                                         prerequisites=[]) for tsId in self._trainIds()]
+        if self._joint():
+            deps = [self._insertFunctionStep(self.trainJointStep, needsGPU=self._gpuOn(), prerequisites=[])]
+        else:
+            deps = [self._insertFunctionStep(self.trainStep, tsId, needsGPU=self._gpuOn(),
+                                             prerequisites=[]) for tsId in self._trainIds()]
         self._insertFunctionStep(self.createOutputStep, needsGPU=False, prerequisites=deps)
+
+    def _useHalves(self):
+        return TRAIN_MODES[self.trainingMode.get()] in ("auto", "halves")
+
+    def _resumeOrInit(self, out, name):
+        """--resume when a checkpoint is there (Scipion 'Continue'), else --init-model when one is given."""
+        if os.path.exists(os.path.join(out, CHECKPOINT_FILE)):
+            self.info(f"{name}: checkpoint found, resuming training")
+            return ["--resume"]
+        init = self.initModel.get()
+        return ["--init-model", os.path.abspath(init.getPath())] if init is not None else []
+
+    def trainJointStep(self):
+        """ONE model on the chosen tomograms: the engine's list of tomograms (name = tsId), checked by tsId."""
+        out = self._modelDir(JOINT)
+        makePath(out)
+        tomos = self._tomoByTsId(self.inputTomograms.get())
+        entries = []
+        for tsId in self._trainIds():
+            prior = self._priorFor(tsId)
+            halves = self._halves(tomos[tsId]) if self._useHalves() else None
+            entries.append(TomogramEntry(name=tsId, noisy=os.path.abspath(tomos[tsId].getFileName()),
+                                         prior=os.path.abspath(prior.getFileName()) if prior is not None else None,
+                                         even=halves[0] if halves else None, odd=halves[1] if halves else None))
+        listPath = os.path.join(out, "tomograms.tsv")
+        write_manifest(listPath, entries)
+        cfg = self.trainConfig()
+        if cfg["wedge"]:
+            cfg["tilt_range"] = self._tiltRange(tomos[self._trainIds()[0]])
+            self.info(f"filling the missing wedge of the tilt range {cfg['tilt_range']} degrees")
+        cfgPath = os.path.join(out, "scipion_train_config.json")
+        self._writeJson(cfgPath, cfg)
+        self.info(f"one model on {self._count(len(entries), 'tomogram')}: {', '.join(e.name for e in entries)}")
+        self.runScnet("train", "--tomograms", listPath, "--output-dir", out, "--config", cfgPath,
+                      "--prior-from", self._priorFrom(), *self._resumeOrInit(out, "data set"))
 
     def trainStep(self, tsId):
         out = self._modelDir(tsId)
@@ -243,15 +311,10 @@ class ProtSCNetTrain(ProtSCNetBase):
         args = ["train", "--noisy", noisy, "--output-dir", out, "--config", cfgPath]
         args += ["--prior", prior.getFileName()] if prior is not None else ["--prior-from", self._priorFrom()]
         halves = self._halves(self.inputTomograms.get().getItem("_tsId", tsId))
-        if halves and TRAIN_MODES[self.trainingMode.get()] in ("auto", "halves"):
+        if halves and self._useHalves():
             args += ["--even", halves[0], "--odd", halves[1]]
-        init = self.initModel.get()
-        if os.path.exists(os.path.join(out, CHECKPOINT_FILE)):  # Scipion 'Continue': resume
-            self.info(f"{tsId}: checkpoint found, resuming training")
-            args.append("--resume")
-        elif init is not None:  # a new training from the weights of a trained model (fine-tuning)
-            args += ["--init-model", os.path.abspath(init.getPath())]
-        self.runScnet(*args)
+        # Scipion 'Continue': resume; else a new training, from a trained model's weights when given (fine-tuning)
+        self.runScnet(*(args + self._resumeOrInit(out, tsId)))
 
     def _newModel(self, tsId):
         d = self._modelDir(tsId)
@@ -264,12 +327,23 @@ class ProtSCNetTrain(ProtSCNetBase):
         m.setTrainingInputs(noisy.getFileName() if noisy else None, prior.getFileName() if prior else None)
         return m
 
+    def _newJointModel(self):
+        """The model trained on several tomograms: no tsId of its own, the tsIds it was trained on."""
+        d = self._modelDir(JOINT)
+        m = SCNetModel(path=os.path.join(d, MODEL_FILE), configPath=os.path.join(d, TRAIN_CONFIG),
+                       lossLog=os.path.join(d, LOSS_LOG))
+        m.setPatchSize(self.patchSize.get())
+        m.setSamplingRate(self.inputTomograms.get().getSamplingRate())
+        m.setTrainedOn(self._trainIds())
+        return m
+
     def createOutputStep(self):
-        for tsId in self._trainIds():
-            if not os.path.exists(os.path.join(self._modelDir(tsId), MODEL_FILE)):
-                raise RuntimeError(f"Training of {tsId} did not produce {MODEL_FILE}; see the run log.")
+        for key in self._runKeys():
+            if not os.path.exists(os.path.join(self._modelDir(key), MODEL_FILE)):
+                what = "the data set" if key == JOINT else key
+                raise RuntimeError(f"Training of {what} did not produce {MODEL_FILE}; see the run log.")
         if self.trainMode.get() == MODE_ONE:
-            model = self._newModel(self._trainIds()[0])
+            model = self._newJointModel() if self._joint() else self._newModel(self._trainIds()[0])
             self._defineOutputs(**{TrainOutputs.Model.name: model})
             self._defineSourceRelation(self.inputTomograms, model)
         else:
@@ -294,14 +368,21 @@ class ProtSCNetTrain(ProtSCNetBase):
             if dup:
                 errors.append(f"The {label} tomograms have repeated tsIds ({', '.join(map(str, dup))}); "
                               f"they cannot be matched.")
+        same = self._priorIsNoisy(noisy, prior)
+        if same:
+            errors.append(f"The prior tomograms are the noisy tomograms themselves ({same}): choose the smoothed "
+                          f"tomograms (e.g. 'SC-Net prepare' output PriorTomograms) or leave 'Prior (smoothed) "
+                          f"tomograms' empty to make the prior from each tomogram.")
         missing = [i for i in nIds if i not in set(pIds)] if prior is not None else []
         if missing:
             errors.append(f"No prior tomogram for tsId {', '.join(map(str, missing))}: noisy and prior "
                           f"tomograms are matched by tsId (or leave the priors empty to make them from the "
                           f"tomograms).")
-        if self.trainMode.get() == MODE_ONE and self.trainTsId.get() and self.trainTsId.get() not in nIds:
-            errors.append(f"'Train on tsId' = {self.trainTsId.get()} is not among the noisy tomograms "
+        unknown = [t for t in self._chosenIds() if t not in nIds] if self.trainMode.get() == MODE_ONE else []
+        if unknown:
+            errors.append(f"'Train on tsIds': {', '.join(unknown)} not among the noisy tomograms "
                           f"({', '.join(map(str, nIds))}).")
+        errors += self._validateJoint() if not unknown and nIds else []
         srN, srP = noisy.getSamplingRate(), prior.getSamplingRate() if prior is not None else None
         if srN and srP and abs(srN - srP) > 1e-3 * srN:
             errors.append(f"Sampling rates differ: noisy {srN:.3f} A/px, prior {srP:.3f} A/px. "
@@ -345,6 +426,38 @@ class ProtSCNetTrain(ProtSCNetBase):
             errors += init_model_errors(model_file_network(path), own, path)  # read from model.pt, torch-free
         return errors
 
+    def _validateJoint(self):
+        """One model on several tomograms: every chosen one with half maps or none (halves mode), one tilt range."""
+        if not self._joint():
+            return []
+        errors, tomos = [], self._tomoByTsId(self.inputTomograms.get())
+        ids = self._trainIds()
+        lacking = [t for t in ids if not self._halves(tomos[t])]
+        if self._useHalves() and lacking and len(lacking) < len(ids):
+            errors.append(f"One model for all: tomograms {', '.join(lacking)} have no even/odd half maps while the "
+                          f"others have; a data set trains in one mode. Give half maps to all (or to none), leave "
+                          f"them out of 'Train on tsIds', or choose training mode 'single' or 'split'.")
+        if self.wedge.get() and not (self.tiltRange.get() or "").strip():
+            ranges = {t: self._tiltRange(tomos[t]) for t in ids}
+            if len(set(ranges.values())) > 1:
+                errors.append("One model for all fills one missing wedge, but the tomograms' tilt ranges differ ("
+                              + ", ".join(f"{t}: {r or 'none'}" for t, r in ranges.items())
+                              + "); give 'Tilt range' as MIN,MAX degrees.")
+        return errors
+
+    @staticmethod
+    def _priorIsNoisy(noisy, prior):
+        """'' when the prior set is not the noisy one; else which way it is (the same set, or the
+        same files for some tsIds)."""
+        if prior is None:
+            return ""
+        if prior is noisy or (noisy.getFileName() and prior.getFileName() == noisy.getFileName()):
+            return "the same set"
+        files = {t.getTsId(): os.path.realpath(t.getFileName()) for t in noisy.iterItems() if t.getFileName()}
+        same = [p.getTsId() for p in prior.iterItems()
+                if p.getFileName() and files.get(p.getTsId()) == os.path.realpath(p.getFileName())]
+        return f"the same files for tsId {', '.join(map(str, same))}" if same else ""
+
     def _summary(self):
         ep = self.epochs.get()
         lines = [f"Models: {['one model per tomogram', 'one model for all'][self.trainMode.get()]}; training mode "
@@ -359,13 +472,15 @@ class ProtSCNetTrain(ProtSCNetBase):
                          f"({self._priorFrom()}).")
         if self.initModel.get() is not None:
             lines.append(f"Started from the weights of {self.initModel.get()} (fine-tuning).")
-        for tsId in self._trainIds() if self.inputTomograms.get() is not None else []:
+        for tsId in self._runKeys() if self.inputTomograms.get() is not None else []:
             last = self._lastLogRow(os.path.join(self._modelDir(tsId), LOSS_LOG))
             summ = os.path.join(self._modelDir(tsId), TRAIN_SUMMARY)
+            if tsId == JOINT:  # the tomograms the engine trained on, from its summary (else the chosen ones)
+                s = self._readJson(summ) if os.path.exists(summ) else {}
+                names = [t["name"] for t in s.get("tomograms", [])] or self._trainIds()
+                tsId = f"One model trained on {self._count(len(names), 'tomogram')} ({', '.join(names)})"
             if os.path.exists(summ):
-                import json
-                with open(summ) as fh:
-                    s = json.load(fh)
+                s = self._readJson(summ)
                 lines.append(f"{tsId}: {s.get('mode')} mode, {s.get('iterations')} iterations in "
                              f"{float(s.get('seconds') or 0) / 60:.1f} min; stopped because "
                              f"{s.get('stop_explanation')}.")
@@ -385,7 +500,7 @@ class ProtSCNetTrain(ProtSCNetBase):
 
     def _trainedMode(self):
         """The mode the engine trained in (auto resolved, from the first model's summary), else the form's."""
-        for tsId in self._trainIds() if self.inputTomograms.get() is not None else []:
+        for tsId in self._runKeys() if self.inputTomograms.get() is not None else []:
             summ = os.path.join(self._modelDir(tsId), TRAIN_SUMMARY)
             if os.path.exists(summ):
                 return self._readJson(summ).get("mode") or TRAIN_MODES[self.trainingMode.get()]
@@ -403,7 +518,9 @@ class ProtSCNetTrain(ProtSCNetBase):
                   f"sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "
                   + ("smoothed prior tomogram" if self.inputPriors.get() is not None else
                      f"prior made from the tomogram by a 3D {self._priorFrom()} filter (no tilt series)"))
-        return [f"SC-Net [Yang2021SCNet] was trained self-supervised on each noisy tomogram (mode {mode}) with "
+        which = (f"as one model on {self._count(len(self._trainIds()), 'noisy tomogram')} together (patches from "
+                 f"all, each tomogram normalised on its own)" if self._joint() else "on each noisy tomogram")
+        return [f"SC-Net [Yang2021SCNet] was trained self-supervised {which} (mode {mode}) with "
                 f"{self.patchSize.get()}^3 patches (batch {self.batchSize.get()}, "
                 f"{f'{ep} epochs' if ep else 'until the validation loss converged'}, Adam lr {self.learningRate.get()}), "
                 + how

@@ -6,7 +6,7 @@ Opens PROJECT in pyworkflow's ProjectWindow, records the protocol view and the p
 (every item with its path), expands the SC-Net groups and screenshots the window
 (SHOT_DIR/project.png), then opens the form of every SC-Net protocol and every viewer of the
 project's SC-Net runs (calling each of their display actions), reads the text of the text
-windows, screenshots again (SHOT_DIR/windows.png) and writes RESULT.json. Each action runs in a
+windows and the tables, screenshots again (SHOT_DIR/windows.png) and writes RESULT.json. Each action runs in a
 Tk `after` callback, as a click would; errors are recorded, never shown in dialogs.
 """
 import json
@@ -27,6 +27,19 @@ def _texts(widget):
     return out
 
 
+def _tables(widget):
+    """Headings and rows of every ttk.Treeview with headings under ``widget``."""
+    from tkinter import ttk
+    out = []
+    for ch in widget.winfo_children():
+        if isinstance(ch, ttk.Treeview) and ch["columns"]:
+            cols = list(ch["columns"])
+            out.append({"columns": [ch.heading(c, "text") for c in cols],
+                        "rows": [[str(v) for v in ch.item(i, "values")] for i in ch.get_children("")]})
+        out += _tables(ch)
+    return out
+
+
 def main(project, resultPath, shotDir):
     from pyworkflow.gui.project import ProjectWindow
     from pyworkflow.project import Manager
@@ -37,7 +50,7 @@ def main(project, resultPath, shotDir):
     w = ProjectWindow(Manager().getProjectPath(project))
     root = w.root
     root.geometry("1600x1000+0+0")
-    res = {"errors": [], "forms": [], "viewers": [], "actions": [], "texts": []}
+    res = {"errors": [], "forms": [], "viewers": [], "actions": [], "texts": [], "tables": []}
     tasks = []
 
     def record(name, fn):
@@ -126,6 +139,7 @@ def main(project, resultPath, shotDir):
     def collectTexts():
         for top in [root] + [x for x in root.winfo_children() if isinstance(x, tk.Toplevel)]:
             res["texts"] += _texts(top)
+            res["tables"] += _tables(top)
         import matplotlib.pyplot as plt
         res["figures"] = [plt.figure(n).get_label() for n in plt.get_fignums()]
     record("texts", collectTexts)

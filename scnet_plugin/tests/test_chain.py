@@ -48,6 +48,7 @@ class TestChainIntoTomo(unittest.TestCase):
         cls.project = Manager().loadProject(PROJECT)
         runs = {p.getClassName(): p for p in cls.project.getRuns()}
         cls.prep, cls.dn = runs["ProtSCNetPrepareTomograms"], runs["ProtSCNetDenoise"]
+        cls.train = runs["ProtSCNetTrain"]
         cls.coords, cls.ext = runs["ProtImportCoordinates3D"], runs["ProtTomoExtractCoords"]
         print(f"\n[chain] example script ran in {cls.seconds:.0f} s")
 
@@ -74,6 +75,11 @@ class TestChainIntoTomo(unittest.TestCase):
         self.assertEqual(files, raw)
         src, _ = _byTomo(self.coords.outputCoordinates)
         self.assertEqual(sorted(pos["TS_02"]), sorted(src["TS_02"]))  # same grid: same positions
+
+    def test_one_model_trained_on_both_tomograms(self):
+        """'one model for all' on the example's two tomograms: one training, both tsIds, both denoised."""
+        self.assertEqual(self.train.Model.getTrainedOn(), ["TS_01", "TS_02"])
+        self.assertIn("One model trained on 2 tomograms (TS_01, TS_02)", "\n".join(self.dn.summary()))
 
     def test_project_opens_in_tomography_view(self):
         self.assertEqual(self.project.getProtocolView(), TOMOGRAPHY_VIEW)

@@ -122,18 +122,67 @@ class _StubProt:
         return "halves as given"
 
 
-class TestViewers(_TmpDirTest):
-    def test_evaluate_viewer_shows_the_scores_output(self):
-        from pyworkflow.viewer import TextView
-        from scnet_plugin.viewers.viewers import SCNetEvaluateViewer
+def _loss_log(path, rows=10):
+    path.write_text("iteration,epoch,loss,L_rec,L_smooth,L_exp,L_reg,val_loss,seconds\n" +
+                    "".join(f"{i},0,{1.0 / i},{1.0 / i},0.1,0.1,0.01,,{i}\n" for i in range(1, rows + 1)))
+    return str(path)
+
+
+class TestViewerFixes(_TmpDirTest):
+    """What a new user saw: weight-0 loss terms plotted as if trained on, an FSC legend over the curves,
+    raw markdown for a table."""
+
+    def test_weight0_loss_terms_are_marked(self):
+        log = figures.read_loss_log(_loss_log(self.tmp / "loss_log.csv"))
+        weights = {"L_rec": 0.6, "L_smooth": 0.0, "L_exp": 0.0, "L_reg": 0.0}  # halves mode defaults
+        series = {col: (label, trained) for col, _, _, label, trained in figures.loss_series(log, weights)}
+        self.assertEqual(series["L_rec"], ("L_rec (weight 0.6)", True))
+        for col in ("L_smooth", "L_exp", "L_reg"):
+            self.assertEqual(series[col], (f"{col} (weight 0: not trained on)", False))
+        self.assertEqual(series["loss"], ("loss (weighted sum)", True))
+        # without recorded weights (an older model), nothing is claimed
+        self.assertTrue(all(t and lab == c for c, _, _, lab, t in figures.loss_series(log, None)))
+        summary = self.tmp / "training_summary.json"
+        self.assertIsNone(figures.read_loss_weights(str(summary)))
+        summary.write_text(json.dumps({"mode": "halves", "loss_weights": weights}))
+        self.assertEqual(figures.read_loss_weights(str(summary)), weights)
+
+    def test_fsc_legend_does_not_cover_the_curves(self):
+        import matplotlib.pyplot as plt
+        curves = {f"TS_01 {name} (a long label like the viewer's)": _fsc_csv(self.tmp / f"{name}.csv", d)
+                  for name, d in (("noisy", 0.03), ("SC-Net", 0.1), ("SC-Net independent", 0.08))}
+        kept = []
+        real_close = plt.close
+        plt.close = lambda fig=None: kept.append(fig)
+        try:
+            png = figures.fsc_figure(curves, str(self.tmp / "f.png"), title="Measure: halves as given")
+        finally:
+            plt.close = real_close
+        fig = kept[-1]
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        legend = ax.get_legend().get_window_extent(renderer)
+        axes = ax.get_window_extent(renderer)
+        self.assertLessEqual(legend.y1, axes.y0)  # wholly under the plot area
+        self.assertEqual(len(ax.get_legend().get_texts()), 3)
+        real_close(fig)
+        im = np.asarray(Image.open(png).convert("L"))
+        self.assertLess(im[-im.shape[0] // 10:].min(), 128)  # the saved image keeps the legend (not cut off)
+
+    def test_evaluate_viewer_shows_a_table_not_markdown(self):
+        from scnet_plugin.viewers.viewers import SCNetEvaluateViewer, TableView
         ev = SCNetEvaluateViewer.__new__(SCNetEvaluateViewer)
         ev.protocol = _StubProt(self.tmp, {"TS_01": ROWS})
         views = ev._showTable()
-        self.assertIsInstance(views[0], TextView)
-        self.assertEqual(views[0].getFileList(), [str(self.tmp / "evaluation_table.md")])  # a list, not a path
-        text = (self.tmp / "evaluation_table.md").read_text()
-        self.assertIn("## TS_01", text)
+        self.assertIsInstance(views[0], TableView)
+        self.assertEqual(views[0].columns, ["tsId", "Method", "PSNR (dB)", "SSIM"])
+        self.assertEqual(views[0].rows, [("TS_01", "noisy", "12.35", "0.1235"), ("TS_01", "SC-Net", "20.50", "0.6000")])
+        text = (self.tmp / "evaluation_table.md").read_text()  # the same numbers, as markdown, for reports
         self.assertIn("| SC-Net | 20.50 | 0.6000 |", text)
+
+
+class TestViewers(_TmpDirTest):
 
     def test_fsc_viewer_writes_png(self):
         from scnet_plugin.viewers.viewers import PngView, SCNetFscViewer
@@ -149,10 +198,9 @@ class TestViewers(_TmpDirTest):
     def test_loss_curves_view_is_shared(self):
         from scnet_plugin.objects import SCNetModel
         from scnet_plugin.viewers.viewers import PngView, SCNetModelLossViewer, lossCurvesView
-        p = self.tmp / "loss_log.csv"
-        p.write_text("iteration,epoch,loss,L_rec,L_smooth,L_exp,L_reg,val_loss,seconds\n" +
-                     "".join(f"{i},0,{1.0 / i},{1.0 / i},0.1,0.1,0.01,,{i}\n" for i in range(1, 11)))
-        m = SCNetModel(path=str(self.tmp / "model.pt"), lossLog=str(p), tsId="TS_01")
+        p = _loss_log(self.tmp / "loss_log.csv")
+        (self.tmp / "training_summary.json").write_text(json.dumps({"loss_weights": {"L_exp": 0.0}}))
+        m = SCNetModel(path=str(self.tmp / "model.pt"), lossLog=p, tsId="TS_01")
         v = lossCurvesView(m)
         self.assertIsInstance(v, PngView)
         _check_png(v.png)

@@ -5,7 +5,7 @@ is opened in pyworkflow's project window by ``gui_driver.py``, which checks and 
 * the plugin's protocols sit in tomo's own tree groups with labels that name the method
   ("SC-Net train", ...), and the labels fit the tree's default width; graph boxes read the same;
 * the form of every SC-Net protocol opens; every SC-Net viewer of the runs opens and each of its
-  display actions runs (the evaluation table is read back from its text window);
+  display actions runs (the evaluation table is read back from its table window);
 * screenshots (non-blank). ``make gui-shot`` keeps them as docs/gui_project.png and docs/gui_windows.png.
 
 Needs Xvfb and ImageMagick `import` (``make gui-deps`` installs them from Debian; ``make test``
@@ -147,8 +147,11 @@ def _gui_project_tree_forms_viewers(tmp_path):
     assert len(res["forms"]) == 9, res["forms"]
     opened = {v.split(" on ")[0] for v in res["viewers"]}
     assert VIEWERS <= opened, f"viewers not opened: {VIEWERS - opened}"
-    assert any(a.startswith("SCNetEvaluateViewer.displayTable: ['TextView']") for a in res["actions"]), \
+    assert any(a.startswith("SCNetEvaluateViewer.displayTable: ['TableView']") for a in res["actions"]), \
         res["actions"]
-    table = [t for t in res["texts"] if "PSNR" in t and "SSIM" in t]
-    assert table and "SC-Net" in table[0] and "noisy" in table[0], res["texts"]
+    tables = [t for t in res["tables"] if "PSNR (dB)" in t["columns"] and "SSIM" in t["columns"]]
+    assert tables, res["tables"]
+    methods = {row[1] for row in tables[0]["rows"]}
+    assert {"SC-Net", "noisy"} <= methods, tables[0]
+    assert not any("|" in cell or "---" in cell for row in tables[0]["rows"] for cell in row)  # no markdown
     assert any("SC-Net" in f for f in res["figures"]), res["figures"]

@@ -38,10 +38,14 @@ class TestSqliteFix(unittest.TestCase):
     def test_closing_connection_releases_lock(self):
         self.assertEqual(_half_read_then_write(sqlite_fix.ClosingConnection), "ok")
 
-    def test_applied_to_pyworkflow(self):
+    def test_applied_to_pyworkflow_where_needed(self):
+        """Active on Python >= 3.11; on older Pythons (e.g. a Python 3.8 Scipion) pyworkflow is left as is."""
         from pyworkflow.mapper import sqlite_db
-        self.assertTrue(sqlite_fix.apply())
-        self.assertIs(sqlite_db.sqlite.Connection, sqlite_fix.ClosingConnection)
+        self.assertEqual(sqlite_fix.apply(), sqlite_fix.needed())
+        if sqlite_fix.needed():
+            self.assertIs(sqlite_db.sqlite.Connection, sqlite_fix.ClosingConnection)
+        else:
+            self.assertIs(sqlite_db.sqlite.Connection, sqlite3.dbapi2.Connection)
         self.assertIsNot(sqlite3.dbapi2.Connection, sqlite_fix.ClosingConnection)  # stdlib untouched
 
 
@@ -73,31 +77,39 @@ class TestPluginClass(unittest.TestCase):
         finally:
             Plugin._vars[SCNET_ENGINE_HOME] = old
 
-    def test_install_commands(self):
-        cmds = Plugin.engineInstallCommands("/opt/env")
-        self.assertEqual(cmds[0], "python3 -m venv /opt/env")
-        self.assertIn("torch==2.13.0", cmds[1])  # torch first, before anything can pull another build
-        self.assertIn("topaz-em==0.3.20", cmds[2])
-        self.assertIn("--no-deps", cmds[3])
-        self.assertIn("careamics==", cmds[3])  # the N2V baseline the evaluate form offers can run
-        self.assertIn("--no-deps", cmds[4])
-        self.assertTrue(cmds[-1].endswith("/opt/env/bin/scnet --version"))
+    def test_install_command_runs_the_engine_recipe(self):
+        """installb runs scnet.engine_env (lock --no-deps, torch last, the engine from these files) with
+        Scipion's Python and the plugin variables' choices; nothing from the registry under our name."""
+        import shlex
+        import sys
+        from scnet_plugin.constants import SCNET_ENGINE_PYTHON, SCNET_TORCH, SCNET_TORCH_INDEX
+        cmds = Plugin.engineInstallCommands("/opt/my env")
+        self.assertEqual(len(cmds), 1)
+        self.assertEqual(shlex.split(cmds[0]), [sys.executable, "-m", "scnet.engine_env", "/opt/my env",
+                                                "--torch", "auto"])
+        self.assertNotIn("scipion-em-scnet", cmds[0])
+        saved = {k: Plugin.getVar(k) for k in (SCNET_TORCH, SCNET_TORCH_INDEX, SCNET_ENGINE_PYTHON)}
+        try:
+            Plugin._vars.update({SCNET_TORCH: " CUDA ", SCNET_TORCH_INDEX: "https://download.pytorch.org/whl/cu126",
+                                 SCNET_ENGINE_PYTHON: "/usr/bin/python3.11"})
+            args = shlex.split(Plugin.engineInstallCommands("/opt/env")[0])
+            self.assertEqual(args[4:], ["--torch", "cuda", "--torch-index", "https://download.pytorch.org/whl/cu126",
+                                        "--python", "/usr/bin/python3.11"])
+        finally:
+            Plugin._vars.update(saved)
 
-    def test_install_commands_follow_scnet_deps(self):
-        """What `scipion3 installb scnet` installs is scnet/deps.py, torch alone first, nothing re-typed."""
-        from scnet import __version__, deps
-        import scnet_plugin
-        cmds = Plugin.engineInstallCommands("/opt/env")
-        self.assertTrue(cmds[1].endswith(deps.TORCH))
-        for req in deps.ENGINE + deps.CAREAMICS_RUNTIME:
-            self.assertIn(req, cmds[2].split())
-        self.assertNotIn("careamics==", cmds[2])  # its torchvision pin would downgrade torch
-        self.assertIn(deps.CAREAMICS, cmds[3])
-        self.assertIn(f"scipion-em-scnet[engine]=={__version__}", cmds[4])
-        self.assertEqual(scnet_plugin.__version__, __version__)
-        self.assertEqual(Plugin._supportedVersions, [__version__])
+    def test_install_variables_documented_defaults(self):
+        from scnet_plugin.constants import SCNET_ENGINE_PYTHON, SCNET_TORCH, SCNET_TORCH_INDEX
+        Plugin._defineVariables()
+        self.assertEqual(Plugin.getVar(SCNET_TORCH), os.environ.get(SCNET_TORCH, "auto"))
+        self.assertEqual(Plugin.getVar(SCNET_TORCH_INDEX), os.environ.get(SCNET_TORCH_INDEX, ""))
+        self.assertEqual(Plugin.getVar(SCNET_ENGINE_PYTHON), os.environ.get(SCNET_ENGINE_PYTHON, ""))
 
     def test_define_binaries_registers_package(self):
+        """`scipion3 installb scnet` makes software/em/scnet-<version> (the default SCNET_ENGINE_HOME),
+        downloads nothing from the Scipion site, and counts it done only once bin/scnet exists."""
+        import pwem
+        from scnet import __version__
         calls = []
 
         class FakeEnv:
@@ -105,7 +117,14 @@ class TestPluginClass(unittest.TestCase):
                 calls.append((name, kw))
 
         Plugin.defineBinaries(FakeEnv())
-        self.assertEqual(calls[0][0], "scnet")
-        (cmd, targets), = calls[0][1]["commands"]
-        self.assertIn("torch==2.13.0", cmd)
-        self.assertTrue(targets[0].endswith("bin/scnet"))
+        (name, kw), = calls
+        self.assertEqual(name, "scnet")
+        self.assertEqual(kw["version"], __version__)
+        self.assertEqual((kw["tar"], kw["url"]), ("void.tgz", "file:/dev/null"))
+        self.assertTrue(kw["default"])
+        (cmd, targets), = kw["commands"]
+        prefix = os.path.join(pwem.Config.EM_ROOT, f"scnet-{__version__}")
+        self.assertEqual(cmd, Plugin.engineInstallCommands(prefix)[0])
+        self.assertEqual(targets, [os.path.join(prefix, "bin", "scnet")])
+        if "SCNET_ENGINE_HOME" not in os.environ:
+            self.assertEqual(Plugin.getEngineHome(), prefix)

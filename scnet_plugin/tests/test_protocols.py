@@ -184,7 +184,7 @@ class TestSCNetChain(BaseTest):
         tr2 = self.newProtocol(ProtSCNetTrain, trainMode=1, trainTsId="nope")
         tr2.inputTomograms.set(prep.Tomograms)
         tr2.inputPriors.set(prep.PriorTomograms)
-        self.assertIn("'Train on tsId' = nope", self._errors(tr2))
+        self.assertIn("'Train on tsIds': nope not among the noisy tomograms", self._errors(tr2))
 
     def test_bad_input_fails_without_outputs(self):
         prep = self.prots["prepare"]

@@ -180,7 +180,7 @@ class TestSCNetQueue(BaseTest):
         """Both protocols as one Slurm job each reach FINISHED with outputs; a CPU run asks no GPU."""
         tr = self._model()
         self.assertTrue(os.path.exists(tr.Model.getPath()))
-        self.assertEqual(tr.Model.getTsId(), TS_IDS[0])
+        self.assertEqual(tr.Model.getTrainedOn(), list(TS_IDS))  # one model for all: trained on both
         script = self._read(self._jobScripts(tr)[0])
         self.assertIn("#SBATCH --gres=gpu:0", script)          # hidden GPU list "0" not requested
         self.assertIn(f"export PATH={shlex.quote(os.path.join(self.engine, 'bin'))}:", script)
@@ -235,7 +235,7 @@ class TestSCNetQueue(BaseTest):
         self.assertTrue(scripts)
         text = self._read(scripts[0])
         self.assertIn("#SBATCH --gres=gpu:1", text)
-        cfg = glob.glob(tr._getExtraPath("model_*", "scipion_train_config.json"))
+        cfg = glob.glob(tr._getExtraPath("*", "scipion_train_config.json"))
         self.assertIn('"device": "cuda:0"', self._read(cfg[0]))
         err = scripts[0][:-4] + ".err"
         self.assertIn("did not produce", tr.getErrorMessage())

@@ -97,6 +97,8 @@ class TestTrustInScipion(BaseTest):
         logs = _logsOf(self.prep)
         self.assertNotIn("Traceback", logs)
         self.assertNotIn("Circular reference", logs)
+        self.assertNotIn("Cannot get information about MPI/threads", logs)  # pyworkflow's binThreads
+        self.assertIn("binary Threads: ", logs)
         self.assertIsNotNone(self.prep.endTime.get())  # the end of the run was stored
 
     def _train(self, **kw):
@@ -111,6 +113,59 @@ class TestTrustInScipion(BaseTest):
             self.assertIn(words, err)
         self.assertIn("lr=", self._errors(self._train(learningRate=float("inf"), patchSize=16)))
         self.assertEqual(self._errors(self._train(patchSize=16)), "")
+
+    def test_every_protocol_reports_its_threads_in_the_run_log(self):
+        """pyworkflow's run-log header asks each protocol for MPI and binary threads (binThreads in the
+        parallel mode): every SC-Net protocol answers, so the log never says it cannot."""
+        import scnet_plugin.protocols as sp
+        classes = [c for c in vars(sp).values() if isinstance(c, type) and c.__name__.startswith("ProtSCNet")]
+        self.assertGreaterEqual(len(classes), 8)
+        for cls in classes:
+            prot = self.newProtocol(cls)
+            self.assertGreaterEqual(int(prot.numberOfMpi), 1, cls.__name__)
+            self.assertGreaterEqual(prot.getBinThreads(), 1, cls.__name__)
+
+    def test_prior_that_is_the_noisy_set_is_refused_in_every_mode(self):
+        """The same set, or another set holding the same files, as prior: one clear line, any mode."""
+        from scnet.choices import TRAIN_MODES
+        from tomo.objects import SetOfTomograms
+        copy = SetOfTomograms(filename=os.path.abspath(self.proj.getTmpPath("same_files.sqlite")))
+        copy.copyInfo(self.prep.Tomograms)
+        for t in self.prep.Tomograms.iterItems():
+            copy.append(t.clone())
+        copy.write()
+        for mode in range(len(TRAIN_MODES)):
+            for prior, words in ((self.prep.Tomograms, "(the same set)"), (copy, f"(the same files for tsId {TS_ID})")):
+                tr = self.newProtocol(ProtSCNetTrain, trainingMode=mode, patchSize=16)
+                tr.inputTomograms.set(self.prep.Tomograms)
+                tr.inputPriors.set(prior)
+                errs = [e for e in tr.validate() if "noisy tomograms themselves" in e]
+                self.assertEqual(len(errs), 1, (TRAIN_MODES[mode], tr.validate()))
+                self.assertIn(words, errs[0])
+                self.assertIn("PriorTomograms", errs[0])
+        self.assertNotIn("themselves", self._errors(self._train(patchSize=16)))
+
+    def test_form_leaves_the_prior_empty_but_offers_every_tomogram_set(self):
+        """Opening 'SC-Net train' on a selected run fills the noisy tomograms from it, not the prior
+        (pyworkflow's own suggestion code); the prior's browser still lists both of its outputs."""
+        from types import SimpleNamespace
+        import pyworkflow.gui.project  # noqa: F401 (imports the form module after what it needs)
+        from pyworkflow.gui.form import FormWindow, SubclassesTreeProvider
+        from pyworkflow.object import Pointer
+        prot = self.newProtocol(ProtSCNetTrain)
+        form = SimpleNamespace(previousProt=self.prep,
+                               getPreviousProtOutput=lambda: self.prep.iterOutputAttributes(includePossible=True))
+        noisy = FormWindow.suggestValueFromPreviousProt(form, prot.getParam("inputTomograms"), Pointer())
+        prior = FormWindow.suggestValueFromPreviousProt(form, prot.getParam("inputPriors"), Pointer())
+        self.assertEqual(noisy.getExtended(), "Tomograms")
+        self.assertIsNone(prior.get())
+        self.proj.getRuns(refresh=True)
+        offered = {name: {(o.getObjValue().getObjId(), o.getExtended())
+                          for o in SubclassesTreeProvider(prot, prot.getParam(name)).getObjects()}
+                   for name in ("inputTomograms", "inputPriors")}
+        self.assertEqual(offered["inputPriors"], offered["inputTomograms"])
+        for name in ("Tomograms", "PriorTomograms"):
+            self.assertIn((self.prep.getObjId(), name), offered["inputPriors"])
 
     def test_load_model_refuses_other_pt_files(self):
         d = os.path.abspath(self.proj.getTmpPath("pt"))

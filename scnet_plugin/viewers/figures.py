@@ -74,22 +74,49 @@ def read_loss_log(loss_csv):
     return {c: [_float(r.get(c)) for r in rows] for c in cols}
 
 
-def loss_curves_figure(loss_csv, out_png):
-    """Each loss term (loss, L_rec, L_smooth, L_exp, L_reg) and val_loss vs iteration, log y."""
-    plt = _plt()
-    log = read_loss_log(loss_csv)
+def read_loss_weights(summary_json):
+    """The weight of each logged loss term (``training_summary.json``'s ``loss_weights``), or None
+    (no summary yet, or one written before the weights were recorded)."""
+    if not summary_json or not os.path.exists(summary_json):
+        return None
+    with open(summary_json) as f:
+        weights = json.load(f).get("loss_weights")
+    return weights if isinstance(weights, dict) else None
+
+
+def loss_series(log, weights=None):
+    """The curves of :func:`loss_curves_figure`: ``(column, xs, ys, label, trained)`` per logged column
+    with positive values. With ``weights``, each term's label gives its weight (eq. 8), and a term of
+    weight 0 -- logged, but not in the loss the network was trained on -- says so and is not ``trained``."""
     it = log.get("iteration") or []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    out = []
     for col in ("loss", "L_rec", "L_smooth", "L_exp", "L_reg", "val_loss"):
         ys = log.get(col)
-        if not ys:
-            continue
-        pts = [(x, y) for x, y in zip(it, ys) if x is not None and y is not None and y > 0]
+        pts = [(x, y) for x, y in zip(it, ys or []) if x is not None and y is not None and y > 0]
         if not pts:
             continue
+        label, trained = col, True
+        if weights is not None and col in weights:
+            w = float(weights[col] or 0)
+            trained = w > 0
+            label = f"{col} (weight {w:g})" if trained else f"{col} (weight 0: not trained on)"
+        elif weights is not None and col == "loss":
+            label = "loss (weighted sum)"
         xs, vs = zip(*pts)
+        out.append((col, list(xs), list(vs), label, trained))
+    return out
+
+
+def loss_curves_figure(loss_csv, out_png, weights=None):
+    """Each loss term (loss, L_rec, L_smooth, L_exp, L_reg) and val_loss vs iteration, log y; the terms
+    of weight 0 (``weights``: :func:`read_loss_weights`) drawn faint and dotted, their label saying so."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for col, xs, vs, label, trained in loss_series(read_loss_log(loss_csv), weights):
         style = dict(marker="o", ls="--") if col == "val_loss" else {}
-        ax.plot(xs, vs, label=col, **style)
+        if not trained:
+            style = dict(ls=":", color="0.6", alpha=0.8)
+        ax.plot(xs, vs, label=label, **style)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("loss")
@@ -166,7 +193,7 @@ def fsc_figure(curves, out_png, use_eo=True, threshold=0.5, title=None):
     if title:
         import textwrap
         ax.set_title("\n".join(textwrap.wrap(title, 95)), fontsize=8)
-    return _finish(fig, ax, out_png)
+    return _finish(fig, ax, out_png, legend_below=True)
 
 
 def scores_table(rows, header=None):
@@ -181,6 +208,22 @@ def scores_table(rows, header=None):
     return "\n".join(lines) + "\n"
 
 
+SCORE_COLUMNS = ("tsId", "Method", "PSNR (dB)", "SSIM")
+
+
+def score_rows(results):
+    """Rows of :data:`SCORE_COLUMNS` (strings, as :func:`scores_table` formats them) from
+    ``{tsId: [score rows]}`` -- what the evaluate viewer's table shows."""
+    out = []
+    for tsId, rows in results.items():
+        for r in rows:
+            p, s = r.get("psnr"), r.get("ssim")
+            out.append((str(tsId), r.get("label") or os.path.basename(r.get("path") or "?"),
+                        f"{p:.2f}" if isinstance(p, (int, float)) else "-",
+                        f"{s:.4f}" if isinstance(s, (int, float)) else "-"))
+    return out
+
+
 def evaluation_table(json_path):
     """:func:`scores_table` of a `scnet evaluate --json` file."""
     with open(json_path) as f:
@@ -188,11 +231,15 @@ def evaluation_table(json_path):
     return scores_table(data.get("results", []), f"Ground truth: {data.get('ground_truth', '?')}")
 
 
-def _finish(fig, ax, out_png):
-    """Legend, grid, tight layout; save ``out_png`` (100 dpi) and free the figure."""
-    ax.legend()
+def _finish(fig, ax, out_png, legend_below=False):
+    """Legend, grid, tight layout; save ``out_png`` (100 dpi) and free the figure. ``legend_below``:
+    the legend under the axes, one entry per line, so long labels never cover a curve."""
+    if legend_below:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1, fontsize=8, frameon=False)
+    else:
+        ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=100)
+    fig.savefig(out_png, dpi=100, bbox_inches="tight" if legend_below else None)
     _plt().close(fig)
     return out_png

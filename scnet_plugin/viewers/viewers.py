@@ -4,8 +4,9 @@ import glob
 import os
 
 import pyworkflow.protocol.params as params
-from pyworkflow.viewer import DESKTOP_TKINTER, ProtocolViewer, TextView, View, Viewer
+from pyworkflow.viewer import DESKTOP_TKINTER, ProtocolViewer, View, Viewer
 
+from scnet_plugin.constants import TRAIN_SUMMARY
 from scnet_plugin.objects import SCNetModel, SetOfSCNetModels
 from scnet_plugin.protocols import ProtSCNetDenoise, ProtSCNetEvaluate, ProtSCNetFscEo, ProtSCNetTrain
 from scnet_plugin.protocols.protocol_base import ProtSCNetBase
@@ -29,6 +30,28 @@ class PngView(View):
         plt.show(block=False)
 
 
+class TableView(View):
+    """A table (one row per score) in its own window: sortable columns, no markup."""
+
+    def __init__(self, columns, rows, title="SC-Net", tkParent=None):
+        self.columns, self.rows, self.title, self.tkParent = list(columns), list(rows), title, tkParent
+
+    def show(self):
+        import tkinter as tk
+        from tkinter import ttk
+        from pyworkflow.gui import Window, configureWeigths
+        w = Window(self.title, self.tkParent, minsize=(520, 200))
+        tree = ttk.Treeview(w.root, columns=self.columns, show="headings", height=min(20, max(3, len(self.rows))))
+        for c in self.columns:
+            tree.heading(c, text=c)
+            tree.column(c, anchor=tk.W if c in self.columns[:2] else tk.E, width=180 if c == "Method" else 100)
+        for row in self.rows:
+            tree.insert("", tk.END, values=row)
+        tree.grid(row=0, column=0, sticky="news")
+        configureWeigths(w.root)
+        w.show()
+
+
 def _tsIds(setOfTomos):
     """tsIds of a set (the protocols' own helper), [] for no set."""
     return ProtSCNetBase._tsIds(setOfTomos) if setOfTomos is not None else []
@@ -48,10 +71,12 @@ def _priorFor(denoiseProt, tsId):
 
 
 def lossCurvesView(model):
-    """PNG of the loss curves of one SCNetModel (written beside its loss log) as a view."""
+    """PNG of the loss curves of one SCNetModel (written beside its loss log) as a view; the terms
+    of weight 0 in its training (its training summary) are marked."""
     csv_path = model.getLossLog()
     png = os.path.join(os.path.dirname(csv_path), "loss_curves.png")
-    figures.loss_curves_figure(csv_path, png)
+    weights = figures.read_loss_weights(os.path.join(os.path.dirname(csv_path), TRAIN_SUMMARY))
+    figures.loss_curves_figure(csv_path, png, weights=weights)
     return PngView(png, f"SC-Net losses {model.getTsId() or ''}".strip())
 
 
@@ -186,8 +211,7 @@ class SCNetEvaluateViewer(ProtocolViewer):
         if not results:
             return [self.errorMessage("No Scores output yet.", "SC-Net")]
         text = "\n".join(f"## {tsId}\n\n{figures.scores_table(rows)}" for tsId, rows in results.items())
-        md = self.protocol._getExtraPath("evaluation_table.md")
-        with open(md, "w") as f:
+        with open(self.protocol._getExtraPath("evaluation_table.md"), "w") as f:  # for reports
             f.write(text)
-        # a list of files (a plain path is read as a folder: IsADirectoryError), over the viewer's form
-        return [TextView([md], title="SC-Net evaluation (PSNR / SSIM)", tkParent=getattr(self, "formWindow", None))]
+        return [TableView(figures.SCORE_COLUMNS, figures.score_rows(results), title="SC-Net evaluation (PSNR / SSIM)",
+                          tkParent=getattr(self, "formWindow", None))]
