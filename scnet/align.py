@@ -46,34 +46,35 @@ def read_xf(path: str, n_images: Optional[int] = None) -> np.ndarray:
     without exactly six numbers, a NaN/Inf, a singular 2x2 matrix, or (with ``n_images``) a number of
     transform lines that differs from the number of tilt images.
     """
-    if not os.path.isfile(path):
+    from .files import read_text
+    if not os.path.exists(path):
         raise SCNetInputError(f"Transform file not found: {path}. Give the IMOD .xf of the tilt stack "
                               f"(one line '{XF_COLUMNS}' per image).")
     rows, lines = [], []
-    with open(path) as fh:
-        for i, line in enumerate(fh, 1):
-            s = line.split("#", 1)[0].strip()
-            if not s:
-                continue
-            where = f"{path}, line {i}"
-            parts = s.split()
-            if len(parts) != 6:
-                raise SCNetInputError(f"{where}: {line.strip()!r} has {len(parts)} value(s); an .xf line holds "
-                                      f"six numbers {XF_COLUMNS}. Fix or re-export the file.")
-            try:
-                vals = [float(p) for p in parts]
-            except ValueError:
-                raise SCNetInputError(f"{where}: {line.strip()!r} is not six numbers {XF_COLUMNS}.") from None
-            if not all(np.isfinite(vals)):
-                raise SCNetInputError(f"{where}: {line.strip()!r} holds NaN or Inf; the alignment that wrote it "
-                                      "failed for this image. Re-run the alignment (or exclude the view).")
-            a11, a12, a21, a22, dx, dy = vals
-            det = a11 * a22 - a12 * a21
-            if abs(det) < SINGULAR_DETERMINANT:
-                raise SCNetInputError(f"{where}: the matrix [[{a11:g}, {a12:g}], [{a21:g}, {a22:g}]] is singular "
-                                      f"(determinant {det:g}) and cannot map an image. Re-run the alignment.")
-            rows.append([[a11, a12, dx], [a21, a22, dy]])
-            lines.append(i)
+    # a regular UTF-8 text file (a FIFO, device or folder is refused before it is opened)
+    for i, line in enumerate(read_text(path, "Transform file").splitlines(), 1):
+        s = line.split("#", 1)[0].strip()
+        if not s:
+            continue
+        where = f"{path}, line {i}"
+        parts = s.split()
+        if len(parts) != 6:
+            raise SCNetInputError(f"{where}: {line.strip()!r} has {len(parts)} value(s); an .xf line holds "
+                                  f"six numbers {XF_COLUMNS}. Fix or re-export the file.")
+        try:
+            vals = [float(p) for p in parts]
+        except ValueError:
+            raise SCNetInputError(f"{where}: {line.strip()!r} is not six numbers {XF_COLUMNS}.") from None
+        if not all(np.isfinite(vals)):
+            raise SCNetInputError(f"{where}: {line.strip()!r} holds NaN or Inf; the alignment that wrote it "
+                                  "failed for this image. Re-run the alignment (or exclude the view).")
+        a11, a12, a21, a22, dx, dy = vals
+        det = a11 * a22 - a12 * a21
+        if abs(det) < SINGULAR_DETERMINANT:
+            raise SCNetInputError(f"{where}: the matrix [[{a11:g}, {a12:g}], [{a21:g}, {a22:g}]] is singular "
+                                  f"(determinant {det:g}) and cannot map an image. Re-run the alignment.")
+        rows.append([[a11, a12, dx], [a21, a22, dy]])
+        lines.append(i)
     if not rows:
         raise SCNetInputError(f"{path} holds no transforms (expected one line '{XF_COLUMNS}' per tilt image).")
     xf = np.asarray(rows, dtype=np.float64)

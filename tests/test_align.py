@@ -1,6 +1,8 @@
 """Alignment applied once (scnet.align, `scnet align`, `scnet reconstruct --xf`): IMOD .xf conventions,
 clear errors for bad .xf files, and a series rotated and shifted by a known transform reconstructs like
 the unmoved one."""
+import os
+
 import numpy as np
 import pytest
 
@@ -101,6 +103,14 @@ def test_bad_xf_names_file_and_line(tmp_path, text, n, words):
         read_xf(str(p), n)
     for w in words + [str(p)]:
         assert w in str(e.value)
+
+
+def test_a_fifo_or_folder_is_refused_before_it_is_opened(tmp_path):
+    os.mkfifo(tmp_path / "pipe.xf")
+    with pytest.raises(SCNetInputError, match="named pipe"):
+        read_xf(str(tmp_path / "pipe.xf"), 1)  # would block forever if opened
+    with pytest.raises(SCNetInputError, match="folder"):
+        read_xf(str(tmp_path), 1)
 
 
 def test_bin_stack_averages_blocks():

