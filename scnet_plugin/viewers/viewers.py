@@ -67,7 +67,7 @@ def _modelFor(modelOrSet, tsId):
 def _priorFor(denoiseProt, tsId):
     """Prior tomogram the model used for ``tsId`` was trained with, by provenance (None if unknown)."""
     model = _modelFor(denoiseProt.inputModel.get(), tsId)
-    return model.getPriorFile() if model is not None else None
+    return model.getPriorFile(tsId) if model is not None else None
 
 
 def lossCurvesView(model):
