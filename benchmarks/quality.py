@@ -11,6 +11,10 @@ SARS) and each AWGN level sigma (10, 15, 20 on 0..255 projections, §5.2):
 * every method denoises the noisy reconstruction; PSNR / SSIM against the
   ground truth (``scnet.metrics``; data_range = ground truth max - min) fill
   Table 1 (PSNR) and Table 2 (SSIM);
+* ``--rotations 0,4.3``: each case also as the interpolated-rows variant (the tilt images' noise added
+  in a frame rotated by a few degrees, rotated back before the reconstruction, as an alignment does);
+* every method's row texture (``scnet.rows.row_texture``: power at the row frequency over the ground
+  truth's) fills its own table;
 * for the FSC cases (default: sigma 15 for each seed) every method also
   denoises the even and the odd reconstruction (SC-Net and N2V: the model
   trained on the full reconstruction predicts both halves) and
@@ -47,6 +51,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ints as _ints, parse, user_config  # noqa: E402
 
 from scnet.metrics import format_resolution, fsc, psnr, ssim3d  # noqa: E402
+from scnet.rows import row_texture  # noqa: E402
 from scnet.choices import DEFAULT_SELF_PRIOR, DEFAULT_TTA, RADIAL, SELF_PRIORS, TTA_CHOICES  # noqa: E402
 
 LABELS = {
@@ -60,6 +65,7 @@ LABELS = {
     "scnet_halves": "SC-Net halves (default)",
     "scnet_wedge": "SC-Net halves + wedge",
     "scnet_split": "SC-Net split (one tomogram)",
+    "scnet_slab": "SC-Net slab (one tomogram, default)",
     "scnet_tomo": "SC-Net single, prior from the tomogram",
     "gaussian": "Gaussian 3D",
     "oracle": "Gaussian, oracle σ",
@@ -81,6 +87,8 @@ def parse_args(argv=None):
     p.add_argument("--seeds", default="0,1", help="phantom seeds, one table column group each (default 0,1)")
     p.add_argument("--sigmas", default="10,15,20", help="AWGN sigma on 0..255 projections (default 10,15,20)")
     p.add_argument("--fsc-sigmas", default="15", help="sigmas for which Table 3 (FSC_e/o) is computed ('' = none)")
+    p.add_argument("--rotations", default="0", help="tilt-axis rotations in degrees, one case each: 0 = the §5.2 "
+                                                  "simulation, e.g. 4.3 = its interpolated-rows variant (default 0)")
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma list from: {', '.join(LABELS)}")
     p.add_argument("--voxel-size", type=float, default=10.0, help="voxel size in A (default 10)")
     p.add_argument("--prior-filter", default="topaz", help="2D filter of the prior: topaz | gaussian | lowpass")
@@ -107,6 +115,7 @@ def parse_args(argv=None):
     args.seeds = _ints(args.seeds)
     args.sigmas = _floats(args.sigmas)
     args.fsc_sigmas = _floats(args.fsc_sigmas)
+    args.rotations = _floats(args.rotations)
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in args.methods if m not in LABELS]
     if bad:
@@ -163,12 +172,13 @@ def run_method(name, case, args, halves):
         outs = n2v_denoise(noisy, others=vols[1:], epochs=args.n2v_epochs, steps_per_epoch=args.n2v_steps,
                            patch_size=args.n2v_patch, batch_size=4, seed=1)
         note = f"careamics N2V 3D, {args.n2v_epochs} epochs x {args.n2v_steps} steps, batch 4, patch {args.n2v_patch}"
-    elif name in ("scnet", "scnet_noexp", "scnet_halves", "scnet_wedge", "scnet_split", "scnet_tomo"):
+    elif name in ("scnet", "scnet_noexp", "scnet_halves", "scnet_wedge", "scnet_split", "scnet_slab", "scnet_tomo"):
         from scnet.config import PredictConfig
         from scnet.predict import predict_array
         from scnet.denoise import denoise
         cfg = _scnet_config(args, noisy.shape, name != "scnet_noexp", seed=0)
-        cfg.mode = {"scnet_halves": "halves", "scnet_wedge": "halves", "scnet_split": "split"}.get(name, "single")
+        cfg.mode = {"scnet_halves": "halves", "scnet_wedge": "halves", "scnet_split": "split",
+                    "scnet_slab": "slab"}.get(name, "single")
         if name == "scnet_wedge":  # the wedge-aware halves training (scnet.dewedge), the simulation's tilt range
             cfg.wedge = True
             cfg.tilt_range = f"{float(np.min(case['angles'])):g},{float(np.max(case['angles'])):g}"
@@ -185,6 +195,9 @@ def run_method(name, case, args, halves):
             outs += [predict_array(model, v, pcfg) for v in vols[1:]]
             with open(os.path.join(work, "training_summary.json")) as fh:
                 summ = json.load(fh)
+            import torch
+            ck = torch.load(model, weights_only=True)
+            gap, row_noise = ck["model_config"].get("row_gap"), ck.get("row_noise")
         finally:
             import shutil
             shutil.rmtree(work, ignore_errors=True)
@@ -196,6 +209,9 @@ def run_method(name, case, args, halves):
                 f"{cfg.depth}" + (f", blind spot {cfg.blindspot_size}^3 at {cfg.blindspot_ratio:g} "
                                   f"({cfg.blindspot_ratio_of})" if cfg.mode == "single" else "")
                 + (f", wedge filled (tilts {cfg.tilt_range})" if cfg.wedge else "")
+                + (f", rows hidden on each side {gap}" if gap is not None else "")
+                + (f", rows whitened along Y for the noise correlations {', '.join(f'{r:.3f}' for r in row_noise['rho'])}"
+                   if row_noise else "")
                 + f", tta {args.scnet_tta}"
                 + (f", prior made from the noisy tomogram by {args.tomo_prior}" if name == "scnet_tomo" else ""))
     else:
@@ -213,6 +229,8 @@ def _fmt(v, kind):
         return "inf" if math.isinf(v) else f"{v:.2f}"
     if kind in ("ssim", "ssim_iso", "wedge_power"):
         return f"{v:.3f}"
+    if kind == "texture":
+        return f"{v:.2f}"
     if kind == "psnr_iso":
         return f"{v:.2f}"
     if kind == "elongation":
@@ -235,15 +253,24 @@ def _highlight(values, higher_better=True):
     return (idx[0] if idx else None), (idx[1] if len(idx) > 1 else None)
 
 
-def table_quality(results, methods, seeds, sigmas, kind):
-    cols = [(s, g) for s in seeds for g in sigmas]
-    head = "| Method | " + " | ".join(f"seed {s}, σ={g:g}" for s, g in cols) + " | mean |"
+def case_key(seed, sigma, rotation=0.0):
+    """results.json's key of a case: ``seed_sigma``, and ``_r<degrees>`` for the interpolated-rows variant."""
+    return f"{seed}_{sigma:g}" + (f"_r{rotation:g}" if rotation else "")
+
+
+def _col_title(s, g, r):
+    return f"seed {s}, σ={g:g}" + (f", rows interp. {r:g}°" if r else "")
+
+
+def table_quality(results, methods, seeds, sigmas, kind, rotations=(0.0,)):
+    cols = [(s, g, r) for r in rotations for s in seeds for g in sigmas]
+    head = "| Method | " + " | ".join(_col_title(*c) for c in cols) + " | mean |"
     lines = [head, "|---|" + "---:|" * (len(cols) + 1)]
-    grid = {m: [results.get(f"{s}_{g:g}", {}).get("metrics", {}).get(m, {}).get(kind) for s, g in cols]
+    grid = {m: [results.get(case_key(*c), {}).get("metrics", {}).get(m, {}).get(kind) for c in cols]
             for m in methods}
     means = {m: (float(np.mean(v)) if all(x is not None and math.isfinite(x) for x in v) and v else None)
              for m, v in grid.items()}
-    mark = kind not in ("wedge_power", "elongation")  # their best is 1, not the largest
+    mark = kind not in ("wedge_power", "elongation", "texture")  # their best is 1, not the largest
     best = [_highlight([grid[m][j] for m in methods]) if mark else (None, None) for j in range(len(cols))]
     best_mean = _highlight([means[m] for m in methods]) if mark else (None, None)
     for i, m in enumerate(methods):
@@ -261,17 +288,17 @@ def table_quality(results, methods, seeds, sigmas, kind):
     return "\n".join(lines)
 
 
-def table_fsc(results, methods, seeds, fsc_sigmas, voxel):
-    cols = [(s, g) for g in fsc_sigmas for s in seeds if f"{s}_{g:g}" in results
-            and results[f"{s}_{g:g}"].get("fsc")]
+def table_fsc(results, methods, seeds, fsc_sigmas, voxel, rotations=(0.0,)):
+    cols = [(s, g, r) for r in rotations for g in fsc_sigmas for s in seeds if case_key(s, g, r) in results
+            and results[case_key(s, g, r)].get("fsc")]
     if not cols:
         return ""
-    lines = ["| Method | " + " | ".join(f"seed {s}, σ={g:g}" for s, g in cols) + " |",
+    lines = ["| Method | " + " | ".join(_col_title(*c) for c in cols) + " |",
              "|---|" + "---:|" * len(cols)]
     for m in methods:
         cells = []
-        for s, g in cols:
-            r = results[f"{s}_{g:g}"]["fsc"].get(m)
+        for c in cols:
+            r = results[case_key(*c)]["fsc"].get(m)
             if r is None:
                 cells.append("n/a")
             else:
@@ -351,64 +378,70 @@ def main(argv=None):
     need = {"bm4d": "bm4d", "n2v": "n2v", "topaz3d": "topaz3d", "lpf": "lowpass", "gaussian": "gaussian"}
     results, t_start = {}, time.time()
     meta = {"shape": list(args.shape), "seeds": args.seeds, "sigmas": args.sigmas, "fsc_sigmas": args.fsc_sigmas,
+            "rotations": args.rotations,
             "voxel_size": args.voxel_size, "methods": args.methods, "prior_filter": args.prior_filter,
             "psnr_ssim_convention": "data_range = ground truth max - min; SSIM: skimage, 3D, 7^3 window",
             "fsc": "FSC_e/o^-1(0.5) of the denoised even/odd reconstructions (eq. 9-10), whole volume, "
                    f"mask {args.fsc_mask}", "cpu_threads": torch.get_num_threads(), "notes": {}}
-    for seed in args.seeds:
-        for sigma in args.sigmas:
-            key = f"{seed}_{sigma:g}"
-            halves = sigma in args.fsc_sigmas
-            print(f"\n=== phantom seed {seed}, sigma {sigma:g}, shape {args.shape}"
-                  f"{' (+ even/odd for Table 3)' if halves else ''}", flush=True)
-            t0 = time.time()
-            case = prepare_case(shape=args.shape, seed=seed, sigma=sigma, voxel_size=args.voxel_size,
-                                prior_filter=args.prior_filter)
-            gt = case["ground_truth"].astype(np.float32)
-            dr = float(gt.max() - gt.min())
-            iso, tilts = isotropic_truth(case)
-            entry = {"metrics": {}, "seconds": {}, "notes": {}, "fsc": {}, "errors": {},
-                     "prepare_seconds": round(time.time() - t0, 1), "data_range": dr,
-                     "wedge_reference": wedge_metrics(gt, iso, tilts)}
-            outputs, curves = {}, {}
-            for m in args.methods:
-                why = avail.get(need.get(m, ""), None)
-                if why:
-                    entry["errors"][m] = why
-                    print(f"  {LABELS[m]:24s} n/a: {why}", flush=True)
-                    continue
-                try:
-                    full, hv, sec, note = run_method(m, case, args, halves)
-                except Exception as exc:  # report and go on with the other methods
-                    entry["errors"][m] = f"{type(exc).__name__}: {exc}"
-                    print(f"  {LABELS[m]:24s} FAILED: {type(exc).__name__}: {exc}", flush=True)
-                    traceback.print_exc()
-                    continue
-                outputs[m] = full
-                met = {"psnr": psnr(gt, full, data_range=dr), "ssim": ssim3d(gt, full, data_range=dr),
-                       "mean": float(full.mean()), "std": float(full.std()), **wedge_metrics(full, iso, tilts)}
-                entry["metrics"][m], entry["seconds"][m], entry["notes"][m] = met, round(sec, 1), note
-                line = f"  {LABELS[m]:24s} PSNR {met['psnr']:6.2f} dB  SSIM {met['ssim']:.3f}  ({sec:6.1f} s)"
-                if hv is not None:
-                    c = fsc(hv[0], hv[1], voxel_size=args.voxel_size,
-                            mask=None if args.fsc_mask == "none" else "soft")
-                    r = c.resolution_at(0.5, eo=True)
-                    entry["fsc"][m] = {"resolution_fsc_eo_0.5": None if not math.isfinite(r) else r,
-                                       "resolution_fsc_0.5": (lambda x: None if not math.isfinite(x) else x)(
-                                           c.resolution_at(0.5))}
-                    curves[m] = {"frequency": c.frequency.tolist(), "fsc": c.fsc.tolist(), "fsc_eo": c.fsc_eo.tolist()}
-                    line += f"  FSC_e/o(0.5) {format_resolution(r, args.voxel_size)}"
-                print(line, flush=True)
-            entry["gt_stats"] = {"mean": float(gt.mean()), "std": float(gt.std())}
-            entry["fsc_curves"] = curves
-            results[key] = entry
-            figure_slices(os.path.join(args.output, f"slices_seed{seed}_sigma{sigma:g}.png"), gt, outputs,
-                          entry["metrics"], f"phantom seed {seed}, σ={sigma:g}, shape {args.shape} "
-                          f"(PSNR dB / SSIM vs ground truth)")
-            if curves:
-                figure_fsc(os.path.join(args.output, f"fsc_eo_seed{seed}_sigma{sigma:g}.png"), curves,
-                           f"FSC_e/o of denoised even/odd halves, seed {seed}, σ={sigma:g}")
-            _write(args, meta, results, t_start)
+    for rot, seed, sigma in [(r, s, g) for r in args.rotations for s in args.seeds for g in args.sigmas]:
+        key = case_key(seed, sigma, rot)
+        halves = sigma in args.fsc_sigmas
+        print(f"\n=== phantom seed {seed}, sigma {sigma:g}, shape {args.shape}"
+              + (f", rows interpolated (tilts rotated {rot:g} deg and back)" if rot else "")
+              + f"{' (+ even/odd for Table 3)' if halves else ''}", flush=True)
+        t0 = time.time()
+        case = prepare_case(shape=args.shape, seed=seed, sigma=sigma, voxel_size=args.voxel_size,
+                            prior_filter=args.prior_filter, tilt_axis_rotation=rot)
+        gt = case["ground_truth"].astype(np.float32)
+        dr = float(gt.max() - gt.min())
+        iso, tilts = isotropic_truth(case)
+        entry = {"metrics": {}, "seconds": {}, "notes": {}, "fsc": {}, "errors": {},
+                 "prepare_seconds": round(time.time() - t0, 1), "data_range": dr,
+                 "wedge_reference": wedge_metrics(gt, iso, tilts)}
+        outputs, curves = {}, {}
+        for m in args.methods:
+            why = avail.get(need.get(m, ""), None)
+            if why:
+                entry["errors"][m] = why
+                print(f"  {LABELS[m]:24s} n/a: {why}", flush=True)
+                continue
+            try:
+                full, hv, sec, note = run_method(m, case, args, halves)
+            except Exception as exc:  # report and go on with the other methods
+                entry["errors"][m] = f"{type(exc).__name__}: {exc}"
+                print(f"  {LABELS[m]:24s} FAILED: {type(exc).__name__}: {exc}", flush=True)
+                traceback.print_exc()
+                continue
+            outputs[m] = full
+            met = {"psnr": psnr(gt, full, data_range=dr), "ssim": ssim3d(gt, full, data_range=dr),
+                   "texture": row_texture(full, gt),
+                   "mean": float(full.mean()), "std": float(full.std()), **wedge_metrics(full, iso, tilts)}
+            entry["metrics"][m], entry["seconds"][m], entry["notes"][m] = met, round(sec, 1), note
+            line = (f"  {LABELS[m]:24s} PSNR {met['psnr']:6.2f} dB  SSIM {met['ssim']:.3f}  texture "
+                    f"{met['texture']:6.2f}  ({sec:6.1f} s)")
+            if hv is not None:
+                c = fsc(hv[0], hv[1], voxel_size=args.voxel_size,
+                        mask=None if args.fsc_mask == "none" else "soft")
+                r = c.resolution_at(0.5, eo=True)
+                entry["fsc"][m] = {"resolution_fsc_eo_0.5": None if not math.isfinite(r) else r,
+                                   "resolution_fsc_0.5": (lambda x: None if not math.isfinite(x) else x)(
+                                       c.resolution_at(0.5))}
+                curves[m] = {"frequency": c.frequency.tolist(), "fsc": c.fsc.tolist(), "fsc_eo": c.fsc_eo.tolist()}
+                line += f"  FSC_e/o(0.5) {format_resolution(r, args.voxel_size)}"
+            print(line, flush=True)
+        entry["gt_stats"] = {"mean": float(gt.mean()), "std": float(gt.std())}
+        entry["fsc_curves"] = curves
+        results[key] = entry
+        tag = f"seed{seed}_sigma{sigma:g}" + (f"_rot{rot:g}" if rot else "")
+        figure_slices(os.path.join(args.output, f"slices_{tag}.png"), gt, outputs,
+                      entry["metrics"], f"phantom seed {seed}, σ={sigma:g}" + (f", rows interpolated ({rot:g}°)"
+                                                                              if rot else "")
+                      + f", shape {args.shape} (PSNR dB / SSIM vs ground truth)")
+        if curves:
+            figure_fsc(os.path.join(args.output, f"fsc_eo_{tag}.png"), curves,
+                       f"FSC_e/o of denoised even/odd halves, seed {seed}, σ={sigma:g}"
+                       + (f", rows interpolated ({rot:g}°)" if rot else ""))
+        _write(args, meta, results, t_start)
     text = _write(args, meta, results, t_start)
     print("\n" + text)
     return 0
@@ -445,10 +478,13 @@ def _write(args, meta, results, t_start):
              "", f"Total time {meta['total_seconds'] / 60:.1f} min on {meta['cpu_threads']} CPU threads. "
              "**Bold** = best, *italic* = second per column.", "",
              "## Table 1 layout: PSNR (dB) vs ground truth", "", table_quality(results, methods, args.seeds,
-                                                                               args.sigmas, "psnr"),
+                                                                               args.sigmas, "psnr", args.rotations),
              "", "## Table 2 layout: SSIM vs ground truth", "", table_quality(results, methods, args.seeds,
-                                                                             args.sigmas, "ssim")]
-    t3 = table_fsc(results, methods, args.seeds, args.fsc_sigmas, args.voxel_size)
+                                                                             args.sigmas, "ssim", args.rotations),
+             "", "## Row texture: power at the row frequency over the ground truth's (1 = as much as the truth; "
+             "stripes along X alternating row by row show as > 1)", "",
+             table_quality(results, methods, args.seeds, args.sigmas, "texture", args.rotations)]
+    t3 = table_fsc(results, methods, args.seeds, args.fsc_sigmas, args.voxel_size, args.rotations)
     if t3:
         parts += ["", "## Table 3 layout: FSC_e/o^-1(0.5) in Å (lower is better) from denoised even/odd "
                   "reconstructions", "", t3]
@@ -461,7 +497,7 @@ def _write(args, meta, results, t_start):
               + _ref_range(results, "elongation", "{:.2f}") + ").", ""]
     for kind, title in (("psnr_iso", "PSNR (dB) vs the phantom"), ("ssim_iso", "SSIM vs the phantom"),
                         ("wedge_power", "Wedge power ratio"), ("elongation", "Z/X elongation")):
-        parts += [f"### {title}", "", table_quality(results, methods, args.seeds, args.sigmas, kind), ""]
+        parts += [f"### {title}", "", table_quality(results, methods, args.seeds, args.sigmas, kind, args.rotations), ""]
     parts += ["", "## Time per method", "", table_times(results, methods)]
     errs = {f"{k}/{m}": e for k, c in results.items() for m, e in c.get("errors", {}).items()}
     if errs:

@@ -41,7 +41,7 @@ SELF_PRIORS = ("topaz3d", "gaussian", "lowpass")
 DEFAULT_SELF_PRIOR = "gaussian"
 # TrainConfig.mode: auto = halves when even/odd half tomograms are given, else single; single = the
 # paper's volumetric blind spot on one tomogram; halves = even<->odd (Noise2Noise) + the prior terms
-TRAIN_MODES = ("auto", "single", "halves", "split")
+TRAIN_MODES = ("auto", "single", "halves", "split", "slab")
 # TrainConfig's automatic stop (`scnet train`, the train protocol): validate every
 # ITERATIONS_PER_EPOCH iterations; stop after PATIENCE validations whose smoothed loss improves by less
 # than MIN_DELTA (relative), never before MIN_ITERATIONS, always at MAX_ITERATIONS

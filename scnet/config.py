@@ -45,11 +45,12 @@ class TrainConfig(Options):
 
     LABEL = "Training option"
 
-    mode: str = opt("auto", "auto = halves when even/odd half tomograms are given, else split when the tomogram's "
-                            "rows pass the split check, else single (measured); single = the "
-                            "paper's volumetric blind spot on one tomogram; halves = even->odd / odd->even half "
-                            "tomograms (Noise2Noise), the paper's prior constraints optional; split = the even and odd rows "
-                            "along the tilt axis of ONE tomogram, trained like halves", choices=choices.TRAIN_MODES)
+    mode: str = opt("auto", "auto = halves when even/odd half tomograms are given, else slab (measured); single = "
+                            "the paper's volumetric blind spot on one tomogram; halves = even->odd / odd->even half "
+                            "tomograms (Noise2Noise), the paper's prior constraints optional; split = the even and odd "
+                            "rows along the tilt axis of ONE tomogram, trained like halves (rows must be unmixed); slab = "
+                            "ONE tomogram, each row along the tilt axis predicted from the other rows (row-blind network; "
+                            "rows that share noise whitened first, measured by the row check)", choices=choices.TRAIN_MODES)
     patch_size: int = opt(64, "edge of the cubic training patches in voxels (paper: 128); a multiple of "
                               f"2^(depth-1) with the up-sampling block ({_MULTIPLE} at depth {_DEPTH})", lo=1, hi=rules.MAX_PATCH, hint="memory grows with its cube; the paper uses 128")
     batch_size: int = opt(2, "patches per iteration (paper: 2)", lo=1)
@@ -90,6 +91,10 @@ class TrainConfig(Options):
                           "channels at the first network level (doubled per level)", lo=1, hi=1024)
     depth: int = opt(_DEPTH, "encoder/decoder levels (measured default; the paper's code: 3)", lo=1, hi=5, hint="the paper's code uses 3")
     val_fraction: float = opt(0.1, "fraction of the longest axis held out for the validation loss", lo=0, hi=0.5, hi_open=True)
+    row_gap: int = opt(-1, "slab mode: rows hidden on each side of the predicted row along the tilt axis (0 = "
+                           "the row alone; 1 = also its neighbours); -1 = measured: the row check reads the rows' "
+                           "noise correlation, rows that share noise are whitened along Y and the row alone is "
+                           "hidden", lo=-1, hi=rules.MAX_ROW_GAP, hint="-1 = measured")
     seed: int = seed_opt(0, "random seed (same seed + same options = same model)")
     device: str = device_opt()
 
@@ -119,9 +124,11 @@ class TrainConfig(Options):
         from .wedge import parse_tilt_range
         return parse_tilt_range(self.tilt_range)
 
-    def model_config(self):
+    def model_config(self, row_gap: Optional[int] = None):
+        """The network; ``row_gap`` (the slab mode's, resolved by the training): a row-blind network."""
         from .model import ModelConfig
-        return ModelConfig(base_width=self.base_width, depth=self.depth, upsampling_block=self.upsampling_block)
+        return ModelConfig(base_width=self.base_width, depth=self.depth, upsampling_block=self.upsampling_block,
+                           row_gap=row_gap)
 
     def validate(self) -> "TrainConfig":
         """Raise SCNetInputError for the first bad option (rules in :mod:`scnet.rules`, shared with the plugin)."""
@@ -132,25 +139,23 @@ class TrainConfig(Options):
         resolve_device(self.device)
         return self
 
-    def resolved_mode(self, has_halves: bool, rows_independent: bool = False) -> str:
-        """``auto`` -> ``halves`` when even/odd halves are given, else ``split`` when the tomogram's rows are
-        noise-independent (``rows_independent``: :func:`scnet.split.resolve_mode` checks the data), else
-        ``single``.  The split mode measured above the single mode in every case (docs/benchmarks.md)."""
+    def resolved_mode(self, has_halves: bool) -> str:
+        """``auto`` -> ``halves`` when even/odd halves are given, else ``slab`` (one tomogram: the row-blind
+        network, measured above the split and single modes, docs/benchmarks.md); explicit modes are
+        checked against what they need."""
         if self.mode == "auto":
             if has_halves:
                 return "halves"
-            if rows_independent:
-                return "split"
             if self.wedge:
-                raise SCNetInputError("Training option wedge needs the even and odd half tomograms, or rows of the "
-                                      "tomogram that pass the split check; give the halves or leave wedge off.")
-            return "single"
-        if self.wedge and self.mode == "single":
-            raise SCNetInputError("Training option wedge needs the halves or the split mode (two noise-independent "
-                                  "parts); the single mode cannot fill the wedge. Use one of them or leave wedge off.")
+                raise SCNetInputError("Training option wedge needs the even and odd half tomograms (or mode split); "
+                                      "give the halves or leave wedge off.")
+            return "slab"
+        if self.wedge and self.mode in ("single", "slab"):
+            raise SCNetInputError(f"Training option wedge needs the halves or the split mode (two noise-independent "
+                                  f"parts); the {self.mode} mode cannot fill the wedge. Use one of them or leave wedge off.")
         if self.mode == "halves" and not has_halves:
             raise SCNetInputError("Training mode 'halves' needs the even and odd half tomograms "
-                                  "(reconstructions of the even and odd tilts); give them or use mode 'single'.")
+                                  "(reconstructions of the even and odd tilts); give them or use mode 'slab'.")
         return self.mode
 
     # ---------------------------------------------------------------
@@ -227,3 +232,7 @@ class PredictConfig(Options):
     def context(self, model_cfg) -> int:
         """Voxels of context read around each tile: ``margin``, or by default the network's receptive radius."""
         return model_cfg.receptive_radius() if self.margin is None else self.margin
+
+    def contexts(self, model_cfg):
+        """:meth:`context` per axis (Z, Y, X): the network's receptive radius along each, or ``margin``."""
+        return tuple(model_cfg.receptive_radii()) if self.margin is None else (self.margin,) * 3

@@ -126,6 +126,10 @@ class SimulationConfig(Options):
     radial: str = _radial_opt()
     voxel_size: Optional[float] = opt(None, "voxel size of the outputs; unset = the tilt stack's header, or the "
                                             "phantom's voxel size", lo=0, lo_open=True, unit="A")
+    tilt_axis_rotation: float = opt(0.0, "interpolated rows: the noise is added in a detector frame rotated by "
+                                         "minus this angle and each tilt image is rotated back (one interpolation, "
+                                         "as an alignment does); 0 = none", lo=-45, hi=45, unit="deg")
+    interpolation: int = opt(1, "spline order of that rotation", lo=0, hi=5)
 
     def ground_truth_sigma(self, clean: bool) -> float:
         """The Gaussian that makes the ground truth: as set, else 0 for a clean volume, else §5.2's."""

@@ -112,11 +112,12 @@ def check_same_shape(noisy: np.ndarray, prior: np.ndarray, noisy_name: str = "no
             "they must be reconstructions of the same tilt series with the same size and thickness.")
 
 
-def split_train_val(shape, val_fraction: float) -> Tuple[int, slice, slice]:
-    """Hold out the last ``val_fraction`` of the longest axis.  Returns (axis, train_slice, val_slice)."""
+def split_train_val(shape, val_fraction: float, avoid: Optional[int] = None) -> Tuple[int, slice, slice]:
+    """Hold out the last ``val_fraction`` of the longest axis (other than ``avoid``, an axis the validation
+    patches need whole).  Returns (axis, train_slice, val_slice)."""
     if not 0.0 <= val_fraction < 0.5:
         raise SCNetInputError(f"val_fraction must be in [0, 0.5), got {val_fraction}.")
-    axis = int(np.argmax(shape))
+    axis = int(np.argmax([-1 if a == avoid else n for a, n in enumerate(shape)]))
     n = shape[axis]
     nval = int(round(n * val_fraction))
     if nval == 0:
@@ -154,7 +155,7 @@ class PatchSampler:
     """
 
     def __init__(self, noisy: np.ndarray, prior: np.ndarray, patch_size: int, augment: bool = True,
-                 name: str = "training region", extra: Sequence[np.ndarray] = ()):
+                 name: str = "training region", extra: Sequence[np.ndarray] = (), keep_y: bool = False):
         for v in (prior,) + tuple(extra):
             if v.shape != noisy.shape:
                 raise SCNetInputError(f"{name}: volume shapes differ ({noisy.shape} vs {v.shape})")
@@ -163,6 +164,7 @@ class PatchSampler:
         self.extra = [pad_to(v, patch_size, None) for v in extra]
         self.p = int(patch_size)
         self.augment = augment
+        self.planes = ROT_PLANES_KEEP_Y if keep_y else ROT_PLANES  # keep_y: Y stays Y (the slab mode's axis)
 
     def crop(self, rng: np.random.Generator) -> List[np.ndarray]:
         """One random crop of every volume at the same place, augmented alike: [noisy, prior, *extra]."""
@@ -170,7 +172,7 @@ class PatchSampler:
         z, y, x = (int(rng.integers(0, n - p + 1)) for n in self.noisy.shape)
         crops = [v[z:z + p, y:y + p, x:x + p] for v in [self.noisy, self.prior] + self.extra]
         if self.augment:
-            crops = augment_all(crops, rng)
+            crops = augment_all(crops, rng, self.planes)
         return [np.ascontiguousarray(c) for c in crops]
 
     def sample(self, rng: np.random.Generator, batch: int) -> Tuple[np.ndarray, ...]:
@@ -209,15 +211,19 @@ class DatasetSampler:
         return out
 
 
-def augment_all(crops: Sequence[np.ndarray], rng: np.random.Generator) -> List[np.ndarray]:
-    """The same random flips and rot90 (in a random plane) on every cube."""
+ROT_PLANES = ((0, 1), (0, 2), (1, 2))
+ROT_PLANES_KEEP_Y = ((0, 2),)
+
+
+def augment_all(crops: Sequence[np.ndarray], rng: np.random.Generator, planes=ROT_PLANES) -> List[np.ndarray]:
+    """The same random flips and rot90 (in a random one of ``planes``) on every cube."""
     crops = list(crops)
     for ax in range(3):
         if rng.random() < 0.5:
             crops = [np.flip(c, ax) for c in crops]
     k = int(rng.integers(0, 4))
-    planes = [(0, 1), (0, 2), (1, 2)][int(rng.integers(0, 3))]
-    return [np.rot90(c, k, planes) for c in crops]
+    plane = planes[int(rng.integers(0, len(planes)))]
+    return [np.rot90(c, k, plane) for c in crops]
 
 
 def augment_pair(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:

@@ -9,11 +9,13 @@ automatic stop on the mean of their validation losses (:mod:`scnet.train`).
   readable, a prior and halves on the tomogram's grid, both halves or neither, one voxel size for all
   (``rules.SAMPLING_TOLERANCE``), no NaN/Inf and no constant volume (every voxel read once, by slabs of
   memory maps), two different halves, patches that fit.  How the modes combine: halves for EVERY tomogram -> ``auto`` = the
-  halves mode; halves for none -> ``auto`` = split when every tomogram's rows pass the split check, else
-  single; halves for some only -> refused for ``auto``/``halves`` (name the ones without), ignored for an
-  explicit ``single``/``split``.
+  halves mode; halves for none -> ``auto`` = the slab mode, its rows whitened for the mean of the
+  tomograms' measured row-noise correlations (:func:`scnet.rows.combine_checks`: refused where the
+  tomograms' rows share noise differently); halves for some only -> refused for ``auto``/``halves`` (name
+  the ones without), ignored for an explicit ``single``/``split``/``slab``.
 * :func:`training_volume` -- one tomogram's normalised training arrays (noisy, prior[, even, odd]), the
-  same for one tomogram and for a data set (the split mode: its even and odd rows, :mod:`scnet.split`).
+  same for one tomogram and for a data set (the split mode: its even and odd rows, :mod:`scnet.split`;
+  the slab mode: its rows whitened along Y first where they share noise, :mod:`scnet.rows`).
 * :func:`prepare_dataset` -- one tomogram at a time (RAM: one tomogram, as a single training): read,
   prior made where none is given, normalised, written to ``.npy`` files in a scratch folder and read back
   as memory maps, so the training never holds the volumes of the data set in RAM.
@@ -31,7 +33,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import rules, split
+from . import rows, rules, split
 from .data import Normalisation, check_same_shape, fit_normalisation, robust_stats
 from .errors import SCNetInputError
 from .io import check_volume, distinct_halves, read_info, read_volume, same_grid
@@ -63,12 +65,16 @@ class TrainingVolume:
 
 @dataclass
 class DatasetPlan:
-    """What :func:`check_dataset` found: the mode for the whole set, the voxel size, the row checks."""
+    """What :func:`check_dataset` found: the mode for the whole set, the voxel size, the row checks (each
+    tomogram's, and for the slab mode their combination with the rows it hides and whitens)."""
 
     mode: str
     voxel_size: float
     checks: List[Optional[dict]] = field(default_factory=list)
     shapes: List[tuple] = field(default_factory=list)
+    row_check: Optional[dict] = None
+    gap: Optional[int] = None
+    whiten: Optional[list] = None
 
 
 def _say(msg: str) -> None:
@@ -82,29 +88,34 @@ def split_inputs(noisy, prior, cfg, check, say: Optional[Callable[[str], None]] 
     even, odd = split.split_rows(noisy)
     for why in rules.patch_volume_errors(cfg.patch_size, even.shape, f"the even rows of {name}"):
         raise SCNetInputError(why)
-    note = (f"split mode: even and odd rows along Y (the tilt axis), {even.shape} each; flatness of the rows' "
-            f"noise spectrum {check['flatness']:.2f} (independent rows ~1, mixed rows << 1)")
+    note = (f"split mode: even and odd rows along Y (the tilt axis), {even.shape} each; the rows' noise "
+            f"correlation at lag 1 {check['rho1']:.3f} (independent rows ~0)")
     if say:
         say(note if name == "the tomogram" else f"{name}: {note}")
     if not check["ok"]:
-        warn = (f"the rows' noise spectrum is not flat ({check['flatness']:.2f} < {split.ROW_CHECK_MIN}): the rows "
-                "were mixed before the reconstruction (interpolated alignment, tilt axis not along Y, filtering), so "
-                "the split mode's two parts share noise and it denoises less; prefer the halves mode (even/odd tilt "
-                "reconstructions) or the single mode")
+        warn = (f"neighbouring rows share noise (correlation {check['rho1']:.3f} at lag 1, {check['rho2']:.3f} at "
+                "lag 2): they were mixed before the reconstruction (interpolated alignment, binning, a tilt axis not "
+                "along Y), so the split mode's two parts are not independent and it copies that noise as a row "
+                "texture; use the slab mode (the default without halves) or the halves mode")
         (say or log.warning)(f"WARNING: {'' if name == 'the tomogram' else name + ': '}{warn}")
     return 0.5 * (even + odd), split.split_rows(prior)[0], (even, odd)
 
 
 def training_volume(noisy, prior, halves, mode: str, cfg, check=None, name: Optional[str] = None,
                     say: Optional[Callable[[str], None]] = _say, prior_source: str = "given",
-                    checked: bool = False) -> TrainingVolume:
+                    checked: bool = False, whiten: Optional[Sequence[float]] = None) -> TrainingVolume:
     """One tomogram's training arrays in ``mode``: normalised on its own (:func:`scnet.data.fit_normalisation`);
-    the halves mode keeps the halves, the split mode makes them from the rows, the single mode drops them.
-    ``checked``: every voxel of the halves was checked where they entered (read_volume, check_dataset)."""
+    the halves mode keeps the halves, the split mode makes them from the rows, the single and slab modes drop
+    them.  ``checked``: every voxel of the halves was checked where they entered (read_volume, check_dataset).
+    ``whiten`` (the slab mode): the rows' noise correlations; noisy and prior are whitened along Y for them
+    before the normalisation (:func:`scnet.rows.row_filter_taps`), as the prediction does."""
     if mode == "split":
         noisy, prior, halves = split_inputs(noisy, prior, cfg, check, say, name or "the tomogram")
     elif mode != "halves":
         halves = None
+    if whiten:
+        taps = rows.row_filter_taps(whiten, -0.5)
+        noisy, prior = rows.filter_rows(noisy, taps), rows.filter_rows(prior, taps)
     norm = fit_normalisation(noisy, prior)
     arrays = (norm.apply(noisy), norm.apply_prior(prior))
     for half, what in zip(halves or (), ("even half tomogram", "odd half tomogram")):
@@ -166,20 +177,26 @@ def check_dataset(entries: Sequence[TomogramEntry], cfg, say: Optional[Callable[
             _named(e.name, distinct_halves, e.even, e.odd, maps[e.even], maps[e.odd])
         del maps
     checks = [None] * len(entries)
-    if cfg.mode in ("auto", "split") and not all(has):
+    mode = cfg.resolved_mode(all(has))
+    if mode in ("slab", "split"):
         for k, e in enumerate(entries):
             vol, _ = read_volume(e.noisy, mmap=True, check=False)
-            checks[k] = split.row_check(vol)
+            checks[k] = rows.row_check(vol)
             del vol
-    mode = cfg.resolved_mode(all(has), all(c is not None and c["ok"] for c in checks))
-    if cfg.mode == "auto" and not all(has) and mode == "single" and say:
-        failed = [e.name for e, c in zip(entries, checks) if not c["ok"]]
-        say(f"auto mode: single (the rows of {', '.join(failed)} do not pass the split check)")
+    combined, gap, whiten = None, None, None
+    if mode == "slab":
+        if cfg.row_gap >= 0:
+            combined = rows.combine_checks([None] * len(entries), names)  # given: not combined, not refused
+            combined = max((c for c in checks if c["rho"]), key=lambda c: c["gap"], default=combined)
+        else:
+            combined = rows.combine_checks(checks, names)
+        gap, whiten = rows.slab_rows(cfg, combined)
     for e, info in zip(entries, infos):
         shape = info.shape if mode != "split" else (info.shape[0], info.shape[1] // 2, info.shape[2])
         for why in rules.patch_volume_errors(cfg.patch_size, shape, f"tomogram {e.name}"):
             raise SCNetInputError(why)
-    return DatasetPlan(mode=mode, voxel_size=ref, checks=checks, shapes=[i.shape for i in infos])
+    return DatasetPlan(mode=mode, voxel_size=ref, checks=checks, shapes=[i.shape for i in infos],
+                       row_check=combined, gap=gap, whiten=whiten)
 
 
 # --------------------------------------------------------------------------- a data set: preparation
@@ -215,7 +232,8 @@ def prepare_dataset(entries: Sequence[TomogramEntry], plan: DatasetPlan, cfg, fo
             if say:
                 say(f"{e.name}: no prior, prior {source}")
             prior = make_prior(noisy, method, cfg.device)
-        vol = training_volume(noisy, prior, halves, plan.mode, cfg, plan.checks[k], e.name, say, source, checked=True)
+        vol = training_volume(noisy, prior, halves, plan.mode, cfg, plan.checks[k], e.name, say, source, checked=True,
+                              whiten=plan.whiten)
         del noisy, prior, halves
         vol = _spill(vol, folder, k)
         nbytes += sum(a.nbytes for a in vol.arrays)
@@ -250,9 +268,16 @@ def record_differences(old: Optional[list], new: Optional[list]) -> List[str]:
 
 
 # --------------------------------------------------------------------------- prediction
-def own_normalisation(volume, mode: Optional[str] = None) -> Normalisation:
+def own_normalisation(volume, mode: Optional[str] = None, whiten: Optional[Sequence[float]] = None) -> Normalisation:
     """A tomogram normalised by its own robust mean and std (a data-set model's prediction; works on memory
-    maps); in the split mode, of the mean of its even and odd rows along Y, as in the training."""
+    maps); in the split mode, of the mean of its even and odd rows along Y, as in the training; in the slab
+    mode with ``whiten``, of the volume whitened along Y: the training's subsample (:func:`scnet.data.subsample`)
+    of it, every row of the sampled Z and X whitened, then sampled along Y (the filter along Y commutes)."""
+    if whiten:
+        step = max(1, int(np.ceil((int(np.prod(volume.shape)) / 2_000_000) ** (1 / 3))))
+        w = rows.filter_rows(np.asarray(volume[::step, :, ::step], np.float32), rows.row_filter_taps(whiten, -0.5))
+        mean, std = robust_stats(None, sample=np.asarray(w[:, ::step], np.float64).ravel())
+        return Normalisation(mean=mean, std=std)
     if mode != "split":
         mean, std = robust_stats(volume)
         return Normalisation(mean=mean, std=std)
@@ -260,9 +285,9 @@ def own_normalisation(volume, mode: Optional[str] = None) -> Normalisation:
     even, odd = volume[:, 0:2 * n:2], volume[:, 1:2 * n:2]
     step = max(1, int(np.ceil((even.size / 2_000_000) ** (1 / 3))))  # the subsample of scnet.data.subsample
 
-    def rows(v):
+    def sampled(v):
         return np.asarray(v[::step, ::step, ::step], np.float32)
-    sample = (np.float32(0.5) * (rows(even) + rows(odd))).astype(np.float64).ravel()
+    sample = (np.float32(0.5) * (sampled(even) + sampled(odd))).astype(np.float64).ravel()
     mean, std = robust_stats(None, sample=sample)
     return Normalisation(mean=mean, std=std)
 
@@ -272,5 +297,5 @@ def input_normalisation(ck: dict, norm: Normalisation, volume) -> Tuple[Normalis
     volume's own (:func:`own_normalisation`), any other the stored ``norm``.  Returns (it, own or not)."""
     if not ck.get("tomograms"):
         return norm, False
-    return own_normalisation(volume, ck.get("mode")), True
+    return own_normalisation(volume, ck.get("mode"), (ck.get("row_noise") or {}).get("rho")), True
 

@@ -47,8 +47,9 @@ class LossWeights:
 
     @classmethod
     def for_mode(cls, mode: str, use_expectancy: bool = True) -> "LossWeights":
-        """Default weights: the paper's in the single mode, :data:`HALVES_WEIGHTS` in the halves and split modes."""
-        return cls(*HALVES_WEIGHTS) if mode in ("halves", "split") else cls.paper(use_expectancy)
+        """Default weights: the paper's in the single mode, :data:`HALVES_WEIGHTS` in the halves, split and slab
+        modes (their L_rec sees independent noise on every voxel)."""
+        return cls(*HALVES_WEIGHTS) if mode in ("halves", "split", "slab") else cls.paper(use_expectancy)
 
 
 _KERNELS: Dict[tuple, torch.Tensor] = {}

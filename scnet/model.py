@@ -45,7 +45,7 @@ too (same function of the same parameters).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import List
+from typing import List, Optional
 
 import torch
 import torch.nn as nn
@@ -65,6 +65,7 @@ class ModelConfig:
     depth: int = NETWORK_DEFAULTS["depth"]
     upsampling_block: bool = NETWORK_DEFAULTS["upsampling_block"]
     max_width: int = 64
+    row_gap: Optional[int] = None   # None: ordinary; g >= 0: row y predicted from rows |y' - y| > g (slab mode)
 
     def widths(self) -> List[int]:
         return [min(self.base_width * 2 ** k, self.max_width) for k in range(self.depth)]
@@ -80,16 +81,35 @@ class ModelConfig:
         3·2^(depth-1) with the 2x up-sampling block (its encoder starts at twice the resolution),
         3·2^depth - 1 without. Tiled prediction reads this much context around each tile, so a
         tiled output equals the whole-volume one (tests/test_model.py measures it from gradients).
+        A row-blind network (``row_gap``) reaches further along Y, one way per branch (each causal 3-tap
+        conv reads two rows on one side): 7·2^(depth-1) - 2 + row_gap along Y, measured the same way.
         """
-        return 3 * 2 ** (self.depth - 1) if self.upsampling_block else 3 * 2 ** self.depth - 1
+        return max(self.receptive_radii())
+
+    def receptive_radii(self):
+        """:meth:`receptive_radius` per axis (Z, Y, X): a row-blind network reaches further along Y only."""
+        r = 3 * 2 ** (self.depth - 1) if self.upsampling_block else 3 * 2 ** self.depth - 1
+        return (r, r if self.row_gap is None else 7 * 2 ** (self.depth - 1) - 2 + int(self.row_gap), r)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _cbr(cin: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv3d(cin, cout, 3, stride=stride, padding=1, bias=False),
+def _cbr(cin: int, cout: int, stride: int, causal: bool = False) -> nn.Sequential:
+    """Conv 3³ + BN + LReLU; ``causal``: no padding in the conv (:func:`_pad` pads Y on one side only)."""
+    return nn.Sequential(nn.Conv3d(cin, cout, 3, stride=stride, padding=0 if causal else 1, bias=False),
                          nn.BatchNorm3d(cout), nn.LeakyReLU(NEG_SLOPE, inplace=True))
+
+
+def _pad(h: torch.Tensor, causal: bool) -> torch.Tensor:
+    """Zero padding before a causal 3³ conv: 1 on each side of Z and X, 2 before Y and none after, so
+    the output row y reads rows y-2..y (stride 2: row i reads 2i-2..2i) and never a row below it."""
+    return F.pad(h, (1, 1, 2, 0, 1, 1)) if causal else h
+
+
+def shift_rows(h: torch.Tensor, s: int) -> torch.Tensor:
+    """Move every Y row ``s`` rows down (zeros enter at the top): row y then holds what row y - s held."""
+    return F.pad(h, (0, 0, s, 0, 0, 0))[:, :, :, :h.shape[3]]
 
 
 def collapse_nearest2(weight: torch.Tensor) -> torch.Tensor:
@@ -124,17 +144,22 @@ class SCNet(nn.Module):
             raise ValueError(f"impl must be 'fast' or 'naive', got {impl!r}")
         self.impl = impl
         c = self.cfg.widths()
+        self.causal = self.cfg.row_gap is not None
+        if self.causal and (impl != "fast" or not self.cfg.upsampling_block or int(self.cfg.row_gap) < 0):
+            raise ValueError("a row-blind network (row_gap >= 0) needs impl 'fast' and the up-sampling block")
         self.encoder = nn.ModuleList()
         cin = 1
         for k in range(self.cfg.depth):
-            self.encoder.append(_cbr(cin, c[k], 2))
+            self.encoder.append(_cbr(cin, c[k], 2, self.causal and k > 0))  # level 0: the 2-tap conv, causal
             cin = c[k]
-        self.bottleneck = _cbr(c[-1], c[-1], 1)
+        self.bottleneck = _cbr(c[-1], c[-1], 1, self.causal)
         self.decoder = nn.ModuleList()
         for k in range(self.cfg.depth - 2, -1, -1):  # levels depth-2 .. 0
-            self.decoder.append(_cbr(c[k + 1] + c[k], c[k], 1))
+            self.decoder.append(_cbr(c[k + 1] + c[k], c[k], 1, self.causal))
         # lifted-resolution layers: no BatchNorm (see module docstring)
         self.final = nn.Conv3d(c[0] + 1, c[0], 3, padding=1, bias=True)
+        if self.causal:  # the two branches' features (rows above, rows below) mixed voxel by voxel
+            self.mix = nn.Conv3d(2 * c[0], c[0], 1, bias=True)
         self.head = nn.Conv3d(c[0], 1, 1, bias=True)
         self.reset_parameters()
         self.set_memory_format(CHANNELS_LAST)
@@ -170,32 +195,58 @@ class SCNet(nn.Module):
             h = _conv2tap(torch.cat([d, x], 1), collapse_nearest2(self.final.weight), self.final.bias)
         else:
             h = self.final(torch.cat([up2(d), x], 1))
-        h = F.leaky_relu(h, NEG_SLOPE)
-        # the 1x1 head as an einsum: same function, ~20x faster than a 1x1 Conv3d on CPU
-        y = torch.einsum("bczyx,oc->bozyx", h, self.head.weight[:, :, 0, 0, 0])
-        return y + self.head.bias.view(1, -1, 1, 1, 1)
+        return F.leaky_relu(h, NEG_SLOPE)
+
+    @staticmethod
+    def _point(h: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
+        """A 1x1 conv as an einsum: same function, ~20x faster than a 1x1 Conv3d on CPU."""
+        y = torch.einsum("bczyx,oc->bozyx", h, conv.weight[:, :, 0, 0, 0])
+        return y + conv.bias.view(1, -1, 1, 1, 1)
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        """The U-Net up to the head: (B, c0, Z, Y, X); causal along Y for a row-blind network."""
+        skips = []
+        h = self._first(x)
+        skips.append(h)
+        for blk in self.encoder[1:]:
+            h = blk[2](blk[1](blk[0](_pad(h, self.causal))))
+            skips.append(h)
+        blk = self.bottleneck
+        h = blk[2](blk[1](blk[0](_pad(h, self.causal))))
+        for i, blk in enumerate(self.decoder):
+            skip = skips[-2 - i]
+            h = blk[2](blk[1](blk[0](_pad(torch.cat([up2(h), skip], 1), self.causal))))
+        return self._final(h, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.cfg.multiple()
         if any(s % m for s in x.shape[2:]):
             raise ValueError(f"SCNet input sizes must be multiples of {m}, got {tuple(x.shape[2:])}")
         x = x.contiguous(memory_format=self.memory_format)
+        if self.causal:
+            return self._forward_row_blind(x)
         if self.cfg.upsampling_block and self.impl == "naive":
             x = up2(x)
-        skips = []
-        h = self._first(x)
-        skips.append(h)
-        for blk in self.encoder[1:]:
-            h = blk(h)
-            skips.append(h)
-        h = self.bottleneck(h)
-        for i, blk in enumerate(self.decoder):
-            skip = skips[-2 - i]
-            h = blk(torch.cat([up2(h), skip], 1))
-        y = self._final(h, x)
+        y = self._point(self._features(x), self.head)
         if self.cfg.upsampling_block and self.impl == "naive":
             y = y[:, :, ::2, ::2, ::2]
         return y
+
+    def _forward_row_blind(self, x: torch.Tensor) -> torch.Tensor:
+        """J-invariant along Y (the tilt axis): the output row y never sees the input rows y-g..y+g.
+
+        One causal U-Net (row y reads rows <= y) runs on the volume and on its Y-flip (rows >= y); each
+        feature map is shifted g + 1 rows away from the rows it may not see, then the two are mixed
+        voxel by voxel (Laine et al. 2019's shifted receptive fields, along one axis).  A whole slab of
+        XZ slices is hidden, so noise correlated within a slice (along the rays, by the ramp filter) or
+        between neighbouring slices (rows mixed by an interpolation) cannot be copied to the output.
+        """
+        b = x.shape[0]
+        f = self._features(torch.cat([x, x.flip(3)], 0))
+        f = shift_rows(f, int(self.cfg.row_gap) + 1)
+        h = torch.cat([f[:b], f[b:].flip(3)], 1)
+        h = F.leaky_relu(self._point(h, self.mix), NEG_SLOPE)
+        return self._point(h, self.head)
 
 
 @torch.no_grad()

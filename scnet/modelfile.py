@@ -35,7 +35,8 @@ from .modelscan import MODEL_FORMAT, archive_errors, init_model_errors, network_
 
 MODEL_KEYS = {"format", "state_dict", "model_config", "train_config", "normalisation", "voxel_size",
               "mode",  # mode: the training mode (single | halves), written by the automatic-stop trainer
-              "tomograms"}  # a data set's model: its tomograms (name, shape, normalisation); scnet.dataset
+              "tomograms",  # a data set's model: its tomograms (name, shape, normalisation); scnet.dataset
+              "row_noise"}  # the slab mode: the rows' noise correlations its input is whitened for; scnet.rows
 MODEL_REQUIRED = {"format", "state_dict", "model_config", "normalisation"}
 CHECKPOINT_REQUIRED = {"state_dict", "optimizer", "numpy_rng", "torch_rng", "epoch", "iteration",
                        "model_config", "train_config", "normalisation"}
@@ -122,8 +123,10 @@ def model_from_config(cfg: dict, path: str, state_dict=None):
     if unknown:
         raise SCNetInputError(f"{path}: unknown network option(s) {', '.join(map(str, unknown))} in "
                               f"model_config (known: {', '.join(sorted(known))}).")
-    if any(isinstance(v, bool) or not isinstance(v, int) for k, v in cfg.items() if k != "upsampling_block"):
-        raise SCNetInputError(f"{path}: invalid network configuration {cfg} (widths and depth must be integers).")
+    if any(isinstance(v, bool) or not isinstance(v, int) for k, v in cfg.items()
+           if k != "upsampling_block" and not (k == "row_gap" and v is None)):
+        raise SCNetInputError(f"{path}: invalid network configuration {cfg} (widths, depth and row_gap must be "
+                              f"integers; row_gap may be null).")
     stored = 4 * sum(v.numel() for v in state_dict.values() if isinstance(v, torch.Tensor)) \
         if isinstance(state_dict, dict) else None
     for why in network_size_errors(ModelConfig(**cfg).to_dict(), stored if stored is not None else 2 ** 62, path):
@@ -182,7 +185,7 @@ def check_normalisation(d, path: str):
 # --------------------------------------------------------------------------- model.pt
 
 def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, mode: Optional[str] = None,
-               tomograms: Optional[list] = None) -> None:
+               tomograms: Optional[list] = None, row_noise: Optional[dict] = None) -> None:
     """Write ``model.pt`` (atomically, last): weights + configs + normalisation (+ voxel size in A; + the
     tomograms of a data set, whose model normalises each tomogram by its own statistics)."""
     sd = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}  # files: standard layout
@@ -190,7 +193,7 @@ def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, 
     if bad:
         raise SCNetInputError(f"Training produced non-finite weights ({bad[0]} ...); {path} was not written. "
                               f"Lower --lr or check the input volumes.")
-    ck = {"format": MODEL_FORMAT, "state_dict": sd, "model_config": cfg.model_config().to_dict(),
+    ck = {"format": MODEL_FORMAT, "state_dict": sd, "model_config": model.cfg.to_dict(),
           "train_config": cfg.to_dict(), "normalisation": norm.to_dict()}
     check_normalisation(ck["normalisation"], path)
     if voxel_size:
@@ -199,7 +202,22 @@ def save_model(path: str, model, cfg, norm, voxel_size: Optional[float] = None, 
         ck["mode"] = str(mode)
     if tomograms:
         ck["tomograms"] = check_tomograms(tomograms, path)
+    if row_noise:
+        ck["row_noise"] = {"rho": [float(r) for r in row_noise["rho"]]}
+        check_row_noise(ck["row_noise"], path)
     safe_save(ck, path)
+
+
+def check_row_noise(d, path: str) -> Optional[dict]:
+    """The rows' noise correlations a slab-mode model was trained with (its input whitened along Y)."""
+    if d is None:
+        return None
+    rho = d.get("rho") if isinstance(d, dict) else None
+    if not isinstance(rho, list) or not 1 <= len(rho) <= 8 or not all(
+            isinstance(r, (int, float)) and math.isfinite(r) and abs(r) < 0.5 for r in rho):
+        raise SCNetInputError(f"{path}: row_noise {d!r} must hold 'rho', 1 to 8 noise correlations in (-0.5, 0.5); "
+                              f"the file is damaged or was edited. Re-run `scnet train`.")
+    return d
 
 
 def check_tomograms(value, path: str) -> list:
@@ -229,6 +247,7 @@ def load_model_file(path: str, device="cpu") -> Tuple[object, object, Dict]:
     model = model_from_config(ck["model_config"], path, ck["state_dict"])
     load_weights(model, ck["state_dict"], path)
     norm = check_normalisation(ck["normalisation"], path)
+    check_row_noise(ck.get("row_noise"), path)
     vs = ck.get("voxel_size")
     if vs is not None and (not isinstance(vs, (int, float)) or not math.isfinite(vs) or vs <= 0):
         raise SCNetInputError(f"{path}: voxel_size {vs!r} must be a positive number (A/px).")

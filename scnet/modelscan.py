@@ -79,7 +79,8 @@ def stored_bytes(path: str) -> int:
 def network_tensor_count(model_config: Dict[str, object]) -> int:
     """Values in the ``state_dict`` of ``scnet.model.SCNet`` for a ``model_config`` (torch-free; tested
     against the network): per level a 3^3 convolution without bias and a BatchNorm (weight, bias, running
-    mean and variance, step count), the bottleneck, the decoder, the lifted 3^3 and the 1x1 head."""
+    mean and variance, step count), the bottleneck, the decoder, the lifted 3^3 and the 1x1 head; a row-blind
+    network (``row_gap`` set, the slab mode) also its 1x1 mix of the two branches."""
     from .choices import NETWORK_DEFAULTS
     bw = int(model_config.get("base_width", NETWORK_DEFAULTS["base_width"]))
     depth = int(model_config.get("depth", NETWORK_DEFAULTS["depth"]))
@@ -94,7 +95,10 @@ def network_tensor_count(model_config: Dict[str, object]) -> int:
     n += cbr(c[-1], c[-1])
     for k in range(depth - 2, -1, -1):
         n += cbr(c[k + 1] + c[k], c[k])
-    return n + 27 * (c[0] + 1) * c[0] + c[0] + c[0] + 1
+    n += 27 * (c[0] + 1) * c[0] + c[0] + c[0] + 1
+    if model_config.get("row_gap") is not None:
+        n += 2 * c[0] * c[0] + c[0]
+    return n
 
 
 MAX_DEPTH = 5

@@ -38,6 +38,7 @@ from .dataset import input_normalisation
 from .io import VolumeWriter, distinct_halves, drop_pages as _drop_pages, read_volume
 from .model import SCNet
 from .modelfile import load_model_file
+from .rows import filter_rows, output_taps, row_filter_taps
 from .split import row_views as split_views
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,9 @@ def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int, tta: int = 
     """Predict one window; with ``tta`` > 1, the mean over that many axis flips (each un-flipped)."""
     shape = tile.shape
     pads = [(0, _round_up(s, multiple) - s) for s in shape]
-    if any(p[1] for p in pads):
-        tile = np.pad(tile, pads, mode="reflect" if min(shape) > 1 else "edge")
+    if any(p[1] for p in pads):  # a row-blind network would see a row's own noise in its mirror: zeros
+        mode = "constant" if getattr(model, "causal", False) else "reflect" if min(shape) > 1 else "edge"
+        tile = np.pad(tile, pads, mode=mode)
     x = torch.from_numpy(np.ascontiguousarray(tile, dtype=np.float32))[None, None].to(device)
     y = None
     for axes in TTA_FLIPS[:tta]:
@@ -126,8 +128,10 @@ def _run_tile(model: SCNet, tile: np.ndarray, device, multiple: int, tta: int = 
 
 
 def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[int, int, np.ndarray], None],
-                   cfg: PredictConfig) -> None:
+                   cfg: PredictConfig, taps_in=None) -> None:
     """Predict ``volume`` (array or memmap) tile by tile; ``sink(z0, z1, rows)`` gets final z-rows in order.
+    ``taps_in``: an FIR along Y applied to the input first (a slab-mode model's whitening, :mod:`scnet.rows`),
+    exactly as on the whole volume: each window reads that many more rows, their filtered edge discarded.
 
     Memory: one slab of ``tile_size`` z-rows of weighted sums (the blending weights are separable over
     the tile grid, so their sum is an outer product of three 1D sums and is never stored per voxel),
@@ -136,7 +140,9 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     cfg.validate()
     device = next(model.parameters()).device
     m = model.cfg.multiple()
-    margin = cfg.context(model.cfg)
+    margins = cfg.contexts(model.cfg)
+    fir = 0 if taps_in is None else len(taps_in) // 2
+    reads = (margins[0], margins[1] + fir, margins[2])
     shape = tuple(int(n) for n in volume.shape)
     Z, Y, X = shape
     t = [balanced_tile(n, cfg.tile_size, cfg.overlap, m) for n in shape]
@@ -154,7 +160,7 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
     ntiles = len(starts[0]) * len(starts[1]) * len(starts[2])
     precision = resolve_precision(device, cfg.precision)
     if cfg.progress:
-        print(f"[scnet predict] {ntiles} tiles of {t[0]}x{t[1]}x{t[2]} (+{margin} context), {cfg.tta} flip(s), "
+        print(f"[scnet predict] {ntiles} tiles of {t[0]}x{t[1]}x{t[2]} (+{'/'.join(map(str, margins)) if len(set(margins)) > 1 else margins[0]} context), {cfg.tta} flip(s), "
               f"{precision}" + (" (auto)" if cfg.precision == "auto" else ""), file=sys.stderr, flush=True)
     buf = np.zeros((t[0], Y, X), np.float32)
     base = 0
@@ -179,9 +185,16 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
             for yi, y0 in enumerate(starts[1]):
                 wy = ramps[1][yi]
                 for xi, x0 in enumerate(starts[2]):
-                    lo = [max(0, s0 - margin) for s0 in (z0, y0, x0)]
-                    hi = [min(n, s0 + tt + margin) for n, s0, tt in zip(shape, (z0, y0, x0), t)]
-                    tile = norm.apply(volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+                    lo = [max(0, s0 - mg) for s0, mg in zip((z0, y0, x0), reads)]
+                    hi = [min(n, s0 + tt + mg) for n, s0, tt, mg in zip(shape, (z0, y0, x0), t, reads)]
+                    tile = volume[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+                    if fir:  # whiten along Y; rows within `fir` of a cut edge are wrong, and cropped next
+                        tile = filter_rows(tile, taps_in)
+                        cut0 = max(0, (y0 - lo[1]) - margins[1])
+                        cut1 = max(0, (hi[1] - (y0 + t[1])) - margins[1])
+                        tile = tile[:, cut0:tile.shape[1] - cut1]
+                        lo[1] += cut0
+                    tile = norm.apply(tile)
                     pred = _run_tile(model, tile, device, m, cfg.tta, precision)
                     a = [s0 - l0 for s0, l0 in zip((z0, y0, x0), lo)]
                     pred = pred[a[0]:a[0] + t[0], a[1]:a[1] + t[1], a[2]:a[2] + t[2]]
@@ -200,7 +213,8 @@ def predict_stream(model: SCNet, norm: Normalisation, volume, sink: Callable[[in
 
 def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None, stats_from=None) -> np.ndarray:
     """Denoise ``volume`` with a trained model; returns float32 in the input's intensity scale.
-    A split-mode model predicts the even and the odd rows along Y apart (:mod:`scnet.split`).
+    A split-mode model predicts the even and the odd rows along Y apart (:mod:`scnet.split`); split and slab
+    models filter their output along Y (:func:`row_filters`).
     A data-set model normalises by the statistics of ``volume``, or of ``stats_from`` (a half map's full
     tomogram) when given."""
     cfg = (cfg or PredictConfig()).validate()
@@ -211,6 +225,16 @@ def predict_array(model_path: str, volume: np.ndarray, cfg: PredictConfig = None
     _predict_into(_load(model_path, cfg), model_path, vol, out, cfg, None, None, "the volume", "the prediction",
                   ref=stats_from)
     return out
+
+
+def row_filters(ck: dict):
+    """(FIR along Y on the input, FIR along Y on the output) of a model, or None each (:mod:`scnet.rows`): a
+    split- or slab-mode model averages each output row with its neighbours (``ROW_AVERAGE``); a slab model
+    trained on whitened rows (``row_noise``) also whitens its input and colours its output back first."""
+    if ck.get("mode") not in ("split", "slab"):
+        return None, None
+    rho = (ck.get("row_noise") or {}).get("rho")
+    return (row_filter_taps(rho, -0.5) if rho else None), output_taps(rho)
 
 
 def _row_sources(ck: dict, vol):
@@ -320,6 +344,7 @@ def _predict_into(loaded, model_path, vol, out, cfg, halves, halves_names, in_na
     elif halves_names and cfg.progress and not uses_halves(ck):
         print("[scnet predict] the model was not trained in the halves mode: the half maps are not used",
               file=sys.stderr, flush=True)
+    taps_in, taps_out = row_filters(ck)
     lo, hi = [np.inf], [-np.inf]
     for k, (name, rows_of, src, weight) in enumerate(sources):
         def sink(z0, z1, rows, k=k, name=name, rows_of=rows_of, weight=weight):
@@ -336,7 +361,11 @@ def _predict_into(loaded, model_path, vol, out, cfg, halves, halves_names, in_na
                 out[z0:z1] += rows
             if z1 % 64 < z1 - z0 or z1 == src.shape[0]:
                 _drop_pages(out)  # written rows go to disk, not into our resident set
-        predict_stream(model, norm, src, sink, cfg)
+        predict_stream(model, norm, src, sink, cfg, taps_in)
     if lo[0] == hi[0]:
         raise SCNetInputError(f"The prediction with {model_path} is the same value ({lo[0]:g}) in every voxel; "
                               f"{out_name} was not written. The model is unusable: train it again.")
+    if taps_out is not None:  # along Y, z-row block by block (every block holds whole rows)
+        for z0 in range(0, vol.shape[0], 16):
+            out[z0:z0 + 16] = filter_rows(out[z0:z0 + 16], taps_out)
+        _drop_pages(out)

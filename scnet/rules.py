@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence
 from .choices import RADIAL_TEXT
 
 SEED_MAX = 2 ** 32 - 2          # numpy/torch seeds are unsigned; the training uses seed and seed + 1
+MAX_ROW_GAP = 4                 # the slab mode hides at most this many rows on each side of the predicted one
 MIN_TILE = 8
 MAX_PATCH = 512   # training patch edge: 512^3 float32 activations already need tens of GB
 # files `scnet train` writes into its --output-dir

@@ -27,6 +27,13 @@ Choices made here (also written to ``simulation.json``):
   (our phantom): it is re-projected directly; ``gaussian_sigma`` defaults to
   0 there because the sigma-2 filter only exists to clean a *real* noisy
   reconstruction and would erase the phantom's bilayers.
+* **Interpolated rows** (``tilt_axis_rotation`` degrees, default 0 = off): real tilt images have their
+  tilt axis a few degrees off the detector's Y, and the alignment (IMOD, AreTomo, Warp) rotates each
+  image once to put it on Y, which mixes neighbouring rows of the noise.  With a rotation, each clean
+  projection is rotated by ``-tilt_axis_rotation`` (the raw detector frame, on a canvas large enough
+  that nothing falls outside), the AWGN is added there, and the noisy image is rotated back
+  (``interpolation`` order: 1 = bilinear) before the reconstruction.  The ground truth goes through the
+  same two rotations without noise, so ``noisy_rec - ground_truth`` is still the reconstructed noise.
 * Everything is seeded (``seed``); same inputs -> same outputs.
 """
 from __future__ import annotations
@@ -54,6 +61,26 @@ PROJECTION_RANGE = 255.0
 def recon_config(cfg: SimulationConfig, thickness: int) -> ReconConfig:
     """The one reconstruction of every volume of a simulation: weighted back-projection."""
     return ReconConfig(thickness=thickness, backend=cfg.backend, method="wbp", radial=cfg.radial_pair())
+
+
+def rotated_and_back(clean: np.ndarray, noise_sigma: float, degrees: float, order: int = 1,
+                     rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    """Each image of ``clean`` (n, Y, X) rotated by ``-degrees`` (a detector whose tilt axis is off Y), plus
+    AWGN of ``noise_sigma`` there (white in the detector's pixels), rotated back by ``degrees`` (the
+    alignment's one interpolation, spline ``order``).  The canvas is padded (edge values) so that every
+    output pixel comes from inside it: no noise is mirrored or duplicated."""
+    from scipy import ndimage
+    n, ny, nx = clean.shape
+    pad = int(np.ceil(max(ny, nx) * abs(np.sin(np.radians(degrees))))) + 4
+    out = np.empty(clean.shape, np.float32)
+    for i in range(n):
+        img = np.pad(clean[i].astype(np.float64), pad, mode="edge")
+        raw = ndimage.rotate(img, -degrees, reshape=False, order=order, mode="nearest")
+        if noise_sigma > 0:
+            raw = raw + rng.normal(0.0, noise_sigma, size=raw.shape)
+        back = ndimage.rotate(raw, degrees, reshape=False, order=order, mode="nearest")
+        out[i] = back[pad:pad + ny, pad:pad + nx]
+    return out
 
 
 @dataclass
@@ -86,14 +113,20 @@ def simulate_from_volume(volume, angles, cfg: Optional[SimulationConfig] = None)
     scale = PROJECTION_RANGE / (hi - lo)
     clean = ((proj - lo) * scale).astype(np.float32)
     rng = np.random.default_rng(int(cfg.seed))
-    noisy = (clean + rng.normal(0.0, cfg.sigma, size=clean.shape)).astype(np.float32)
+    if cfg.tilt_axis_rotation:
+        noisy = rotated_and_back(clean, cfg.sigma, cfg.tilt_axis_rotation, cfg.interpolation, rng)
+        clean = rotated_and_back(clean, 0.0, cfg.tilt_axis_rotation, cfg.interpolation)
+    else:
+        noisy = (clean + rng.normal(0.0, cfg.sigma, size=clean.shape)).astype(np.float32)
     rc = recon_config(cfg, thickness)
     gt = reconstruct(clean, angles, rc)
     noisy_rec = reconstruct(noisy, angles, rc)
     params = {
         "paper_section": "5.2 (Fig. 4)",
         "sigma": float(cfg.sigma),
-        "noise": "additive white Gaussian noise on the 2D projections",
+        "noise": "additive white Gaussian noise on the 2D projections" + (
+            f", added in a frame rotated by {-cfg.tilt_axis_rotation:g} degrees and rotated back (interpolated rows, "
+            f"spline order {cfg.interpolation})" if cfg.tilt_axis_rotation else ""),
         "projection_range": [0.0, PROJECTION_RANGE],
         "normalisation": "clean = (reprojection - min) * range / (max - min), global over the stack",
         "scale": scale, "offset": lo,
@@ -102,6 +135,8 @@ def simulate_from_volume(volume, angles, cfg: Optional[SimulationConfig] = None)
         "n_tilts": int(angles.size),
         "angles_deg": [float(a) for a in angles],
         "seed": int(cfg.seed),
+        "tilt_axis_rotation": float(cfg.tilt_axis_rotation),
+        "interpolation": int(cfg.interpolation),
         "reconstruction": {"backend": cfg.backend, "method": rc.method, "radial": list(rc.radial)},
         "ground_truth": "reconstruction of the clean normalised projections with the same reconstruction "
                         "as noisy_rec (missing-wedge consistent, same grid and scale)",
@@ -142,11 +177,14 @@ def prepare_case(shape=None, seed: int = _PHANTOM.seed, sigma: float = _SIMULATI
                  prior_filter: str = _FILTER.method, topaz_model: str = _FILTER.topaz_model,
                  voxel_size: float = _PHANTOM.voxel_size, gaussian_sigma: Optional[float] = None,
                  filter_sigma: float = _FILTER.sigma, lowpass_cutoff: float = _FILTER.cutoff,
-                 device: str = _FILTER.device) -> dict:
+                 device: str = _FILTER.device, tilt_axis_rotation: float = _SIMULATION.tilt_axis_rotation,
+                 interpolation: int = _SIMULATION.interpolation) -> dict:
     """One complete simulated SC-Net case, from the phantom (defaults: the declared ones,
     :mod:`scnet.config_tomo`; ``shape`` None = the phantom's):
 
     phantom -> tilt series (missing wedge) -> §5.2 simulation (AWGN ``sigma`` on 0..255 projections)
+    (``tilt_axis_rotation``: the noise added in a rotated detector frame and the tilts rotated back,
+    :func:`rotated_and_back`: interpolated rows)
     -> 2D filter of the noisy tilts (``prior_filter``: topaz | gaussian | lowpass, §4.3)
     -> reconstructions on one grid ``(Z, Y, X) = shape``.
 
@@ -160,7 +198,8 @@ def prepare_case(shape=None, seed: int = _PHANTOM.seed, sigma: float = _SIMULATI
     shape = tuple(shape) if shape is not None else _PHANTOM.shape_zyx()
     vol = make_phantom(shape, seed, voxel_size)
     angles = tilt_angles(tilt_range, tilt_step)
-    cfg = SimulationConfig(sigma=sigma, thickness=int(shape[0]), gaussian_sigma=gaussian_sigma, seed=seed)
+    cfg = SimulationConfig(sigma=sigma, thickness=int(shape[0]), gaussian_sigma=gaussian_sigma, seed=seed,
+                           tilt_axis_rotation=tilt_axis_rotation, interpolation=interpolation)
     res = simulate_from_volume(vol, angles, cfg)
     prior_stack = filter_stack(res.noisy_stack, FilterConfig(method=prior_filter, topaz_model=topaz_model,
                                                              sigma=filter_sigma, cutoff=lowpass_cutoff,

@@ -2,7 +2,9 @@
 
 * single (the paper): eq. 8 with the volumetric blind spot of eq. 3 (:mod:`scnet.blindspot`);
 * halves: eq. 8 with L_rec against the other half tomogram (:func:`scnet.losses.halves_loss`);
-* halves with ``wedge``: the rotated pairs and Fourier-space L_rec of :mod:`scnet.dewedge`.
+* halves with ``wedge``: the rotated pairs and Fourier-space L_rec of :mod:`scnet.dewedge`;
+* slab: eq. 8 with L_rec against the input itself on every voxel: the network is row-blind
+  (:class:`scnet.model.SCNet` with ``row_gap``), so no voxel's own noise reaches its output (Noise2Self).
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ def step_loss(model, batch, mode, cfg, weights, gen):
             return combined_loss(model(x), y, m, pr, weights, cfg.expectancy_kernel, cfg.sobel_3d,
                                  rec_loss=dewedge.fourier_masked_loss)
         return halves_loss(model(inp), tgt, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)
+    if mode == "slab":
+        x, p = batch
+        return halves_loss(model(x), x, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)
     x, p = batch
     x_bs, mask = blindspot_replace(x, cfg.centre_ratio(), cfg.blindspot_size, generator=gen)
     return combined_loss(model(x_bs), x, mask, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)
@@ -49,6 +54,9 @@ def validation_loss(model, val, mode: str, cfg: TrainConfig, weights: LossWeight
         m = dewedge.measured_mask(e.shape[-3:], cfg.wedge_tilt_range(), e.device)
         loss = 0.5 * sum(float(combined_loss(model(a), b, m, p, weights, cfg.expectancy_kernel, cfg.sobel_3d,
                                              rec_loss=dewedge.fourier_masked_loss)["loss"]) for a, b in ((e, o), (o, e)))
+    elif mode == "slab":
+        x, p = val[:2]
+        loss = float(halves_loss(model(x), x, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)["loss"])
     elif mode == "halves":
         _, p, e, o = val
         loss = 0.5 * (float(halves_loss(model(e), o, p, weights, cfg.expectancy_kernel, cfg.sobel_3d)["loss"])

@@ -21,10 +21,12 @@ Modes (``TrainConfig.mode``; ``auto`` picks one of the three others):
   as cryoCARE does); eq. 2 becomes the squared error to the other half on every voxel,
   and the sparsity constraints (eq. 5, 7) and L_reg against the prior are kept.  With ``wedge`` the
   halves mode also fills the missing wedge (:mod:`scnet.dewedge`).
+* ``slab`` -- ONE tomogram: each row along the tilt axis predicted from the other rows by a row-blind
+  network (:mod:`scnet.rows`; rows that share noise are whitened along Y first, measured by
+  :func:`scnet.rows.row_check`).
 * ``split`` -- ONE tomogram's even and odd rows along the tilt axis as the two halves (:mod:`scnet.split`),
-  trained with the halves steps.
-* ``auto`` (default) = ``halves`` when halves are given, else ``split`` where the tomogram's rows pass
-  :func:`scnet.split.row_check`, else ``single``.
+  trained with the halves steps (unmixed rows only; asked for explicitly).
+* ``auto`` (default) = ``halves`` when halves are given, else ``slab`` (:func:`scnet.rows.resolve_mode`).
 
 The loss of a batch in each mode lives in :mod:`scnet.steps`, the automatic stop in
 :mod:`scnet.stopping`, the training volumes (one tomogram or a data set) in :mod:`scnet.dataset`; here
@@ -66,7 +68,7 @@ from .dataset import SCRATCH, TrainingVolume, check_dataset, prepare_dataset, re
 from .device import resolve_device, set_threads
 from .errors import SCNetInputError
 from .model import SCNet
-from . import modelfile, outputs, rules, split
+from . import modelfile, outputs, rows, rules, split
 
 log = logging.getLogger(__name__)
 
@@ -95,23 +97,27 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
     ``prior_source``: where the prior came from (given file, made from the tomogram), for the summary.
     Arrays are checked where they enter: here, unless ``checked`` (the caller read them with
     :func:`scnet.io.read_volume`, which checked every voxel); ``resolved``: the caller's
-    :func:`scnet.split.resolve_mode` result for this tomogram (its row check is not repeated).
+    :func:`scnet.rows.resolve_mode` result for this tomogram (its row check is not repeated).
     """
     cfg.validate()
     if checked:
         check_same_shape(noisy, prior)
     else:
         check_pair(noisy, prior)
-    mode, check = resolved or split.resolve_mode(cfg, noisy, halves is not None)
+    mode, check, gap, whiten = resolved or rows.resolve_mode(cfg, noisy, halves is not None)
     for why in rules.patch_volume_errors(cfg.patch_size, noisy.shape):
         raise SCNetInputError(why)
-    device, init, init_model = _before_work(cfg, mode, output_dir, resume, progress, init_model)
-    # split: the even and odd rows along the tilt axis, a Noise2Noise pair from ONE tomogram
+    net = cfg.model_config(gap)
+    device, init, init_model = _before_work(cfg, mode, output_dir, resume, progress, init_model, net=net)
+    if mode == "slab":
+        _slab_note(cfg, check, gap, whiten, progress)
+    # split: the even and odd rows along the tilt axis, a Noise2Noise pair from ONE tomogram; slab: rows that
+    # share noise whitened along Y (scnet.rows), so the row-blind network hides the row alone
     volume = training_volume(noisy, prior, halves, mode, cfg, check, say=_progress if progress else None,
-                             prior_source=prior_source or "given", checked=checked)
+                             prior_source=prior_source or "given", checked=checked, whiten=whiten)
     with outputs.lock_folder(output_dir), outputs.keep_previous(output_dir, rules.TRAIN_OUTPUTS):
         return _train_locked([volume], cfg, output_dir, resume, progress, voxel_size, device, mode, on_validation,
-                             init, init_model)
+                             init, init_model, net, {"rho": whiten} if whiten else None)
 
 
 def train_dataset(entries, cfg: TrainConfig, output_dir: str, resume: bool = False, progress: bool = True,
@@ -132,24 +138,28 @@ def train_dataset(entries, cfg: TrainConfig, output_dir: str, resume: bool = Fal
     prior_from = check_method(prior_from or DEFAULT_SELF_PRIOR)
     say = _progress if progress else None
     plan = plan or check_dataset(entries, cfg, say)
+    net = cfg.model_config(plan.gap)
     device, init, init_model = _before_work(cfg, plan.mode, output_dir, resume, progress, init_model,
-                                            inputs=[f for e in entries for f in e.files()])
+                                            inputs=[f for e in entries for f in e.files()], net=net)
     if progress:
         _progress(f"data set: {len(entries)} tomograms ({', '.join(e.name for e in entries)}), {plan.mode} mode, "
                   f"{plan.voxel_size:.4g} A/px")
+    if plan.mode == "slab":
+        _slab_note(cfg, plan.row_check, plan.gap, plan.whiten, progress, "the data set's tomograms (mean)")
     with outputs.lock_folder(output_dir), outputs.keep_previous(output_dir, rules.TRAIN_OUTPUTS):
         scratch = os.path.join(output_dir, SCRATCH)
         try:
             volumes = prepare_dataset(entries, plan, cfg, scratch, prior_from, say)
             return _train_locked(volumes, cfg, output_dir, resume, progress, plan.voxel_size, device, plan.mode,
-                                 on_validation, init, init_model)
+                                 on_validation, init, init_model, net, {"rho": plan.whiten} if plan.whiten else None)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _before_work(cfg, mode, output_dir, resume, progress, init_model, inputs=()):
+def _before_work(cfg, mode, output_dir, resume, progress, init_model, inputs=(), net=None):
     """The checks of a training that need its mode, before any work: loss weights, device, the output folder
-    (no input overwritten), the initial weights.  Returns (device, initial weights or None, init_model)."""
+    (no input overwritten), the initial weights (of the network ``net``, default ``cfg``'s).  Returns (device,
+    initial weights or None, init_model)."""
     w = cfg.weights(mode)
     if not any((w.rec, w.smooth, w.exp, w.reg)):
         raise SCNetInputError(f"All loss weights are 0 in the {mode} mode (lambda_rec/smooth/exp/reg); nothing "
@@ -163,7 +173,8 @@ def _before_work(cfg, mode, output_dir, resume, progress, init_model, inputs=())
         note = f"--init-model {init_model} ignored: resuming from the checkpoint in {output_dir}"
         (_progress if progress else log.warning)(note)
         init_model = None
-    init = modelfile.load_initial_weights(init_model, cfg.model_config().to_dict()) if init_model else None
+    net = net or cfg.model_config()
+    init = modelfile.load_initial_weights(init_model, net.to_dict()) if init_model else None
     return device, init, init_model
 
 
@@ -190,6 +201,7 @@ class _Run:
     elapsed: float = 0.0
     init_model: Optional[str] = None
     saved_mode: str = "single"   # the mode model.pt records (split trains with the halves steps)
+    row_noise: Optional[dict] = None  # slab mode: the rows' noise correlations its input was whitened for
     volumes: Sequence[TrainingVolume] = ()
 
     def path(self, name: str) -> str:
@@ -200,9 +212,30 @@ class _Run:
         return [v.record() for v in self.volumes] if self.volumes[0].name is not None else None
 
 
+def _slab_note(cfg, check, gap, whiten, progress, where="this tomogram"):
+    """Say which rows the slab mode hides and whether it whitens them (:mod:`scnet.rows`)."""
+    rho = ", ".join(f"{r:.3f}" for r in check["rho"]) or "not measured (too small)"
+    measured = f"the rows' noise correlation at lags 1..{len(check['rho']) or rows.LAGS} on {where}: {rho}"
+    if whiten:
+        note = (f"slab mode: rows along Y (the tilt axis) share noise ({measured}): whitened along Y, then each row "
+                f"predicted from all the others")
+    else:
+        how = "given (row_gap)" if cfg.row_gap >= 0 else "measured"
+        note = f"slab mode: each row along Y (the tilt axis) predicted from the rows more than {gap} away ({how}; {measured})"
+    if progress:
+        _progress(note)
+    else:
+        log.info(note)
+    if cfg.row_gap >= 0 and gap < check["gap"]:
+        warn = (f"row_gap {gap} hides fewer rows than share a row's noise on {where} ({check['gap']}): the "
+                "network can copy that noise; leave row_gap at -1 (measured: the rows are whitened)")
+        (_progress if progress else log.warning)("WARNING: " + warn)
+
+
 def _train_locked(volumes, cfg, output_dir, resume, progress, voxel_size, device, mode, on_validation, init=None,
-                  init_model=None) -> str:
-    run = _setup(volumes, cfg, mode, device, output_dir, progress)  # split: halves steps
+                  init_model=None, net=None, row_noise=None) -> str:
+    run = _setup(volumes, cfg, mode, device, output_dir, progress, net)  # split: halves steps
+    run.row_noise = row_noise
     if resume and os.path.exists(run.path("checkpoint.pt")):
         _resume(run)
     else:
@@ -215,27 +248,29 @@ def _train_locked(volumes, cfg, output_dir, resume, progress, voxel_size, device
 VAL_PATCHES = 8  # validation patches in all (a data set: shared among its tomograms, at least 2 each)
 
 
-def _setup(volumes, cfg, mode, device, output_dir, progress) -> _Run:
+def _setup(volumes, cfg, mode, device, output_dir, progress, net=None) -> _Run:
     """Per tomogram: the training sampler and the fixed validation patches of its held-out region; the
     network and optimiser."""
     run = _Run(cfg, "halves" if mode == "split" else mode, device, output_dir, progress, saved_mode=mode)
     run.volumes, run.norm = list(volumes), volumes[0].norm
     per = VAL_PATCHES if len(volumes) == 1 else max(2, -(-VAL_PATCHES // len(volumes)))
     samplers, run.val = [], []
+    net = net or cfg.model_config()
     for v in volumes:
-        axis, tr, va = split_train_val(v.shape, cfg.val_fraction)
+        axis, tr, va = split_train_val(v.shape, cfg.val_fraction, avoid=split.AXIS if mode == "slab" else None)
         nz, pz, *hz = v.arrays
         where = "" if v.name is None else f"tomogram {v.name}: "
         samplers.append(PatchSampler(take(nz, axis, tr), take(pz, axis, tr), cfg.patch_size,
-                                     name=where + "training region", extra=[take(h, axis, tr) for h in hz]))
+                                     name=where + "training region", extra=[take(h, axis, tr) for h in hz],
+                                     keep_y=mode == "slab"))  # the slab mode's blind direction stays the tilt axis
         if va.stop > va.start:
             vp = validation_patches(take(nz, axis, va), take(pz, axis, va), cfg.patch_size, max_patches=per,
-                                    multiple=cfg.model_config().multiple(), extra=[take(h, axis, va) for h in hz],
+                                    multiple=net.multiple(), extra=[take(h, axis, va) for h in hz],
                                     min_size=2 * cfg.blindspot_size + 2, name=where + "validation region")
             run.val.append(tuple(torch.from_numpy(x).to(device) for x in vp))
     run.sampler = DatasetSampler(samplers)
     torch.manual_seed(cfg.seed)
-    run.model = SCNet(cfg.model_config()).to(device)
+    run.model = SCNet(net).to(device)
     run.opt = torch.optim.Adam(run.model.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     run.rng = np.random.default_rng(cfg.seed)
     run.gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -247,7 +282,7 @@ def _resume(run: _Run) -> None:
     """Continue from ``checkpoint.pt``: the same network, data and options, or a clear refusal."""
     cfg, ckpt_path = run.cfg, run.path("checkpoint.pt")
     ck = modelfile.load_checkpoint(ckpt_path, run.device)
-    if ck["model_config"] != cfg.model_config().to_dict():
+    if ck["model_config"] != run.model.cfg.to_dict():
         raise SCNetInputError(f"--resume: the network options differ from the checkpoint in {run.output_dir} "
                               f"({ck['model_config']}); use the same options or a new output folder.")
     diffs = modelfile.resume_differences(ck, cfg.to_dict(), run.volumes[0].shape, run.norm.to_dict())
@@ -355,7 +390,7 @@ def _checkpoint(run: _Run) -> None:
     _save_atomic({"state_dict": run.model.state_dict(), "optimizer": run.opt.state_dict(),
                   "numpy_rng": run.rng.bit_generator.state, "torch_rng": run.gen.get_state(),
                   "epoch": run.epoch, "iteration": run.iteration, "seconds": run.elapsed,
-                  "iterations_per_epoch": cfg.iterations_per_epoch, "model_config": cfg.model_config().to_dict(),
+                  "iterations_per_epoch": cfg.iterations_per_epoch, "model_config": run.model.cfg.to_dict(),
                   "train_config": cfg.to_dict(), "normalisation": run.norm.to_dict(),
                   "stopper": dict(run.stopper.state), "best_state_dict": run.best_state,
                   "init_model": os.path.abspath(run.init_model) if run.init_model else None,
@@ -368,10 +403,12 @@ def _finish(run: _Run, reason: str, voxel_size) -> str:
     if run.best_state is not None:
         run.model.load_state_dict(run.best_state)
     model_path = run.path("model.pt")
-    save_model(model_path, run.model, run.cfg, run.norm, voxel_size, run.saved_mode, tomograms=run.records())
+    save_model(model_path, run.model, run.cfg, run.norm, voxel_size, run.saved_mode, tomograms=run.records(),
+               row_noise=run.row_noise)
     st = run.stopper
     sources = sorted({v.prior_source for v in run.volumes})
-    summary = {"mode": run.saved_mode, "iterations": run.iteration, "epochs": run.epoch, "seconds": round(run.elapsed, 1),
+    summary = {"mode": run.saved_mode, "row_gap": run.model.cfg.row_gap, "row_noise": run.row_noise,
+               "iterations": run.iteration, "epochs": run.epoch, "seconds": round(run.elapsed, 1),
                "stop_reason": reason, "stop_explanation": st.explain(reason, run.iteration),
                "best_iteration": st.state["best_iteration"], "best_val_loss": st.state["best"],
                "init_model": os.path.abspath(run.init_model) if run.init_model else None,
@@ -416,6 +453,6 @@ def _progress(msg: str) -> None:
 
 
 def save_model(path: str, model: SCNet, cfg: TrainConfig, norm, voxel_size: Optional[float] = None,
-               mode: str = "single", tomograms: Optional[list] = None) -> None:
+               mode: str = "single", tomograms: Optional[list] = None, row_noise: Optional[dict] = None) -> None:
     """model.pt: weights + configs + normalisation stats (what ``scnet predict`` needs); see :mod:`scnet.modelfile`."""
-    modelfile.save_model(path, model, cfg, norm, voxel_size, mode, tomograms=tomograms)
+    modelfile.save_model(path, model, cfg, norm, voxel_size, mode, tomograms=tomograms, row_noise=row_noise)

@@ -106,6 +106,23 @@ def test_quality_reports_the_missing_wedge_against_the_phantom(tmp_path):
     assert "## Missing wedge: against the phantom itself" in text and "### Z/X elongation" in text
 
 
+def test_quality_reports_the_row_texture_and_runs_the_interpolated_rows_variant(tmp_path):
+    """--rotations 0,4.3: each case also with the tilts' noise interpolated (rotated and back); every method
+    gets its row texture (noisy > 1: the noise has power at the row frequency; a low-pass < 1)."""
+    import json
+    q = _load("quality")
+    out = tmp_path / "r"
+    assert q.main(["--shape", "16,32,32", "--seeds", "0", "--sigmas", "15", "--fsc-sigmas", "", "--rotations",
+                   "0,4.3", "--methods", "noisy,lpf", "--prior-filter", "gaussian", "--output", str(out)]) == 0
+    res = json.load(open(out / "results.json"))["cases"]
+    assert set(res) == {"0_15", "0_15_r4.3"}
+    for case in res.values():
+        assert case["metrics"]["noisy"]["texture"] > 1.2 and case["metrics"]["lpf"]["texture"] < 0.8
+    text = (out / "tables.md").read_text()
+    assert "## Row texture" in text and "seed 0, σ=15, rows interp. 4.3°" in text
+    assert (out / "slices_seed0_sigma15_rot4.3.png").exists()
+
+
 def test_quality_runs_the_wedge_aware_halves_training(tmp_path):
     """The halves + wedge row trains with the simulation's tilt range (a few iterations here)."""
     import json

@@ -270,17 +270,73 @@ def test_a_mixed_set_trains_when_the_mode_ignores_the_halves(tmp_path):
 
 
 def test_split_mode_data_set_normalises_like_its_training(tmp_path):
-    """Without halves, auto -> split (white-noise rows): prediction fits the statistics the training fitted
-    (the mean of each tomogram's even and odd rows)."""
+    """An explicit split mode without halves: prediction fits the statistics the training fitted (the mean of
+    each tomogram's even and odd rows)."""
     entries = _write_set(tmp_path, halves=False)
     out = str(tmp_path / "run")
-    train_dataset(entries, tiny_cfg(), out, progress=False, prior_from="gaussian")
+    train_dataset(entries, tiny_cfg(mode="split"), out, progress=False, prior_from="gaussian")
     _, _, ck = load_model_file(os.path.join(out, "model.pt"))
     assert ck["mode"] == "split"
     for e, rec in zip(entries, ck["tomograms"]):
         own = own_normalisation(read_volume(e.noisy, mmap=True)[0], "split")
         assert own.mean == pytest.approx(rec["normalisation"]["mean"], rel=1e-5, abs=1e-6)
         assert own.std == pytest.approx(rec["normalisation"]["std"], rel=1e-5)
+
+
+def _rows_set(d, kinds, shape=(48, 48), thickness=24):
+    """Tomograms reconstructed from pure-noise tilts whose rows were interpolated once ("mixed": rotated
+    4.3 degrees and back, rows share noise ~0.25 at lag 1) or not ("white"), each with its own offset."""
+    from scnet.recon import ReconConfig, reconstruct
+    from scnet.simulate import rotated_and_back
+    ang = np.arange(-60.0, 61.0, 3.0)
+    entries = []
+    for k, kind in enumerate(kinds):
+        rng = np.random.default_rng(20 + k)
+        tilts = (rotated_and_back(np.zeros((ang.size,) + shape, np.float32), 1.0, 4.3, 1, rng) if kind == "mixed"
+                 else rng.standard_normal((ang.size,) + shape).astype(np.float32))
+        v = reconstruct(tilts, ang, ReconConfig(thickness=thickness, backend="builtin"))
+        path = str(d / f"R_{k}.mrc")
+        write_volume(path, (v / v.std() + 5.0 * k).astype(np.float32), voxel_size=10.0)
+        entries.append(TomogramEntry(name=f"R_{k}", noisy=path))
+    return entries
+
+
+def test_slab_mode_data_set_whitens_its_rows_and_normalises_like_its_training(tmp_path):
+    """Without halves, auto -> slab: the tomograms' rows share noise (interpolated), so the data set is
+    whitened along Y for the mean of their measured correlations; model.pt records it; prediction of each
+    tomogram fits the statistics of its whitened volume, as the training did."""
+    entries = _rows_set(tmp_path, ["mixed", "mixed"])
+    plan = check_dataset(entries, tiny_cfg(), None)
+    assert plan.mode == "slab" and plan.gap == 0 and 0.15 < plan.whiten[0] < 0.35, plan
+    out = str(tmp_path / "run")
+    train_dataset(entries, tiny_cfg(), out, progress=False, plan=plan)
+    _, _, ck = load_model_file(os.path.join(out, "model.pt"))
+    assert ck["mode"] == "slab" and ck["model_config"]["row_gap"] == 0
+    assert ck["row_noise"]["rho"] == pytest.approx(plan.whiten)
+    summary = json.load(open(os.path.join(out, "training_summary.json")))
+    assert summary["mode"] == "slab" and summary["row_noise"]["rho"] == pytest.approx(plan.whiten)
+    for e, rec in zip(entries, ck["tomograms"]):
+        vol = read_volume(e.noisy, mmap=True)[0]
+        own = own_normalisation(vol, "slab", ck["row_noise"]["rho"])
+        assert own.mean == pytest.approx(rec["normalisation"]["mean"], rel=1e-4, abs=1e-4)
+        assert own.std == pytest.approx(rec["normalisation"]["std"], rel=1e-4)
+        out_vol = predict_array(os.path.join(out, "model.pt"), np.asarray(vol),
+                                PredictConfig(tile_size=16, overlap=4, tta=1, precision="fp32"))
+        assert out_vol.shape == vol.shape and np.isfinite(out_vol).all()
+
+
+def test_slab_mode_data_set_refuses_rows_that_share_noise_differently(tmp_path):
+    """One interpolated tomogram and one not: one model whitens one way, so the set is refused naming both
+    (before any work); --row-gap hides rows without whitening, then the set is accepted."""
+    entries = _rows_set(tmp_path, ["mixed", "white"])
+    with pytest.raises(SCNetInputError, match="R_0 and R_1 share noise differently"):
+        check_dataset(entries, tiny_cfg(), None)
+    with pytest.raises(SCNetInputError, match="share noise differently"):
+        train_dataset(entries, tiny_cfg(), str(tmp_path / "run"), progress=False)
+    assert not (tmp_path / "run").exists()
+    plan = check_dataset(entries, tiny_cfg(row_gap=1), None)
+    assert plan.mode == "slab" and plan.gap == 1 and plan.whiten is None
+    assert check_dataset(entries, tiny_cfg(mode="single"), None).mode == "single"
 
 
 @pytest.mark.parametrize("extra, words", [

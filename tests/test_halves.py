@@ -34,7 +34,7 @@ def test_target_is_the_other_half_never_the_input():
 
 def test_auto_mode_uses_the_halves_when_given_and_halves_needs_them():
     assert TrainConfig().resolved_mode(True) == "halves"
-    assert TrainConfig().resolved_mode(False) == "single"
+    assert TrainConfig().resolved_mode(False) == "slab"       # one tomogram: the row-blind network
     assert TrainConfig(mode="single").resolved_mode(True) == "single"
     with pytest.raises(SCNetInputError, match="even and odd"):
         TrainConfig(mode="halves").resolved_mode(False)

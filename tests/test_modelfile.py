@@ -170,7 +170,7 @@ def test_network_size_formula_matches_the_network():
     from scnet.model import ModelConfig, SCNet
     from scnet.modelscan import network_tensor_count
     for cfg in (ModelConfig(), ModelConfig(2, 1, False), ModelConfig(16, 4, True), ModelConfig(32, 5, False),
-                ModelConfig(100, 2, True, 200)):
+                ModelConfig(100, 2, True, 200), ModelConfig(8, 3, True, row_gap=0), ModelConfig(4, 2, True, row_gap=2)):
         assert network_tensor_count(cfg.to_dict()) == sum(v.numel() for v in SCNet(cfg).state_dict().values())
 
 

@@ -60,11 +60,11 @@ def test_denoise_a_tomogram_alone(files, tmp_path):
     assert v.shape == (16, 32, 32) and info.voxel_size == 40.0
     s = _summary(tmp_path / "run")
     assert s["mode"] == "single" and s["prior"] == f"made from the tomogram ({DEFAULT_SELF_PRIOR})"
-    # auto: white voxel noise has independent rows, so auto trains the split mode, which needs no prior
+    # auto without halves trains the slab mode, which needs no prior
     assert main(["train", "--noisy", str(files / "noisy.mrc"), "--output-dir", str(tmp_path / "auto"), "--mode",
                  "auto"] + TINY) == 0
     s = _summary(tmp_path / "auto")
-    assert s["mode"] == "split" and s["prior"].startswith("none needed")
+    assert s["mode"] == "slab" and s["prior"].startswith("none needed")
 
 
 def test_prior_from_is_used_and_recorded(files, tmp_path):

@@ -1,60 +1,10 @@
-"""The split mode's pairs (scnet.split): even and odd rows along the tilt axis of ONE tomogram."""
+"""The split mode (scnet.split, an explicit mode): even and odd rows along the tilt axis of ONE tomogram.
+Which pairs stay noise-independent, and the row check that warns where they do not: tests/test_rows.py."""
 import numpy as np
 import pytest
 
 from scnet.errors import SCNetInputError
-from scnet.recon import ReconConfig, reconstruct
-from scnet.split import part_correlation, row_check, row_views, split_rows
-
-
-def _noise_tomogram(correlated_pixels=False, seed=0):
-    """The reconstruction of pure noise tilt images (-60..60 in 3 degree steps): ray-correlated noise."""
-    rng = np.random.default_rng(seed)
-    angles = np.arange(-60.0, 61.0, 3.0)
-    stack = rng.standard_normal((angles.size, 48, 64)).astype(np.float32)
-    if correlated_pixels:  # a detector that spreads each pixel over its row neighbours too
-        stack = stack + np.roll(stack, 1, axis=1)
-    return reconstruct(stack, angles, ReconConfig(thickness=32))
-
-
-def test_the_rows_of_a_reconstruction_of_white_noise_are_independent_the_other_axes_are_not():
-    noise = _noise_tomogram()
-    assert abs(part_correlation(noise, axis=1)) < 0.02       # Y: each slice from its own image rows (SE ~0.005)
-    assert abs(part_correlation(noise, axis=0)) > 0.3        # Z: along the rays
-    assert abs(part_correlation(noise, axis=2)) > 0.04       # X: the ramp filter and the slanted rays
-
-
-def test_rows_mixed_before_the_reconstruction_are_detected():
-    """Pixels correlated between rows (detector, interpolation) break the independence: measured, not assumed."""
-    assert part_correlation(_noise_tomogram(correlated_pixels=True), axis=1) > 0.3
-
-
-def test_row_check_on_the_tomogram_itself():
-    """On a phantom's reconstruction with white noise on the tilts the rows pass; with rows mixed before the
-    reconstruction (correlated detector pixels) they fail: what `scnet train --mode split` warns about."""
-    rng = np.random.default_rng(4)
-    angles = np.arange(-60.0, 61.0, 3.0)
-    from scnet.phantom import make_phantom
-    from scnet.recon import reproject
-    ph = make_phantom((32, 64, 64), seed=0)
-    ph = ph[0] if isinstance(ph, tuple) else ph
-    p = reproject(ph, angles)
-    p = (p - p.min()) / (p.max() - p.min()) * 255
-    noise = 15 * rng.standard_normal(p.shape)
-    good = row_check(reconstruct((p + noise).astype(np.float32), angles, ReconConfig(thickness=32)))
-    mixed = row_check(reconstruct((p + noise + np.roll(noise, 1, axis=1)).astype(np.float32), angles,
-                                  ReconConfig(thickness=32)))
-    assert good["ok"] and good["flatness"] > 0.8, good
-    assert not mixed["ok"] and mixed["flatness"] < 0.3, mixed
-    # auto without halves: split where the rows pass, the paper's single mode where they do not
-    from scnet.config import TrainConfig
-    from scnet.split import resolve_mode
-    rec = reconstruct((p + noise).astype(np.float32), angles, ReconConfig(thickness=32))
-    rec_mixed = reconstruct((p + noise + np.roll(noise, 1, axis=1)).astype(np.float32), angles, ReconConfig(thickness=32))
-    assert resolve_mode(TrainConfig(), rec, False)[0] == "split"
-    assert resolve_mode(TrainConfig(), rec_mixed, False)[0] == "single"
-    assert resolve_mode(TrainConfig(), rec_mixed, True)[0] == "halves"
-    assert resolve_mode(TrainConfig(mode="split"), rec_mixed, False)[0] == "split"  # asked for: it warns
+from scnet.split import row_views, split_rows
 
 
 def test_split_and_merge_round_trip():
@@ -94,14 +44,39 @@ def test_split_mode_trains_on_one_tomogram_and_predicts_every_row(tmp_path):
     write_volume(str(tmp_path / "n.mrc"), noisy, voxel_size=3.0)
     predict_file(path, str(tmp_path / "n.mrc"), str(tmp_path / "o.mrc"), pcfg)
     np.testing.assert_allclose(read_volume(str(tmp_path / "o.mrc"))[0], out, rtol=1e-5, atol=1e-5)
-    # the even rows' output comes from the even rows alone: changing an odd row leaves it untouched
-    other = noisy.copy()
-    other[:, 1::2] += 5.0
-    np.testing.assert_allclose(predict_array(path, other, pcfg)[:, 0::2], out[:, 0::2], rtol=1e-5, atol=1e-5)
+    # the even rows' output comes from the even rows alone, the odd rows' from the odd rows; the two are
+    # interleaved and averaged along Y (each set resampled onto the other's rows: no even/odd texture)
+    from scnet.predict import load_model, predict_stream
+    from scnet.rows import ROW_AVERAGE, filter_rows
+    model, norm, _ = load_model(path)
+    merged = np.empty_like(out)
+    for rows_of in (slice(0, None, 2), slice(1, None, 2)):
+        def sink(z0, z1, rows, rows_of=rows_of):
+            merged[z0:z1, rows_of] = norm.invert(rows)
+        predict_stream(model, norm, noisy[:, rows_of], sink, pcfg)
+    np.testing.assert_allclose(out, filter_rows(merged, ROW_AVERAGE), rtol=1e-5, atol=1e-5)
 
 
-def test_split_mode_needs_no_halves_and_accepts_the_wedge():
+def test_split_mode_warns_where_the_rows_share_noise():
+    """The split mode's pair is independent only on rows never mixed: on a tomogram whose rows were
+    interpolated once (row check: correlation ~0.25 at lag 1) it says so and points to the slab mode; on
+    white rows it does not."""
     from scnet.config import TrainConfig
-    assert TrainConfig(mode="split").resolved_mode(False) == "split"
-    assert TrainConfig(mode="split", wedge=True, tilt_range="-60,60").resolved_mode(False) == "split"
-    assert TrainConfig(mode="split").weights("split").smooth == 0   # the halves weights: no prior needed
+    from scnet.dataset import split_inputs
+    from scnet.recon import ReconConfig, reconstruct
+    from scnet.rows import row_check
+    from scnet.simulate import rotated_and_back
+    ang = np.arange(-60.0, 61.0, 3.0)
+    rng = np.random.default_rng(4)
+    cfg = TrainConfig(patch_size=16)
+    for mixed in (True, False):
+        tilts = (rotated_and_back(np.zeros((ang.size, 48, 48), np.float32), 1.0, 4.3, 1, rng) if mixed
+                 else rng.standard_normal((ang.size, 48, 48)).astype(np.float32))
+        v = reconstruct(tilts, ang, ReconConfig(thickness=24, backend="builtin"))
+        said = []
+        noisy, prior, (even, odd) = split_inputs(v, v, cfg, row_check(v), said.append)
+        assert even.shape == odd.shape == noisy.shape == (24, 24, 48)
+        warned = [m for m in said if m.startswith("WARNING")]
+        assert bool(warned) == mixed, said
+        if mixed:
+            assert "share noise" in warned[0] and "slab mode" in warned[0]

@@ -59,7 +59,7 @@ def _guard_training(args, extra_outputs=(), extra_inputs=()) -> None:
 def _read_inputs(args, cfg):
     """The noisy tomogram, its prior (given, or made from the tomogram by --prior-from when absent),
     its info, its halves (or None), a sentence on where the prior came from and the resolved mode
-    (:func:`scnet.split.resolve_mode`).  Each file is read and every voxel checked once, here."""
+    (:func:`scnet.rows.resolve_mode`).  Each file is read and every voxel checked once, here."""
     from ..data import check_same_shape
     from ..io import distinct_halves, read_volume, same_grid
     from ..selfprior import check_method, describe_source, make_prior, prior_needed, STAND_IN
@@ -77,7 +77,7 @@ def _read_inputs(args, cfg):
             same_grid(args.noisy, info, path, hinfo, "Half tomogram")
             halves.append(h)
         distinct_halves(args.even, args.odd, *halves)  # a copy of one half as the other learns the identity
-    from ..split import resolve_mode
+    from ..rows import resolve_mode
     resolved = resolve_mode(cfg, noisy, halves is not None)
     if args.prior:
         prior, pinfo = read_volume(args.prior)

@@ -51,12 +51,12 @@ class TrainOutputs(Enum):
 class ProtSCNetTrain(ProtSCNetBase):
     """Trains SC-Net, self-supervised, on a single noisy tomogram: a 3D U-Net with an
     up-sampling block and the sparsity (Sobel gradient), expectancy and TV losses computed
-    against the smoothed prior tomogram. No clean data needed. Training modes: 'single' (the
-    paper: a volumetric blind spot, loss on the replaced voxels against the original ones),
-    'halves' (when the tomograms have even/odd half maps: the network maps one half to the
-    other, whose noise is independent), 'split' (the even and odd rows along the tilt axis of
-    one tomogram as the two halves) and 'auto' (the default: halves when half maps exist, else
-    split when the tomogram's rows pass the split check, else single).
+    against the smoothed prior tomogram. No clean data needed. Modes: 'halves' (when the
+    tomograms have even/odd half maps: the network maps one half to the other, whose noise is
+    independent; the default when halves exist), 'slab' (one tomogram: each row along the
+    tilt axis predicted from the rows beyond those that share its noise; the default
+    without halves), 'single' (the paper: a volumetric blind spot) and 'split' (one
+    tomogram's even rows mapped to its odd rows).
     One model per tomogram, or one model for the data set: trained on patches of all its
     tomograms (each normalised on its own), applied to every one by 'denoise'.
     Training stops by itself when the held-out validation loss stops improving.
@@ -74,7 +74,7 @@ class ProtSCNetTrain(ProtSCNetBase):
                       help="Smoothed tomograms on the same grid, matched to the noisy ones by tsId ('SC-Net "
                            "prepare' output PriorTomograms: reconstructions of Topaz-filtered tilts, the paper's "
                            "prior). Empty, e.g. for tomograms imported with tomo's 'import tomograms': the "
-                           "halves and split modes need none, the single mode makes one from each tomogram ('Prior from').")
+                           "halves, slab and split modes need none, the single mode makes one from each tomogram ('Prior from').")
         addDeclared(form, "priorFrom", PriorConfig, "prior_from", "Prior from (without prior tomograms)",
                     help=f"topaz3d: the pretrained Topaz-Denoise 3D network; gaussian: a 3D Gaussian of "
                          f"{GaussianConfig.sigma} voxels; lowpass: a low-pass at {LowpassConfig.cutoff} x "
@@ -107,7 +107,8 @@ class ProtSCNetTrain(ProtSCNetBase):
         add(form, "trainingMode", "Training mode",
             help="With half maps from 'prepare tomograms' ('Reconstruct even/odd halves' = Yes) or 'SC-Net halves', "
                  "auto trains halves; the run log and the summary say which mode ran.")
-        add(form, "wedge", "Fill the missing wedge?", condition=f"trainingMode!={TRAIN_MODES.index('single')}",
+        add(form, "wedge", "Fill the missing wedge?",
+            condition=f"trainingMode!={TRAIN_MODES.index('single')} and trainingMode!={TRAIN_MODES.index('slab')}",
             help="Halves or split mode only.")
         add(form, "tiltRange", "Tilt range (min,max deg)", condition="wedge", expertLevel=params.LEVEL_ADVANCED,
             help="Empty: each tomogram's acquisition (angle min and max, as tomo's import and 'SC-Net prepare' "
@@ -356,7 +357,7 @@ class ProtSCNetTrain(ProtSCNetBase):
         if cfg["wedge"]:
             mode = TRAIN_MODES[self.trainingMode.get()]
             noHalves = [t.getTsId() for t, _ in self._pairs() if not self._halves(t)]
-            if mode == "single" or (noHalves and mode != "split"):
+            if mode in ("single", "slab") or (noHalves and mode != "split"):
                 errors.append("'Fill the missing wedge' trains one half against the other: it needs the split "
                               "mode, or the halves mode and even/odd half maps" + (
                                   f" (tomograms {', '.join(map(str, noHalves))} have none)" if noHalves else "") + ".")
@@ -459,7 +460,9 @@ class ProtSCNetTrain(ProtSCNetBase):
         ep, mode = self.epochs.get(), self._trainedMode()
         how = {"halves": "mapping each even/odd half tomogram to the other (Noise2Noise)",
                "split": "mapping the even rows along the tilt axis of each tomogram to its odd rows and back "
-                        "(Noise2Noise within one tomogram)"}.get(
+                        "(Noise2Noise within one tomogram)",
+               "slab": "predicting each row along the tilt axis from the rows beyond those that share its noise "
+                       "(a row-blind network; Noise2Self within one tomogram)"}.get(
             mode, f"a {self.blindspotSize.get()}^3 volumetric blind spot ({self.blindspotRatio.get():.0%} of the "
                   f"voxels {'replaced' if self.blindspotRatioOf.get() == 0 else 'as block centres'}) and the "
                   f"sparsity{', expectancy' if self.useExpectancy.get() else ''} and TV losses against the "
