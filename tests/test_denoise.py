@@ -7,7 +7,7 @@ import pytest
 
 import scnet.denoise
 import scnet.io
-import scnet.split
+import scnet.rows
 from scnet.cli import main
 from scnet.config import PredictConfig, TrainConfig
 from scnet.data import synthetic_pair
@@ -49,7 +49,7 @@ def test_cli_denoise_is_the_one_composition_and_checks_each_input_once(files, tm
     inputs = [str(files / n) for n in (["noisy.mrc", "prior.mrc"] + (["even.mrc", "odd.mrc"] if halves else []))]
     reads = _count_calls(monkeypatch, scnet.io.read_volume, lambda a, kw: a[0])
     scans = _count_calls(monkeypatch, scnet.io.check_volume, lambda a, kw: a[1] if len(a) > 1 else kw.get("name"))
-    rows = _count_calls(monkeypatch, scnet.split.row_check, lambda a, kw: 1)
+    rows = _count_calls(monkeypatch, scnet.rows.row_check, lambda a, kw: 1)
     composed = _count_calls(monkeypatch, scnet.denoise.denoise, lambda a, kw: kw.get("output"))
     out = str(tmp_path / "den.mrc")
     args = ["denoise", "--noisy", inputs[0], "--prior", inputs[1], "--output", out, "--output-dir",
@@ -58,7 +58,7 @@ def test_cli_denoise_is_the_one_composition_and_checks_each_input_once(files, tm
     assert composed == [out]                           # the CLI runs scnet.denoise.denoise, once
     assert sorted(reads) == sorted(inputs)             # each file read once (not again for the prediction)
     assert sorted(scans) == sorted(inputs)             # every voxel of each scanned once, where it was read
-    assert len(rows) == (0 if halves else 1)           # the split-mode row check: once, only when it decides
+    assert len(rows) == (0 if halves else 1)           # the row check (slab mode without halves): once
 
     # the same composition on the same arrays gives the same volume (the benchmarks call it this way)
     monkeypatch.undo()
