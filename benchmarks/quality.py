@@ -65,7 +65,8 @@ LABELS = {
     "scnet_halves": "SC-Net halves (default)",
     "scnet_wedge": "SC-Net halves + wedge",
     "scnet_split": "SC-Net split (one tomogram)",
-    "scnet_slab": "SC-Net slab (one tomogram, default)",
+    "scnet_slab": "SC-Net slab (one tomogram)",
+    "scnet_auto": "SC-Net auto, no halves (default)",
     "scnet_tomo": "SC-Net single, prior from the tomogram",
     "gaussian": "Gaussian 3D",
     "oracle": "Gaussian, oracle σ",
@@ -172,13 +173,14 @@ def run_method(name, case, args, halves):
         outs = n2v_denoise(noisy, others=vols[1:], epochs=args.n2v_epochs, steps_per_epoch=args.n2v_steps,
                            patch_size=args.n2v_patch, batch_size=4, seed=1)
         note = f"careamics N2V 3D, {args.n2v_epochs} epochs x {args.n2v_steps} steps, batch 4, patch {args.n2v_patch}"
-    elif name in ("scnet", "scnet_noexp", "scnet_halves", "scnet_wedge", "scnet_split", "scnet_slab", "scnet_tomo"):
+    elif name in ("scnet", "scnet_noexp", "scnet_halves", "scnet_wedge", "scnet_split", "scnet_slab", "scnet_auto",
+                  "scnet_tomo"):
         from scnet.config import PredictConfig
         from scnet.predict import predict_array
         from scnet.denoise import denoise
         cfg = _scnet_config(args, noisy.shape, name != "scnet_noexp", seed=0)
         cfg.mode = {"scnet_halves": "halves", "scnet_wedge": "halves", "scnet_split": "split",
-                    "scnet_slab": "slab"}.get(name, "single")
+                    "scnet_slab": "slab", "scnet_auto": "auto"}.get(name, "single")
         if name == "scnet_wedge":  # the wedge-aware halves training (scnet.dewedge), the simulation's tilt range
             cfg.wedge = True
             cfg.tilt_range = f"{float(np.min(case['angles'])):g},{float(np.max(case['angles'])):g}"
@@ -197,14 +199,15 @@ def run_method(name, case, args, halves):
                 summ = json.load(fh)
             import torch
             ck = torch.load(model, weights_only=True)
-            gap, row_noise = ck["model_config"].get("row_gap"), ck.get("row_noise")
+            gap, row_noise, trained = ck["model_config"].get("row_gap"), ck.get("row_noise"), ck["mode"]
         finally:
             import shutil
             shutil.rmtree(work, ignore_errors=True)
         budget = (f"{cfg.epochs} epochs x {cfg.iterations_per_epoch} it" if cfg.epochs else
                   f"automatic stop after {summ['iterations']} it ({summ['stop_reason']})")
-        w = cfg.weights(cfg.mode)
-        note = (f"mode {cfg.mode}, {budget}, batch {cfg.batch_size} of {cfg.patch_size}^3, loss weights "
+        w = cfg.weights(trained)
+        note = (f"mode {cfg.mode}" + (f" -> {trained}" if trained != cfg.mode else "") + f", {budget}, batch "
+                f"{cfg.batch_size} of {cfg.patch_size}^3, loss weights "
                 f"{w.rec:g}/{w.smooth:g}/{w.exp:g}/{w.reg:g} (rec/smooth/exp/reg), width {cfg.base_width}, depth "
                 f"{cfg.depth}" + (f", blind spot {cfg.blindspot_size}^3 at {cfg.blindspot_ratio:g} "
                                   f"({cfg.blindspot_ratio_of})" if cfg.mode == "single" else "")

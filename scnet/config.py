@@ -45,7 +45,8 @@ class TrainConfig(Options):
 
     LABEL = "Training option"
 
-    mode: str = opt("auto", "auto = halves when even/odd half tomograms are given, else slab (measured); single = "
+    mode: str = opt("auto", "auto = halves when even/odd half tomograms are given, else split where the row check "
+                            "finds the rows' noise unshared and slab where rows share it (measured); single = "
                             "the paper's volumetric blind spot on one tomogram; halves = even->odd / odd->even half "
                             "tomograms (Noise2Noise), the paper's prior constraints optional; split = the even and odd "
                             "rows along the tilt axis of ONE tomogram, trained like halves (rows must be unmixed); slab = "
@@ -94,7 +95,8 @@ class TrainConfig(Options):
     row_gap: int = opt(-1, "slab mode: rows hidden on each side of the predicted row along the tilt axis (0 = "
                            "the row alone; 1 = also its neighbours); -1 = measured: the row check reads the rows' "
                            "noise correlation, rows that share noise are whitened along Y and the row alone is "
-                           "hidden", lo=-1, hi=rules.MAX_ROW_GAP, hint="-1 = measured")
+                           "hidden; given (>= 0), auto trains the slab mode", lo=-1, hi=rules.MAX_ROW_GAP,
+                    hint="-1 = measured")
     seed: int = seed_opt(0, "random seed (same seed + same options = same model)")
     device: str = device_opt()
 
@@ -139,17 +141,23 @@ class TrainConfig(Options):
         resolve_device(self.device)
         return self
 
-    def resolved_mode(self, has_halves: bool) -> str:
-        """``auto`` -> ``halves`` when even/odd halves are given, else ``slab`` (one tomogram: the row-blind
-        network, measured above the split and single modes, docs/benchmarks.md); explicit modes are
-        checked against what they need."""
+    def resolved_mode(self, has_halves: bool, row_check: Optional[dict] = None) -> str:
+        """``auto`` -> ``halves`` when even/odd halves are given, else the split or the slab mode by the
+        tomogram's ``row_check`` (:func:`scnet.rows.auto_mode`: split on rows that share little noise, slab
+        where they share it; measured, docs/benchmarks.md) -- slab whenever ``row_gap`` is given; explicit modes are checked against what they
+        need."""
         if self.mode == "auto":
             if has_halves:
                 return "halves"
             if self.wedge:
                 raise SCNetInputError("Training option wedge needs the even and odd half tomograms (or mode split); "
                                       "give the halves or leave wedge off.")
-            return "slab"
+            if self.row_gap >= 0:   # an option of the slab mode only: given, it asks for that mode
+                return "slab"
+            if row_check is None:
+                raise ValueError("resolved_mode: auto without halves needs the tomogram's row check")
+            from .rows import auto_mode
+            return auto_mode(row_check)
         if self.wedge and self.mode in ("single", "slab"):
             raise SCNetInputError(f"Training option wedge needs the halves or the split mode (two noise-independent "
                                   f"parts); the {self.mode} mode cannot fill the wedge. Use one of them or leave wedge off.")

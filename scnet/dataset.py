@@ -92,11 +92,11 @@ def split_inputs(noisy, prior, cfg, check, say: Optional[Callable[[str], None]] 
             f"correlation at lag 1 {check['rho1']:.3f} (independent rows ~0)")
     if say:
         say(note if name == "the tomogram" else f"{name}: {note}")
-    if not check["ok"]:
+    if rows.rows_share_noise(check):
         warn = (f"neighbouring rows share noise (correlation {check['rho1']:.3f} at lag 1, {check['rho2']:.3f} at "
                 "lag 2): they were mixed before the reconstruction (interpolated alignment, binning, a tilt axis not "
                 "along Y), so the split mode's two parts are not independent and it copies that noise as a row "
-                "texture; use the slab mode (the default without halves) or the halves mode")
+                "texture; use the slab mode (what auto picks for such rows) or the halves mode")
         (say or log.warning)(f"WARNING: {'' if name == 'the tomogram' else name + ': '}{warn}")
     return 0.5 * (even + odd), split.split_rows(prior)[0], (even, odd)
 
@@ -177,12 +177,12 @@ def check_dataset(entries: Sequence[TomogramEntry], cfg, say: Optional[Callable[
             _named(e.name, distinct_halves, e.even, e.odd, maps[e.even], maps[e.odd])
         del maps
     checks = [None] * len(entries)
-    mode = cfg.resolved_mode(all(has))
-    if mode in ("slab", "split"):
+    if rows.needs_check(cfg, all(has)):
         for k, e in enumerate(entries):
             vol, _ = read_volume(e.noisy, mmap=True, check=False)
             checks[k] = rows.row_check(vol)
             del vol
+    mode = _dataset_mode(cfg, all(has), checks, names)
     combined, gap, whiten = None, None, None
     if mode == "slab":
         if cfg.row_gap >= 0:
@@ -197,6 +197,22 @@ def check_dataset(entries: Sequence[TomogramEntry], cfg, say: Optional[Callable[
             raise SCNetInputError(why)
     return DatasetPlan(mode=mode, voxel_size=ref, checks=checks, shapes=[i.shape for i in infos],
                        row_check=combined, gap=gap, whiten=whiten)
+
+
+def _dataset_mode(cfg, has_halves: bool, checks, names) -> str:
+    """One mode for the data set: ``auto`` without halves picks each tomogram's (:func:`scnet.rows.auto_mode`)
+    and refuses a set whose tomograms need different ones (rows that share noise in some only)."""
+    if not (cfg.mode == "auto" and not has_halves):
+        return cfg.resolved_mode(has_halves)
+    picked = [cfg.resolved_mode(False, c) for c in checks]
+    if len(set(picked)) > 1:
+        by = {m: [n for n, p in zip(names, picked) if p == m] for m in set(picked)}
+        raise SCNetInputError(
+            f"Tomograms {', '.join(by['slab'])} have rows that share noise (interpolated alignment; correlation of "
+            f"neighbouring rows at least {rows.SLAB_RHO}) and {', '.join(by['split'])} have not: auto would train "
+            f"the slab mode for the first and the split mode for the others, and one model trains in one mode. "
+            f"Train them apart, or choose --mode slab for all.")
+    return picked[0]
 
 
 # --------------------------------------------------------------------------- a data set: preparation

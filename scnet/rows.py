@@ -18,6 +18,12 @@ a cubic spline also ~-0.06 at lag 2; ``tests/test_rows.py``).
   estimate (a larger gap, never a smaller one); on the §5.2 simulation it reads |rho| <= 0.02 with white
   noise and 0.25 with interpolated rows, at every σ.  ``gap`` = the number of rows on each side of a row
   that share its noise (every |rho| beyond it below :data:`RHO_MAX`): what the slab mode hides.
+* :func:`auto_mode` -- what ``auto`` trains on one tomogram without halves: the split mode (even and odd
+  rows as two noise-independent halves) where the rows share little noise, the slab mode (row-blind,
+  whitened) where the lag-1 correlation reaches :data:`SLAB_RHO` (interpolated alignment: ~0.25) or
+  nothing could be measured.  Measured (docs/benchmarks.md, docs/real_data.md): on interpolated rows
+  (0.25) slab is far above split; on unmixed simulated rows and on the real series after bin 2 (0.015 /
+  0.09) split is above slab.  The threshold sits between the two measured regimes.
 * :func:`row_texture` -- the power of a volume at the row frequency (ky near Nyquist, kx and kz low:
   stripes along X alternating from row to row) over a reference's: ~1 for a clean output, >> 1 where
   rows are predicted apart and disagree (the split mode's even/odd interleave), < 1 for a volume
@@ -33,6 +39,7 @@ from .errors import SCNetInputError
 
 AXIS = 1             # Y, the tilt axis
 RHO_MAX = 0.05       # a noise correlation at or above this between rows counts as shared
+SLAB_RHO = 0.15      # auto without halves: the slab mode from this lag-1 correlation on, the split mode below it
 BAND = (0.33, 0.45)  # cycles/voxel in kx, kz where the row check reads the noise
 KY_MIN = 0.15        # the row check's fit ignores the lowest ky (where smooth signal lives)
 LAGS = 3             # the row check fits the noise correlation at lags 1..LAGS
@@ -138,15 +145,32 @@ def row_texture(volume, reference) -> float:
     return row_power(volume) / ref
 
 
+def rows_share_noise(check: dict) -> bool:
+    """True where the row check measured shared noise enough to break the split mode's premise: the lag-1
+    correlation at least :data:`SLAB_RHO` and 3 standard errors."""
+    return bool(check["rho"]) and check["rho1"] >= max(SLAB_RHO, 3 * check["se"][0])
+
+
+def auto_mode(check: dict) -> str:
+    """``auto`` on one tomogram without halves (module docstring): ``slab`` where the rows share noise
+    (:func:`rows_share_noise`) or nothing was measured (too small), else ``split``."""
+    return "slab" if not check["rho"] or rows_share_noise(check) else "split"
+
+
+def needs_check(cfg, has_halves: bool) -> bool:
+    """Whether the training mode needs the row check: the slab and split modes, and ``auto`` without halves."""
+    return cfg.mode in ("slab", "split") or (cfg.mode == "auto" and not has_halves)
+
+
 def resolve_mode(cfg, noisy, has_halves: bool):
     """The training mode for ``cfg`` on this tomogram, and for the slab mode which rows it hides and whether
-    it whitens them.  ``auto`` without halves trains the slab mode; with ``row_gap`` -1 (measured) its
-    rows are whitened along Y for the noise correlations :func:`row_check` measures (:func:`shared_noise`;
-    then no row is hidden beyond the predicted one: gap 0), and a tomogram too small to measure hides
-    one row on each side.
+    it whitens them.  ``auto`` without halves trains the split or the slab mode by the row check
+    (:func:`auto_mode`); the slab mode with ``row_gap`` -1 (measured) whitens its rows along Y for the noise
+    correlations :func:`row_check` measures where they share noise (:func:`shared_noise`; then no row is
+    hidden beyond the predicted one: gap 0), and a tomogram too small to measure hides one row on each side.
     Returns (mode, the row check or None, gap or None, the noise correlations to whiten or None)."""
-    mode = cfg.resolved_mode(has_halves)
-    check = row_check(noisy) if mode in ("slab", "split") else None
+    check = row_check(noisy) if needs_check(cfg, has_halves) else None
+    mode = cfg.resolved_mode(has_halves, check)
     gap, whiten = slab_rows(cfg, check) if mode == "slab" else (None, None)
     return mode, check, gap, whiten
 
@@ -189,7 +213,11 @@ def combine_checks(checks, names) -> dict:
 
 def shared_noise(check: dict):
     """The noise correlations of :func:`row_check` that are measured (at least 2 standard errors; the others
-    0), or None where none is: what the slab mode whitens the rows for."""
+    0), or None where none is or where the rows share none (``gap`` 0: every |rho| under :data:`RHO_MAX` or
+    3 standard errors -- white rows read a few hundredths either way and are not whitened): what the slab
+    mode whitens the rows for."""
+    if not check.get("gap"):
+        return None
     rho = [r if abs(r) >= 2 * e else 0.0 for r, e in zip(check["rho"], check["se"])]
     return rho if any(rho) else None
 

@@ -25,8 +25,9 @@ Modes (``TrainConfig.mode``; ``auto`` picks one of the three others):
   network (:mod:`scnet.rows`; rows that share noise are whitened along Y first, measured by
   :func:`scnet.rows.row_check`).
 * ``split`` -- ONE tomogram's even and odd rows along the tilt axis as the two halves (:mod:`scnet.split`),
-  trained with the halves steps (unmixed rows only; asked for explicitly).
-* ``auto`` (default) = ``halves`` when halves are given, else ``slab`` (:func:`scnet.rows.resolve_mode`).
+  trained with the halves steps (rows whose noise is unshared).
+* ``auto`` (default) = ``halves`` when halves are given, else ``split`` or ``slab`` by the tomogram's row
+  check (:func:`scnet.rows.resolve_mode`, :func:`scnet.rows.auto_mode`).
 
 The loss of a batch in each mode lives in :mod:`scnet.steps`, the automatic stop in
 :mod:`scnet.stopping`, the training volumes (one tomogram or a data set) in :mod:`scnet.dataset`; here

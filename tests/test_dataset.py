@@ -302,7 +302,7 @@ def _rows_set(d, kinds, shape=(48, 48), thickness=24):
 
 
 def test_slab_mode_data_set_whitens_its_rows_and_normalises_like_its_training(tmp_path):
-    """Without halves, auto -> slab: the tomograms' rows share noise (interpolated), so the data set is
+    """Without halves, auto -> slab where the tomograms' rows share noise (interpolated): the data set is
     whitened along Y for the mean of their measured correlations; model.pt records it; prediction of each
     tomogram fits the statistics of its whitened volume, as the training did."""
     entries = _rows_set(tmp_path, ["mixed", "mixed"])
@@ -326,14 +326,18 @@ def test_slab_mode_data_set_whitens_its_rows_and_normalises_like_its_training(tm
 
 
 def test_slab_mode_data_set_refuses_rows_that_share_noise_differently(tmp_path):
-    """One interpolated tomogram and one not: one model whitens one way, so the set is refused naming both
-    (before any work); --row-gap hides rows without whitening, then the set is accepted."""
+    """One interpolated tomogram and one not: auto would pick slab for one and split for the other, and in
+    the slab mode one model whitens one way, so the set is refused naming them (before any work); --row-gap
+    hides rows without whitening, then the set is accepted; white rows alone -> split."""
     entries = _rows_set(tmp_path, ["mixed", "white"])
-    with pytest.raises(SCNetInputError, match="R_0 and R_1 share noise differently"):
+    with pytest.raises(SCNetInputError, match="R_0 have rows that share noise .* R_1 have not"):
         check_dataset(entries, tiny_cfg(), None)
-    with pytest.raises(SCNetInputError, match="share noise differently"):
+    with pytest.raises(SCNetInputError, match="one model trains in one mode"):
         train_dataset(entries, tiny_cfg(), str(tmp_path / "run"), progress=False)
     assert not (tmp_path / "run").exists()
+    with pytest.raises(SCNetInputError, match="R_0 and R_1 share noise differently"):
+        check_dataset(entries, tiny_cfg(mode="slab"), None)
+    assert check_dataset(_rows_set(tmp_path, ["white", "white"]), tiny_cfg(), None).mode == "split"
     plan = check_dataset(entries, tiny_cfg(row_gap=1), None)
     assert plan.mode == "slab" and plan.gap == 1 and plan.whiten is None
     assert check_dataset(entries, tiny_cfg(mode="single"), None).mode == "single"

@@ -34,7 +34,14 @@ def test_target_is_the_other_half_never_the_input():
 
 def test_auto_mode_uses_the_halves_when_given_and_halves_needs_them():
     assert TrainConfig().resolved_mode(True) == "halves"
-    assert TrainConfig().resolved_mode(False) == "slab"       # one tomogram: the row-blind network
+    # one tomogram: by the row check -- rows sharing noise -> the row-blind slab network, else the split mode
+    shared = {"rho": [0.25, 0.0, 0.0], "se": [0.01] * 3, "rho1": 0.25, "rho2": 0.0, "gap": 1, "ok": False}
+    unshared = {"rho": [0.09, 0.0, 0.0], "se": [0.01] * 3, "rho1": 0.09, "rho2": 0.0, "gap": 1, "ok": False}
+    assert TrainConfig().resolved_mode(False, shared) == "slab"
+    assert TrainConfig().resolved_mode(False, unshared) == "split"     # the real series' odd half after bin 2
+    assert TrainConfig(row_gap=1).resolved_mode(False, unshared) == "slab"   # a slab option given: that mode
+    with pytest.raises(ValueError, match="row check"):
+        TrainConfig().resolved_mode(False)
     assert TrainConfig(mode="single").resolved_mode(True) == "single"
     with pytest.raises(SCNetInputError, match="even and odd"):
         TrainConfig(mode="halves").resolved_mode(False)

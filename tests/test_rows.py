@@ -5,7 +5,8 @@ import pytest
 
 from scnet.errors import SCNetInputError
 from scnet.recon import ReconConfig, reconstruct
-from scnet.rows import LAGS, RHO_MAX, lag_correlation, pair_correlation, row_check, row_texture
+from scnet.rows import (LAGS, RHO_MAX, SLAB_RHO, auto_mode, lag_correlation, pair_correlation, row_check, row_texture,
+                        shared_noise)
 from scnet.simulate import rotated_and_back
 
 ANGLES = np.arange(-60.0, 61.0, 3.0)
@@ -105,15 +106,24 @@ def test_row_check_measures_the_noise_correlation_not_the_signal():
         assert w["gap"] == 0 and w["ok"]
         assert 0.2 < m["rho1"] < 0.35 and abs(m["rho2"]) < RHO_MAX, m   # signal only raises it (σ 5: 0.29)
         assert m["gap"] == 1 and not m["ok"]
+        assert (auto_mode(w), auto_mode(m)) == ("split", "slab")        # what auto trains without halves
+        assert shared_noise(w) is None and shared_noise(m)[0] == pytest.approx(m["rho1"])
 
 
 def test_row_check_on_noise_alone(noise):
-    assert row_check(noise["white"])["gap"] == 0
-    assert row_check(noise["bilinear"])["gap"] == 1
+    """The gap, auto's mode and the whitening on noise alone: white rows -> split, not whitened (they read a few
+    hundredths either way); interpolated once -> slab, whitened; interpolated then binned by 2 (the real series'
+    case, lag-1 ~0.1 or less) -> split; too small to measure -> slab hiding one row."""
+    white = row_check(noise["white"])
+    assert white["gap"] == 0 and auto_mode(white) == "split" and shared_noise(white) is None
+    bilinear = row_check(noise["bilinear"])
+    assert bilinear["gap"] == 1 and auto_mode(bilinear) == "slab" and shared_noise(bilinear)[0] > SLAB_RHO
+    binned = row_check(noise["bilinear-bin2"])
+    assert binned["rho1"] < SLAB_RHO and auto_mode(binned) == "split"
     c = row_check(noise["cubic"])
     assert c["rho1"] > 0.05 and c["gap"] >= 1
     small = row_check(np.zeros((4, 4, 4)))                     # too small to measure: nothing assumed
-    assert small["gap"] == LAGS and small["rho"] == [] and not small["ok"]
+    assert small["gap"] == LAGS and small["rho"] == [] and not small["ok"] and auto_mode(small) == "slab"
     with pytest.raises(SCNetInputError, match="3D"):
         row_check(np.zeros((8, 8)))
 

@@ -60,11 +60,13 @@ def test_denoise_a_tomogram_alone(files, tmp_path):
     assert v.shape == (16, 32, 32) and info.voxel_size == 40.0
     s = _summary(tmp_path / "run")
     assert s["mode"] == "single" and s["prior"] == f"made from the tomogram ({DEFAULT_SELF_PRIOR})"
-    # auto without halves trains the slab mode, which needs no prior
+    # auto without halves trains the split or the slab mode by the row check; neither needs a prior
+    from scnet.rows import auto_mode, row_check
     assert main(["train", "--noisy", str(files / "noisy.mrc"), "--output-dir", str(tmp_path / "auto"), "--mode",
                  "auto"] + TINY) == 0
     s = _summary(tmp_path / "auto")
-    assert s["mode"] == "slab" and s["prior"].startswith("none needed")
+    assert s["mode"] == auto_mode(row_check(read_volume(str(files / "noisy.mrc"))[0]))
+    assert s["mode"] in ("split", "slab") and s["prior"].startswith("none needed")
 
 
 def test_prior_from_is_used_and_recorded(files, tmp_path):

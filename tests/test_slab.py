@@ -1,5 +1,6 @@
 """The slab mode: a row-blind network (no output row sees its own rows), its training on one tomogram,
-its tiled prediction, and the mode choice (auto without halves -> slab, the gap from the row check)."""
+its tiled prediction, and the mode choice (auto without halves -> split on unshared rows, slab on shared ones;
+the gap from the row check)."""
 import json
 import os
 
@@ -61,14 +62,13 @@ def _train_slab(tmp_path, noisy, **kw):
 
 
 def test_slab_mode_trains_on_one_tomogram_and_predicts_every_row_alike(tmp_path):
-    """auto without halves trains the slab mode (white rows: gap 0, not whitened); model.pt records it; the
-    tiled prediction (zero-padded, per-axis context) equals the whole-volume one, averaged along Y."""
+    """The slab mode on white rows (gap 0, not whitened); model.pt records it; the tiled prediction (zero-padded, per-axis context) equals the whole-volume one, averaged along Y."""
     from scnet.io import read_volume, write_volume
     from scnet.predict import load_model, predict_array, predict_file
     from scnet.rows import ROW_AVERAGE, filter_rows
     rng = np.random.default_rng(3)
     noisy = rng.standard_normal((32, 48, 40)).astype(np.float32)     # white rows: gap 0
-    path = _train_slab(tmp_path / "a", noisy, mode="auto")
+    path = _train_slab(tmp_path / "a", noisy)
     ck = torch.load(path, weights_only=True)
     assert ck["mode"] == "slab" and ck["model_config"]["row_gap"] == 0
     summary = json.load(open(os.path.join(tmp_path, "a", "training_summary.json")))
@@ -97,13 +97,14 @@ def _mixed_noise(shape=(48, 48), thickness=24, seed=1):
 
 
 def test_mixed_rows_are_whitened_or_hidden_as_asked(tmp_path, caplog):
-    """Rows that share noise (interpolated tilts): measured -> whitened along Y and gap 0; row_gap given ->
+    """Rows that share noise (interpolated tilts): auto -> slab, measured -> whitened along Y and gap 0; row_gap given ->
     that gap, no whitening (a gap below the measured one warns); halves and explicit modes unchanged."""
     from scnet.rows import resolve_mode
     mixed = _mixed_noise()
     mode, check, gap, whiten = resolve_mode(TrainConfig(), mixed, False)
     assert (mode, gap) == ("slab", 0) and check["gap"] >= 1 and 0.1 < whiten[0] < 0.35   # 0.25 (a small crop)
     assert resolve_mode(TrainConfig(row_gap=2), mixed, False)[2:] == (2, None)
+    assert resolve_mode(TrainConfig(mode="slab"), mixed, False)[0::2] == ("slab", 0)
     assert resolve_mode(TrainConfig(), np.zeros((4, 8, 8)), False)[2:] == (1, None)   # too small to measure
     assert resolve_mode(TrainConfig(), mixed, True)[0] == "halves"
     assert resolve_mode(TrainConfig(mode="split"), mixed, False)[0] == "split"
@@ -117,7 +118,7 @@ def test_mixed_rows_are_whitened_or_hidden_as_asked(tmp_path, caplog):
     with pytest.raises(SCNetInputError, match="wedge"):
         TrainConfig(mode="slab", wedge=True, tilt_range="-60,60").resolved_mode(False)
     with pytest.raises(SCNetInputError, match="wedge"):
-        TrainConfig(wedge=True, tilt_range="-60,60").resolved_mode(False)
+        TrainConfig(wedge=True, tilt_range="-60,60").resolved_mode(False, {"rho": []})
     assert TrainConfig(mode="slab").weights("slab").smooth == 0    # the halves weights: no prior needed
 
 
