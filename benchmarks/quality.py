@@ -90,6 +90,9 @@ def parse_args(argv=None):
     p.add_argument("--fsc-sigmas", default="15", help="sigmas for which Table 3 (FSC_e/o) is computed ('' = none)")
     p.add_argument("--rotations", default="0", help="tilt-axis rotations in degrees, one case each: 0 = the §5.2 "
                                                   "simulation, e.g. 4.3 = its interpolated-rows variant (default 0)")
+    p.add_argument("--row-averages", default="",
+                   help="extra output averages along Y (scnet.rows.ROW_AVERAGES) to score from the same split/slab "
+                        "model, one extra row each (e.g. cubic)")
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma list from: {', '.join(LABELS)}")
     p.add_argument("--voxel-size", type=float, default=10.0, help="voxel size in A (default 10)")
     p.add_argument("--prior-filter", default="topaz", help="2D filter of the prior: topaz | gaussian | lowpass")
@@ -195,6 +198,7 @@ def run_method(name, case, args, halves):
             outs = [full]
             model = os.path.join(work, "model.pt")
             outs += [predict_array(model, v, pcfg) for v in vols[1:]]
+            extras = _row_average_variants(args, model, noisy, pcfg)
             with open(os.path.join(work, "training_summary.json")) as fh:
                 summ = json.load(fh)
             import torch
@@ -221,7 +225,25 @@ def run_method(name, case, args, halves):
         raise ValueError(name)
     sec = time.time() - t0
     outs = [np.asarray(o, dtype=np.float32) for o in outs]
-    return outs[0], (outs[1:3] if halves and len(outs) == 3 else None), sec, note
+    return outs[0], (outs[1:3] if halves and len(outs) == 3 else None), sec, note, locals().get("extras") or {}
+
+
+def _row_average_variants(args, model, noisy, pcfg):
+    """The same model's prediction with each ``--row-averages`` output average along Y (candidates measured
+    in one run; not the default): {name: volume}; none for a model without one (single, halves)."""
+    import torch
+    from scnet import rows
+    from scnet.predict import predict_array
+    if torch.load(model, weights_only=True)["mode"] not in ("split", "slab"):
+        return {}
+    out, default = {}, rows.ROW_AVERAGE
+    for v in [x.strip() for x in args.row_averages.split(",") if x.strip()]:
+        rows.ROW_AVERAGE = rows.ROW_AVERAGES[v]
+        try:
+            out[v] = predict_array(model, noisy, pcfg)
+        finally:
+            rows.ROW_AVERAGE = default
+    return out
 
 
 # --------------------------------------------------------------------------- tables
@@ -409,7 +431,7 @@ def main(argv=None):
                 print(f"  {LABELS[m]:24s} n/a: {why}", flush=True)
                 continue
             try:
-                full, hv, sec, note = run_method(m, case, args, halves)
+                full, hv, sec, note, extras = run_method(m, case, args, halves)
             except Exception as exc:  # report and go on with the other methods
                 entry["errors"][m] = f"{type(exc).__name__}: {exc}"
                 print(f"  {LABELS[m]:24s} FAILED: {type(exc).__name__}: {exc}", flush=True)
@@ -432,6 +454,17 @@ def main(argv=None):
                 curves[m] = {"frequency": c.frequency.tolist(), "fsc": c.fsc.tolist(), "fsc_eo": c.fsc_eo.tolist()}
                 line += f"  FSC_e/o(0.5) {format_resolution(r, args.voxel_size)}"
             print(line, flush=True)
+            for v, vol in extras.items():  # the same model, another output average along Y
+                k = f"{m}@{v}"
+                LABELS.setdefault(k, f"{LABELS[m]}, {v} average")
+                outputs[k] = vol
+                entry["metrics"][k] = {"psnr": psnr(gt, vol, data_range=dr), "ssim": ssim3d(gt, vol, data_range=dr),
+                                       "texture": row_texture(vol, gt), "mean": float(vol.mean()),
+                                       "std": float(vol.std()), **wedge_metrics(vol, iso, tilts)}
+                entry["seconds"][k], entry["notes"][k] = round(sec, 1), f"{note}; output average along Y: {v}"
+                mt = entry["metrics"][k]
+                print(f"  {LABELS[k]:24s} PSNR {mt['psnr']:6.2f} dB  SSIM {mt['ssim']:.3f}  texture "
+                      f"{mt['texture']:6.2f}", flush=True)
         entry["gt_stats"] = {"mean": float(gt.mean()), "std": float(gt.std())}
         entry["fsc_curves"] = curves
         results[key] = entry
@@ -476,7 +509,8 @@ def _write(args, meta, results, t_start):
     meta = dict(meta, total_seconds=round(time.time() - t_start, 1))
     with open(os.path.join(args.output, "results.json"), "w") as fh:
         json.dump({"meta": meta, "cases": results}, fh, indent=1, default=float)
-    methods = args.methods
+    variants = sorted({k for c in results.values() for k in c["metrics"] if "@" in k})  # --row-averages
+    methods = [x for m in args.methods for x in [m] + [v for v in variants if v.split("@")[0] == m]]
     parts = [f"# SC-Net quality benchmark (phantom, shape Z,Y,X = {tuple(args.shape)}, voxel {args.voxel_size:g} Å)",
              "", f"Total time {meta['total_seconds'] / 60:.1f} min on {meta['cpu_threads']} CPU threads. "
              "**Bold** = best, *italic* = second per column.", "",

@@ -157,6 +157,17 @@ def auto_mode(check: dict) -> str:
     return "slab" if not check["rho"] or rows_share_noise(check) else "split"
 
 
+def auto_reason(check: dict) -> str:
+    """Why :func:`auto_mode` picked its mode, for the run log."""
+    mode = auto_mode(check)
+    if not check["rho"]:
+        return f"auto: the {mode} mode (the tomogram is too small for the row check; one row hidden on each side)"
+    shared = ("share noise: the split mode's even and odd rows would not be independent" if mode == "slab"
+              else "share little noise: the even and odd rows are two nearly independent halves")
+    return (f"auto: the {mode} mode -- the rows along Y (the tilt axis) {shared} (correlation of neighbouring rows "
+            f"{check['rho1']:.3f} +/- {check['se'][0]:.3f}; the slab mode from {SLAB_RHO})")
+
+
 def needs_check(cfg, has_halves: bool) -> bool:
     """Whether the training mode needs the row check: the slab and split modes, and ``auto`` without halves."""
     return cfg.mode in ("slab", "split") or (cfg.mode == "auto" and not has_halves)
@@ -244,7 +255,13 @@ def row_filter_taps(rho, power: float, half: int = 8) -> np.ndarray:
 # even/odd disagreement (row texture 7.6 -> 0.04 of the ground truth's).  slab: a row predicted from the
 # rows beside it carries their noise at the highest row frequencies (no J-invariant predictor cancels it);
 # measured on the §5.2 simulation (seed 0, σ 15): SSIM 0.786 -> 0.814, PSNR +0.02 dB, texture 6.0 -> 0.2.
-ROW_AVERAGE = (0.25, 0.5, 0.25)
+# "linear": the other set resampled linearly (response cos^2(pi ky)); "cubic": resampled by the 4-tap cubic
+# (-1, 9, 9, -1)/16 -- also 0 at the row frequency, flatter below it (0.94 vs 0.85 at ky 1/8); "none":
+# the raw prediction (the candidates are scored by benchmarks/quality.py --row-averages).
+ROW_AVERAGES = {"linear": (0.25, 0.5, 0.25),
+                "cubic": (-1 / 32, 0.0, 9 / 32, 0.5, 9 / 32, 0.0, -1 / 32),
+                "none": (1.0,)}
+ROW_AVERAGE = ROW_AVERAGES["linear"]
 
 
 def output_taps(rho=None) -> np.ndarray:

@@ -110,6 +110,8 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
         raise SCNetInputError(why)
     net = cfg.model_config(gap)
     device, init, init_model = _before_work(cfg, mode, output_dir, resume, progress, init_model, net=net)
+    if cfg.mode == "auto" and check is not None and cfg.row_gap < 0:
+        (_progress if progress else log.info)(rows.auto_reason(check))
     if mode == "slab":
         _slab_note(cfg, check, gap, whiten, progress)
     # split: the even and odd rows along the tilt axis, a Noise2Noise pair from ONE tomogram; slab: rows that
@@ -118,7 +120,7 @@ def train_model(noisy: np.ndarray, prior: np.ndarray, cfg: TrainConfig, output_d
                              prior_source=prior_source or "given", checked=checked, whiten=whiten)
     with outputs.lock_folder(output_dir), outputs.keep_previous(output_dir, rules.TRAIN_OUTPUTS):
         return _train_locked([volume], cfg, output_dir, resume, progress, voxel_size, device, mode, on_validation,
-                             init, init_model, net, {"rho": whiten} if whiten else None)
+                             init, init_model, net, {"rho": whiten} if whiten else None, [check])
 
 
 def train_dataset(entries, cfg: TrainConfig, output_dir: str, resume: bool = False, progress: bool = True,
@@ -152,7 +154,8 @@ def train_dataset(entries, cfg: TrainConfig, output_dir: str, resume: bool = Fal
         try:
             volumes = prepare_dataset(entries, plan, cfg, scratch, prior_from, say)
             return _train_locked(volumes, cfg, output_dir, resume, progress, plan.voxel_size, device, plan.mode,
-                                 on_validation, init, init_model, net, {"rho": plan.whiten} if plan.whiten else None)
+                                 on_validation, init, init_model, net, {"rho": plan.whiten} if plan.whiten else None,
+                                 plan.checks)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -203,6 +206,7 @@ class _Run:
     init_model: Optional[str] = None
     saved_mode: str = "single"   # the mode model.pt records (split trains with the halves steps)
     row_noise: Optional[dict] = None  # slab mode: the rows' noise correlations its input was whitened for
+    row_checks: Optional[list] = None  # each volume's row check (scnet.rows.row_check) or None: why auto chose
     volumes: Sequence[TrainingVolume] = ()
 
     def path(self, name: str) -> str:
@@ -234,9 +238,10 @@ def _slab_note(cfg, check, gap, whiten, progress, where="this tomogram"):
 
 
 def _train_locked(volumes, cfg, output_dir, resume, progress, voxel_size, device, mode, on_validation, init=None,
-                  init_model=None, net=None, row_noise=None) -> str:
+                  init_model=None, net=None, row_noise=None, row_checks=None) -> str:
     run = _setup(volumes, cfg, mode, device, output_dir, progress, net)  # split: halves steps
     run.row_noise = row_noise
+    run.row_checks = row_checks
     if resume and os.path.exists(run.path("checkpoint.pt")):
         _resume(run)
     else:
@@ -399,6 +404,13 @@ def _checkpoint(run: _Run) -> None:
                   **({"tomograms": run.records()} if run.records() else {})}, run.path("checkpoint.pt"))
 
 
+def _row_record(check) -> Optional[dict]:
+    """A row check for the summary: the rows' noise correlation at lags 1..3 and its standard errors."""
+    if not check or not check.get("rho"):
+        return None
+    return {"rho": [round(r, 4) for r in check["rho"]], "se": [round(e, 4) for e in check["se"]]}
+
+
 def _finish(run: _Run, reason: str, voxel_size) -> str:
     """Keep the best weights, write ``model.pt`` (last, atomically) and ``training_summary.json``."""
     if run.best_state is not None:
@@ -415,11 +427,15 @@ def _finish(run: _Run, reason: str, voxel_size) -> str:
                "init_model": os.path.abspath(run.init_model) if run.init_model else None,
                "prior": sources[0] if len(sources) == 1 else "per tomogram (see tomograms)",
                "loss_weights": loss_weights(run.cfg, run.mode)}
+    checks = [_row_record(c) for c in (run.row_checks or [None] * len(run.volumes))]
+    if not run.records():  # one tomogram: its rows' noise correlation, by which auto picked split or slab
+        summary["row_check"] = checks[0]
     if run.records():  # a data set: which tomograms, and each one's validation loss with the kept weights
         weights = run.cfg.weights(run.mode)
         losses = [validation_loss(run.model, v, run.mode, run.cfg, weights) for v in run.val]
         summary["tomograms"] = [{"name": v.name, "shape": list(v.shape), "prior": v.prior_source,
-                                 "val_loss": losses[k] if len(losses) == len(run.volumes) else None}
+                                 "val_loss": losses[k] if len(losses) == len(run.volumes) else None,
+                                 "row_check": checks[k] if k < len(checks) else None}
                                 for k, v in enumerate(run.volumes)]
     outputs.write_text(run.path("training_summary.json"), json.dumps(summary, indent=2) + "\n")
     if run.progress:

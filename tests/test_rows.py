@@ -5,7 +5,7 @@ import pytest
 
 from scnet.errors import SCNetInputError
 from scnet.recon import ReconConfig, reconstruct
-from scnet.rows import (LAGS, RHO_MAX, SLAB_RHO, auto_mode, lag_correlation, pair_correlation, row_check, row_texture,
+from scnet.rows import (LAGS, RHO_MAX, SLAB_RHO, auto_mode, auto_reason, lag_correlation, pair_correlation, row_check, row_texture,
                         shared_noise)
 from scnet.simulate import rotated_and_back
 
@@ -124,6 +124,10 @@ def test_row_check_on_noise_alone(noise):
     assert c["rho1"] > 0.05 and c["gap"] >= 1
     small = row_check(np.zeros((4, 4, 4)))                     # too small to measure: nothing assumed
     assert small["gap"] == LAGS and small["rho"] == [] and not small["ok"] and auto_mode(small) == "slab"
+    # the run log says why: the measured correlation against the threshold
+    assert "the split mode" in auto_reason(white) and f"{white['rho1']:.3f}" in auto_reason(white)
+    assert "the slab mode" in auto_reason(bilinear) and "would not be independent" in auto_reason(bilinear)
+    assert "too small" in auto_reason(small)
     with pytest.raises(SCNetInputError, match="3D"):
         row_check(np.zeros((8, 8)))
 
