@@ -93,6 +93,8 @@ def parse_args(argv=None):
     p.add_argument("--row-averages", default="",
                    help="extra output averages along Y (scnet.rows.ROW_AVERAGES) to score from the same split/slab "
                         "model, one extra row each (e.g. cubic)")
+    p.add_argument("--interpolation", type=int, default=1,
+                   help="spline order of the --rotations case's rotation (1 = bilinear, 3 = cubic; default 1)")
     p.add_argument("--methods", default=DEFAULT_METHODS, help=f"comma list from: {', '.join(LABELS)}")
     p.add_argument("--voxel-size", type=float, default=10.0, help="voxel size in A (default 10)")
     p.add_argument("--prior-filter", default="topaz", help="2D filter of the prior: topaz | gaussian | lowpass")
@@ -403,7 +405,7 @@ def main(argv=None):
     need = {"bm4d": "bm4d", "n2v": "n2v", "topaz3d": "topaz3d", "lpf": "lowpass", "gaussian": "gaussian"}
     results, t_start = {}, time.time()
     meta = {"shape": list(args.shape), "seeds": args.seeds, "sigmas": args.sigmas, "fsc_sigmas": args.fsc_sigmas,
-            "rotations": args.rotations,
+            "rotations": args.rotations, "interpolation": args.interpolation,
             "voxel_size": args.voxel_size, "methods": args.methods, "prior_filter": args.prior_filter,
             "psnr_ssim_convention": "data_range = ground truth max - min; SSIM: skimage, 3D, 7^3 window",
             "fsc": "FSC_e/o^-1(0.5) of the denoised even/odd reconstructions (eq. 9-10), whole volume, "
@@ -416,7 +418,8 @@ def main(argv=None):
               + f"{' (+ even/odd for Table 3)' if halves else ''}", flush=True)
         t0 = time.time()
         case = prepare_case(shape=args.shape, seed=seed, sigma=sigma, voxel_size=args.voxel_size,
-                            prior_filter=args.prior_filter, tilt_axis_rotation=rot)
+                            prior_filter=args.prior_filter, tilt_axis_rotation=rot,
+                            interpolation=args.interpolation)
         gt = case["ground_truth"].astype(np.float32)
         dr = float(gt.max() - gt.min())
         iso, tilts = isotropic_truth(case)

@@ -12,10 +12,11 @@ the package shows the image with scale (4, 4, 4) over points given in the source
 only at that scale (mean tomogram value at points / 4: +1.1 std; at / 2, / 3, / 5, / 6: 0), on
 spheres of radius 44-49 nm (the VLPs), nearest neighbours 6.8 nm apart (the Gag hexamer lattice).
 No tilt series and no half tomograms come with it, so the tomogram-only path is what a user can run:
-``auto`` trains the slab mode (no prior needed; its rows, which share noise, whitened by ``scnet.rows``).
+``auto`` trains the split mode (no prior needed; the row check of ``scnet.rows`` reads the rows' noise as
+nearly unshared, lag-1 correlation ~0.09, so the even and odd rows are two halves).
 
 The chain (a Scipion project, user defaults everywhere): tomo's *import tomograms* (40 A/px) ->
-*SC-Net train* (no prior tomograms; auto: the slab mode) -> *SC-Net denoise*; the
+*SC-Net train* (no prior tomograms; auto: the split mode) -> *SC-Net denoise*; the
 Gaussian and Topaz-3D baselines (``scnet baseline``). Downstream, ``scnet average`` (the engine's
 subtomogram averaging, :mod:`scnet.subtomo`) at the shipped positions and normals, two random
 half-sets of particles, each refined (local translational search) against its own average on the
@@ -258,7 +259,7 @@ def main(argv=None):
 
     imp = launch("import", project.newProtocol(ProtImportTomograms, filesPath=convDir, filesPattern=f"{TS_ID}.mrc",
                                                samplingRate=PIXEL))
-    # no prior tomograms, no halves: auto trains the slab mode
+    # no prior tomograms, no halves: auto trains the split or the slab mode by the row check
     tr, dn = train_and_denoise(project, launch, imp.Tomograms, args)
 
     work = os.path.join(project.getPath(), "downstream")

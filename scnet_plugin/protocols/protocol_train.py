@@ -53,10 +53,11 @@ class ProtSCNetTrain(ProtSCNetBase):
     up-sampling block and the sparsity (Sobel gradient), expectancy and TV losses computed
     against the smoothed prior tomogram. No clean data needed. Modes: 'halves' (when the
     tomograms have even/odd half maps: the network maps one half to the other, whose noise is
-    independent; the default when halves exist), 'slab' (one tomogram: each row along the
-    tilt axis predicted from the rows beyond those that share its noise; the default
-    without halves), 'single' (the paper: a volumetric blind spot) and 'split' (one
-    tomogram's even rows mapped to its odd rows).
+    independent; the default when halves exist), 'split' (one tomogram's even rows mapped to
+    its odd rows: the default without halves where the rows' noise is unshared), 'slab' (one
+    tomogram: each row along the tilt axis predicted from the rows beyond those that share
+    its noise: the default without halves where rows share noise, e.g. after an interpolated
+    alignment) and 'single' (the paper: a volumetric blind spot).
     One model per tomogram, or one model for the data set: trained on patches of all its
     tomograms (each normalised on its own), applied to every one by 'denoise'.
     Training stops by itself when the held-out validation loss stops improving.
@@ -431,9 +432,11 @@ class ProtSCNetTrain(ProtSCNetBase):
                 tsId = f"One model trained on {self._count(len(names), 'tomogram')} ({', '.join(names)})"
             if os.path.exists(summ):
                 s = self._readJson(summ)
-                lines.append(f"{tsId}: {s.get('mode')} mode, {s.get('iterations')} iterations in "
-                             f"{float(s.get('seconds') or 0) / 60:.1f} min; stopped because "
-                             f"{s.get('stop_explanation')}.")
+                rows = (s.get("row_check") or {}).get("rho")
+                lines.append(f"{tsId}: {s.get('mode')} mode"
+                             + (f" (rows' noise correlation at lag 1: {rows[0]:.3f})" if rows else "")
+                             + f", {s.get('iterations')} iterations in {float(s.get('seconds') or 0) / 60:.1f} min; "
+                               f"stopped because {s.get('stop_explanation')}.")
             elif last:
                 lines.append(f"{tsId}: iteration {last.get('iteration')}, loss {float(last.get('loss') or 'nan'):.4g}, "
                              f"{float(last.get('seconds') or 0):.0f} s")
