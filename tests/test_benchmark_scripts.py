@@ -123,6 +123,28 @@ def test_quality_reports_the_row_texture_and_runs_the_interpolated_rows_variant(
     assert (out / "slices_seed0_sigma15_rot4.3.png").exists()
 
 
+def test_quality_scores_auto_and_other_row_averages_of_the_same_model(tmp_path):
+    """scnet_auto says which mode auto trained; --row-averages adds one row per output average along Y,
+    predicted by the same model (none = no average: more row texture than the default's); --interpolation is
+    recorded and changes the interpolated case."""
+    import json
+    q = _load("quality")
+    out = tmp_path / "a"
+    assert q.main(["--shape", "16,32,32", "--seeds", "0", "--sigmas", "15", "--fsc-sigmas", "", "--rotations", "4.3",
+                   "--interpolation", "3", "--methods", "noisy,scnet_auto", "--prior-filter", "gaussian",
+                   "--scnet-epochs", "1", "--scnet-iterations", "2", "--scnet-patch", "16", "--scnet-tta", "1",
+                   "--row-averages", "none,cubic", "--output", str(out)]) == 0
+    r = json.load(open(out / "results.json"))
+    assert r["meta"]["interpolation"] == 3
+    case = r["cases"]["0_15_r4.3"]
+    assert {"scnet_auto", "scnet_auto@none", "scnet_auto@cubic"} <= set(case["metrics"])
+    assert "mode auto -> " in case["notes"]["scnet_auto"] and "output average along Y: none" in \
+        case["notes"]["scnet_auto@none"]
+    m = case["metrics"]
+    assert m["scnet_auto@none"]["texture"] > m["scnet_auto"]["texture"]
+    assert "SC-Net auto, no halves (default), cubic average" in (out / "tables.md").read_text()
+
+
 def test_quality_runs_the_wedge_aware_halves_training(tmp_path):
     """The halves + wedge row trains with the simulation's tilt range (a few iterations here)."""
     import json
