@@ -251,19 +251,19 @@ def row_filter_taps(rho, power: float, half: int = 8) -> np.ndarray:
 
 
 # Along Y on the output of the one-tomogram modes.  split: each row set's prediction resampled onto the other
-# set's rows (linear) and the two averaged -- exactly this filter on the interleaved output, which removes the
-# even/odd disagreement (row texture 7.6 -> 0.04 of the ground truth's).  slab: a row predicted from the
-# rows beside it carries their noise at the highest row frequencies (no J-invariant predictor cancels it);
-# measured on the §5.2 simulation (seed 0, σ 15): SSIM 0.786 -> 0.814, PSNR +0.02 dB, texture 6.0 -> 0.2.
-# "linear": the other set resampled linearly (response cos^2(pi ky)); "cubic": resampled by the 4-point
-# Lagrange cubic (-1, 9, 9, -1)/16 -- also 0 at the row frequency, flatter below it (0.94 vs 0.85 at ky 1/8);
-# "quintic": the 6-point Lagrange (3, -25, 150, 150, -25, 3)/256, flatter still; "none":
-# the raw prediction (the candidates are scored by benchmarks/quality.py --row-averages).
+# set's rows and the two averaged -- exactly such a filter on the interleaved output (half the row, half the
+# other set resampled), which removes the even/odd disagreement at ky = 1/2 (the row texture).  slab: a row
+# predicted from the rows beside it carries their noise at the highest row frequencies (no J-invariant
+# predictor cancels it).  Resampling by "linear" (response cos^2(pi ky)), the 4-point Lagrange "cubic"
+# (-1, 9, 9, -1)/16 or the 6-point "quintic" (3, -25, 150, 150, -25, 3)/256: all 0 at ky = 1/2, flatter
+# below it (at ky 1/8: 0.85, 0.94, 0.98); "none": the raw prediction.  Measured from the same models
+# (benchmarks/quality.py --row-averages, docs/benchmarks.md): quintic best in every cell (split: +0.07..0.24
+# dB and +0.002..0.007 SSIM over linear, row texture 0.01-0.03 of the truth's; none: 4-12x the truth's).
 ROW_AVERAGES = {"linear": (0.25, 0.5, 0.25),
                 "cubic": (-1 / 32, 0.0, 9 / 32, 0.5, 9 / 32, 0.0, -1 / 32),
                 "quintic": (3 / 512, 0.0, -25 / 512, 0.0, 150 / 512, 0.5, 150 / 512, 0.0, -25 / 512, 0.0, 3 / 512),
                 "none": (1.0,)}
-ROW_AVERAGE = ROW_AVERAGES["linear"]
+ROW_AVERAGE = ROW_AVERAGES["quintic"]   # measured best of the four (docs/benchmarks.md)
 
 
 def output_taps(rho=None) -> np.ndarray:

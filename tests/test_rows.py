@@ -147,3 +147,21 @@ def test_row_texture_on_a_striped_volume():
     assert row_texture(gaussian_filter(ref, (0, 1.0, 0)), ref) < 0.3   # 0.11
     with pytest.raises(SCNetInputError, match="shapes differ"):
         row_texture(ref, ref[:, :10])
+
+
+@pytest.mark.parametrize("name, degree", [("linear", 1), ("cubic", 3), ("quintic", 5)])
+def test_row_averages_resample_the_other_row_set_and_cancel_the_interleave(name, degree):
+    """Each output average = half the row + half the other row set resampled onto it (Lagrange of that
+    order): polynomials along Y up to its degree pass unchanged, the even/odd alternation (the split
+    mode's texture, ky = 1/2) is removed, a constant keeps its level."""
+    from scnet.rows import ROW_AVERAGES, filter_rows
+    taps = np.asarray(ROW_AVERAGES[name])
+    assert taps.sum() == pytest.approx(1.0) and taps[len(taps) // 2] == 0.5
+    y = np.arange(40, dtype=np.float64)
+    poly = ((y - 20) / 10) ** degree
+    vol = np.broadcast_to(poly[None, :, None], (2, 40, 3)).astype(np.float32)
+    out = filter_rows(vol, taps)
+    core = slice(len(taps), 40 - len(taps))                 # away from the reflected borders
+    np.testing.assert_allclose(out[:, core], vol[:, core], atol=1e-4 * np.abs(poly).max())
+    alt = np.broadcast_to(((-1.0) ** y)[None, :, None], (2, 40, 3)).astype(np.float32)
+    assert np.abs(filter_rows(alt, taps)[:, core]).max() < 1e-6
