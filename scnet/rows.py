@@ -257,7 +257,7 @@ def row_filter_taps(rho, power: float, half: int = 8) -> np.ndarray:
 # predictor cancels it).  Resampling by "linear" (response cos^2(pi ky)), the 4-point Lagrange "cubic"
 # (-1, 9, 9, -1)/16 or the 6-point "quintic" (3, -25, 150, 150, -25, 3)/256: all 0 at ky = 1/2, flatter
 # below it (at ky 1/8: 0.85, 0.94, 0.98); "none": the raw prediction.  Measured from the same models
-# (benchmarks/quality.py --row-averages, docs/benchmarks.md): quintic best in 7 of 8 cells (split: +0.07..0.28
+# (benchmarks/quality.py --row-averages, docs/benchmarks.md): quintic best in 7 of 8 cells (split: +0.11..0.28
 # dB and +0.002..0.007 SSIM over linear, row texture 0.01-0.03 of the truth's; none: 3-12x the truth's; slab:
 # +0.21 and -0.07 dB).
 ROW_AVERAGES = {"linear": (0.25, 0.5, 0.25),
