@@ -22,8 +22,8 @@ a cubic spline also ~-0.06 at lag 2; ``tests/test_rows.py``).
   rows as two noise-independent halves) where the rows share little noise, the slab mode (row-blind,
   whitened) where the lag-1 correlation reaches :data:`SLAB_RHO` (interpolated alignment: ~0.25) or
   nothing could be measured.  Measured (docs/benchmarks.md, docs/real_data.md): on interpolated rows
-  (0.25) slab is far above split; on unmixed simulated rows and on the real series after bin 2 (0.015 /
-  0.09) split is above slab.  The threshold sits between the two measured regimes.
+  (0.25 bilinear, 0.158 cubic) slab is far above split; on unmixed simulated rows and on the real series
+  after bin 2 (0.015 / 0.09) split is above slab.  The threshold sits between the two measured regimes.
 * :func:`row_texture` -- the power of a volume at the row frequency (ky near Nyquist, kx and kz low:
   stripes along X alternating from row to row) over a reference's: ~1 for a clean output, >> 1 where
   rows are predicted apart and disagree (the split mode's even/odd interleave), < 1 for a volume
