@@ -144,7 +144,7 @@ def run_method(name, case, args, halves):
 
     noisy, prior, even, odd = case["noisy_rec"], case["prior_rec"], case["even_rec"], case["odd_rec"]
     vols = [noisy, even, odd] if halves else [noisy]
-    note = ""
+    note, extras = "", {}  # extras: other output averages of a split/slab model (--row-averages)
     t0 = time.time()
     if name == "noisy":
         outs = vols
@@ -227,7 +227,7 @@ def run_method(name, case, args, halves):
         raise ValueError(name)
     sec = time.time() - t0
     outs = [np.asarray(o, dtype=np.float32) for o in outs]
-    return outs[0], (outs[1:3] if halves and len(outs) == 3 else None), sec, note, locals().get("extras") or {}
+    return outs[0], (outs[1:3] if halves and len(outs) == 3 else None), sec, note, extras
 
 
 def _row_average_variants(args, model, noisy, pcfg):
