@@ -144,8 +144,8 @@ class TrainConfig(Options):
     def resolved_mode(self, has_halves: bool, row_check: Optional[dict] = None) -> str:
         """``auto`` -> ``halves`` when even/odd halves are given, else the split or the slab mode by the
         tomogram's ``row_check`` (:func:`scnet.rows.auto_mode`: split on rows that share little noise, slab
-        where they share it; measured, docs/benchmarks.md) -- slab whenever ``row_gap`` is given; explicit modes are checked against what they
-        need."""
+        where they share it; measured, docs/benchmarks.md) -- slab whenever ``row_gap`` is given; explicit
+        modes are checked against what they need."""
         if self.mode == "auto":
             if has_halves:
                 return "halves"

@@ -315,6 +315,11 @@ def test_slab_mode_data_set_whitens_its_rows_and_normalises_like_its_training(tm
     assert ck["row_noise"]["rho"] == pytest.approx(plan.whiten)
     summary = json.load(open(os.path.join(out, "training_summary.json")))
     assert summary["mode"] == "slab" and summary["row_noise"]["rho"] == pytest.approx(plan.whiten)
+    # each tomogram's own row check, the reason auto chose slab
+    assert [t["row_check"]["rho"][0] for t in summary["tomograms"]] == pytest.approx(
+        [c["rho1"] for c in plan.checks], abs=1e-4)
+    from scnet.rows import SLAB_RHO
+    assert all(t["row_check"]["rho"][0] >= SLAB_RHO for t in summary["tomograms"])
     for e, rec in zip(entries, ck["tomograms"]):
         vol = read_volume(e.noisy, mmap=True)[0]
         own = own_normalisation(vol, "slab", ck["row_noise"]["rho"])
