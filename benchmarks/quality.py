@@ -441,9 +441,7 @@ def main(argv=None):
                 traceback.print_exc()
                 continue
             outputs[m] = full
-            met = {"psnr": psnr(gt, full, data_range=dr), "ssim": ssim3d(gt, full, data_range=dr),
-                   "texture": row_texture(full, gt),
-                   "mean": float(full.mean()), "std": float(full.std()), **wedge_metrics(full, iso, tilts)}
+            met = _metrics(gt, full, dr, iso, tilts)
             entry["metrics"][m], entry["seconds"][m], entry["notes"][m] = met, round(sec, 1), note
             line = (f"  {LABELS[m]:24s} PSNR {met['psnr']:6.2f} dB  SSIM {met['ssim']:.3f}  texture "
                     f"{met['texture']:6.2f}  ({sec:6.1f} s)")
@@ -461,9 +459,7 @@ def main(argv=None):
                 k = f"{m}@{v}"
                 LABELS.setdefault(k, f"{LABELS[m]}, {v} average")
                 outputs[k] = vol
-                entry["metrics"][k] = {"psnr": psnr(gt, vol, data_range=dr), "ssim": ssim3d(gt, vol, data_range=dr),
-                                       "texture": row_texture(vol, gt), "mean": float(vol.mean()),
-                                       "std": float(vol.std()), **wedge_metrics(vol, iso, tilts)}
+                entry["metrics"][k] = _metrics(gt, vol, dr, iso, tilts)
                 entry["seconds"][k], entry["notes"][k] = round(sec, 1), f"{note}; output average along Y: {v}"
                 mt = entry["metrics"][k]
                 print(f"  {LABELS[k]:24s} PSNR {mt['psnr']:6.2f} dB  SSIM {mt['ssim']:.3f}  texture "
@@ -506,6 +502,14 @@ def wedge_metrics(volume, iso, tilts):
     dri = float(iso.max() - iso.min())
     return {"psnr_iso": psnr(iso, volume, data_range=dri), "ssim_iso": ssim3d(iso, volume, data_range=dri),
             "wedge_power": wedge_power_ratio(volume, iso, tilts), "elongation": elongation(volume, iso)}
+
+
+def _metrics(gt, volume, dr, iso, tilts):
+    """One output's scores: PSNR/SSIM and row texture against the ground truth, its mean and std, and the
+    missing-wedge measures against the phantom."""
+    return {"psnr": psnr(gt, volume, data_range=dr), "ssim": ssim3d(gt, volume, data_range=dr),
+            "texture": row_texture(volume, gt), "mean": float(volume.mean()), "std": float(volume.std()),
+            **wedge_metrics(volume, iso, tilts)}
 
 
 def _write(args, meta, results, t_start):
